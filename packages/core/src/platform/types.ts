@@ -1,0 +1,65 @@
+/**
+ * The primitives Keyward composes, behind one small interface with two
+ * implementations: `node.ts` (node:crypto, fastest in Node) and `web.ts`
+ * (WebCrypto and audited @noble/* code, for browsers and other runtimes).
+ * The package's `#platform` import picks one by export condition, so the
+ * format code above this layer is identical everywhere.
+ */
+
+/** AEAD algorithms, by the ids the envelope format writes. */
+export type AeadAlg = 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-gcm';
+
+/** An AEAD bound to one key. Nonce management is the caller's (the format's) job. */
+export interface AeadKey {
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
+  /** Returns null when authentication fails; never throws for a bad tag. */
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array | null>;
+}
+
+/** An opaque private key prepared for repeated Diffie-Hellman. */
+export interface DhSecret { readonly __dhSecret: true }
+/** An opaque, validated public key prepared for repeated Diffie-Hellman. */
+export interface DhPublic { readonly __dhPublic: true }
+
+/** A Diffie-Hellman group as HPKE's DHKEM needs it (RFC 9180 §4.1). */
+export interface DhGroup {
+  readonly name: 'x25519' | 'p256';
+  readonly publicKeyLength: number;
+  readonly secretKeyLength: number;
+  readonly sharedSecretLength: number;
+  generate(): Promise<{ secret: DhSecret; publicKey: Uint8Array }>;
+  /** Imports a raw private scalar. Throws KW_INVALID_KEY_STRING when invalid. */
+  importSecret(secretKey: Uint8Array): Promise<DhSecret>;
+  /** Imports and validates a raw public key. Returns null when invalid. */
+  importPublic(publicKey: Uint8Array): Promise<DhPublic | null>;
+  publicKeyOf(secret: DhSecret): Promise<Uint8Array>;
+  /** Returns null when the result is invalid (e.g. the all-zero X25519 output). */
+  dh(secret: DhSecret, peer: DhPublic): Promise<Uint8Array | null>;
+}
+
+/** Incremental hash. */
+export interface Hasher {
+  update(data: Uint8Array): Hasher;
+  digest(): Uint8Array;
+}
+
+export interface Ed25519 {
+  /** 32-byte seed → 32-byte public key. */
+  publicKey(seed: Uint8Array): Promise<Uint8Array>;
+  sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+}
+
+export interface Platform {
+  readonly name: 'node' | 'web';
+  randomBytes(length: number): Uint8Array;
+  sha256(data: Uint8Array): Uint8Array;
+  sha512(): Hasher;
+  hmacSha256(key: Uint8Array, ...data: Uint8Array[]): Uint8Array;
+  aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey>;
+  readonly x25519: DhGroup;
+  readonly p256: DhGroup;
+  readonly ed25519: Ed25519;
+  /** scrypt with r = 8, p = 1, N = 2^logN. */
+  scrypt(passphrase: Uint8Array, salt: Uint8Array, logN: number, length: number): Promise<Uint8Array>;
+}

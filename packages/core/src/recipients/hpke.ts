@@ -1,0 +1,97 @@
+/**
+ * Public-key stanzas `x25519`, `p256` and `xwing`: HPKE base mode (RFC 9180)
+ * with HKDF-SHA256 and AES-256-GCM, one fresh encapsulation per stanza.
+ *   fields = [key_id (16 bytes, or empty when anonymous), enc, ct]
+ *   ct     = HPKE.Seal(pk, info = StanzaContext.info(type), aad = salt, pt = data_key)
+ */
+import { equalBytes, wipe } from '../bytes.js';
+import { KeywardError } from '../errors.js';
+import { DATA_KEY_LENGTH, KEY_ID_LENGTH, TAG_LENGTH } from '../format/constants.js';
+import { HpkeSuite } from '../hpke/hpke.js';
+import { KEMS, type KemPublicKey, type KemSecretKey } from '../hpke/kem.js';
+import { decodeKey, encodeKey, keyId } from '../keys/encoding.js';
+import type { Identity, Recipient, Stanza, StanzaContext } from './types.js';
+
+export type KemType = keyof typeof KEMS;
+export const KEM_TYPES: readonly KemType[] = ['x25519', 'xwing', 'p256'];
+
+export const PUBLIC_HRP: Record<KemType, string> = { x25519: 'kwx25519', xwing: 'kwxwing', p256: 'kwp256' };
+export const SECRET_HRP: Record<KemType, string> = { x25519: 'KWSECRETX25519', xwing: 'KWSECRETXWING', p256: 'KWSECRETP256' };
+
+const SUITES: Record<KemType, HpkeSuite> = {
+  x25519: new HpkeSuite(KEMS.x25519, 'aes-256-gcm'),
+  xwing: new HpkeSuite(KEMS.xwing, 'aes-256-gcm'),
+  p256: new HpkeSuite(KEMS.p256, 'aes-256-gcm'),
+};
+
+/** A public key to seal to. Create with `parseRecipient` or `identity.recipient()`. */
+export class HpkeRecipient implements Recipient {
+  readonly keyId: Uint8Array;
+  private constructor(readonly type: KemType, private readonly pk: KemPublicKey) {
+    this.keyId = keyId(type, pk.bytes);
+  }
+
+  static async fromPublicKey(type: KemType, publicKey: Uint8Array): Promise<HpkeRecipient> {
+    return new HpkeRecipient(type, await KEMS[type].importPublic(publicKey));
+  }
+
+  static async parse(text: string, type: KemType): Promise<HpkeRecipient> {
+    return HpkeRecipient.fromPublicKey(type, decodeKey(text, PUBLIC_HRP[type], KEMS[type].publicKeyLength));
+  }
+
+  get publicKey(): Uint8Array { return this.pk.bytes; }
+
+  /** The recipient string, e.g. `kwx255191…`. */
+  toString(): string { return encodeKey(PUBLIC_HRP[this.type], this.pk.bytes); }
+
+  async wrap(dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza> {
+    const { enc, ct } = await SUITES[this.type].seal(this.pk, ctx.info(this.type), ctx.salt, dataKey);
+    return { type: this.type, fields: [ctx.anonymous ? new Uint8Array(0) : this.keyId, enc, ct] };
+  }
+}
+
+/** A secret key that opens `x25519` / `p256` / `xwing` stanzas. */
+export class HpkeIdentity implements Identity {
+  readonly keyId: Uint8Array;
+  private constructor(readonly type: KemType, private readonly secret: Uint8Array, private readonly sk: KemSecretKey) {
+    this.keyId = keyId(type, sk.publicKey);
+  }
+
+  static async fromSecretKey(type: KemType, secret: Uint8Array): Promise<HpkeIdentity> {
+    return new HpkeIdentity(type, secret.slice(), await KEMS[type].importSecret(secret));
+  }
+
+  static async generate(type: KemType = 'x25519'): Promise<HpkeIdentity> {
+    const secret = KEMS[type].generateSecret();
+    const id = await HpkeIdentity.fromSecretKey(type, secret);
+    wipe(secret);
+    return id;
+  }
+
+  static async parse(text: string, type: KemType): Promise<HpkeIdentity> {
+    const secret = decodeKey(text, SECRET_HRP[type], KEMS[type].secretKeyLength);
+    try {
+      return await HpkeIdentity.fromSecretKey(type, secret);
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  get publicKey(): Uint8Array { return this.sk.publicKey; }
+
+  recipient(): Promise<HpkeRecipient> { return HpkeRecipient.fromPublicKey(this.type, this.sk.publicKey); }
+
+  /** The secret identity string. Handle like a password. */
+  toString(): string { return encodeKey(SECRET_HRP[this.type], this.secret, true); }
+
+  async unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null> {
+    const kem = KEMS[this.type];
+    const [id, enc, ct] = stanza.fields;
+    if (stanza.fields.length !== 3 || !id || !enc || !ct || (id.length !== 0 && id.length !== KEY_ID_LENGTH) ||
+        enc.length !== kem.encLength || ct.length !== DATA_KEY_LENGTH + TAG_LENGTH) {
+      throw new KeywardError('KW_MALFORMED_HEADER', `malformed ${this.type} stanza`);
+    }
+    if (id.length && !equalBytes(id, this.keyId)) return null;
+    return SUITES[this.type].open(this.sk, enc, ctx.info(this.type), ctx.salt, ct);
+  }
+}

@@ -1,0 +1,4 @@
+/** X-Wing KEM draft vectors (draft-connolly-cfrg-xwing-kem) through KEMS.xwing. */
+import { defineXwing } from './kat-suites.js';
+
+defineXwing();
