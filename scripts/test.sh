@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command that installs everything the tests need and runs them all.
+# `.ci/run` calls exactly this (as `npm test` from a fresh clone).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+# npm ci installs exactly the lockfile; its `prepare` hook builds the packages.
+npm ci --no-audit --no-fund
+npm run typecheck
+npm run lint
+
+# Node 20's test runner takes no globs: list the files.
+mapfile -t files < <(find packages -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
+echo "running ${#files[@]} test files"
+node --conditions=source --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"
