@@ -26,13 +26,13 @@ const isCode = (code: string) => (e: unknown) => {
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 
-test('scrypt cannot be combined with other recipients when sealing', async () => {
+void test('scrypt cannot be combined with other recipients when sealing', async () => {
   const id = generateAgeIdentity();
   const to = { recipients: [id.recipient()], passphrase: 'pw' } as unknown as { passphrase: string };
   await assert.rejects(ageSeal(new Uint8Array(1), to), isCode('KW_SCRYPT_NOT_ALONE'));
 });
 
-test('scrypt stanza next to another stanza is rejected when opening (even with a matching identity)', async () => {
+void test('scrypt stanza next to another stanza is rejected when opening (even with a matching identity)', async () => {
   const id = generateAgeIdentity();
   const viaKey = await ageSeal(new Uint8Array([1, 2, 3]), { recipients: [id.recipient()] });
   const viaPass = await ageSeal(new Uint8Array([1, 2, 3]), { passphrase: 'pw', workFactor: 10 });
@@ -46,7 +46,7 @@ test('scrypt stanza next to another stanza is rejected when opening (even with a
   await assert.rejects(ageOpen(doubled, { passphrase: 'pw' }), isCode('KW_SCRYPT_NOT_ALONE'));
 });
 
-test('scrypt work factor limits and passphrase arguments', async () => {
+void test('scrypt work factor limits and passphrase arguments', async () => {
   await assert.rejects(ageSeal(new Uint8Array(1), { passphrase: 'pw', workFactor: 23 }), isCode('KW_SCRYPT_WORK_FACTOR'));
   await assert.rejects(ageSeal(new Uint8Array(1), { passphrase: 'pw', workFactor: 0 }), isCode('KW_SCRYPT_WORK_FACTOR'));
   await assert.rejects(ageSeal(new Uint8Array(1), { passphrase: 'pw', workFactor: 10.5 }), isCode('KW_SCRYPT_WORK_FACTOR'));
@@ -65,7 +65,7 @@ const b32 = (hrp: string, data: Uint8Array, upper = false) => {
   return upper ? out.toUpperCase() : out;
 };
 
-test('bad recipient strings', () => {
+void test('bad recipient strings', () => {
   const good = generateAgeIdentity().recipient().text;
   const pq = generateAgeIdentity('mlkem768x25519').recipient().text;
   const lowOrder = new Uint8Array(32);
@@ -96,7 +96,7 @@ test('bad recipient strings', () => {
   assert.throws(() => parseAgeRecipient(42 as unknown as string), isCode('KW_INVALID_KEY_STRING'));
 });
 
-test('bad identity strings and identity files', () => {
+void test('bad identity strings and identity files', () => {
   const good = generateAgeIdentity().text;
   const bad = [
     '',
@@ -124,7 +124,7 @@ async function sealed(size: number, id: AgeIdentity): Promise<{ file: Uint8Array
   return { file, payloadOffset: parseHeader(file).payloadOffset };
 }
 
-test('truncated payloads', async () => {
+void test('truncated payloads', async () => {
   const id = generateAgeIdentity();
   const { file, payloadOffset } = await sealed(200000, id); // 4 chunks: 3 full + 1 short
   const cut = (n: number) => ageOpen(file.subarray(0, n), { identities: [id] });
@@ -141,7 +141,7 @@ test('truncated payloads', async () => {
   await assert.rejects(cut(0), isCode('KW_AGE_MALFORMED'));
 });
 
-test('trailing data after the final chunk', async () => {
+void test('trailing data after the final chunk', async () => {
   const id = generateAgeIdentity();
   for (const size of [0, 100, 65536, 131072]) {
     const { file } = await sealed(size, id);
@@ -163,7 +163,7 @@ test('trailing data after the final chunk', async () => {
   await assert.rejects(ageOpen(doubled, { identities: [id] }), isCode('KW_TRAILING_DATA'));
 });
 
-test('tampering: payload, header MAC, stanza body and header text', async () => {
+void test('tampering: payload, header MAC, stanza body and header text', async () => {
   const id = generateAgeIdentity();
   const { file, payloadOffset } = await sealed(1000, id);
   const flip = (i: number) => {
@@ -192,16 +192,16 @@ test('tampering: payload, header MAC, stanza body and header text', async () => 
   await assert.rejects(ageOpen(bytes(text(file).replace('/v1', '/v2')), { identities: [id] }), isCode('KW_AGE_MALFORMED'));
 });
 
-test('unknown (grease) stanzas are ignored, before and after ours', async () => {
+void test('unknown (grease) stanzas are ignored, before and after ours', async () => {
   const id = generateAgeIdentity();
   const other = generateAgeIdentity('x25519');
   const fileKey = new Uint8Array(16).fill(9);
   const pt = new Uint8Array(70000).fill(5);
   const stanzas = [
     { args: ['grease-1', 'a!', '"#$'], body: new Uint8Array(100).fill(1) },
-    wrapForRecipient(other.recipient(), fileKey),
+    await wrapForRecipient(other.recipient(), fileKey),
     { args: ['x25519', 'lowercase-is-another-type'], body: new Uint8Array(48) }, // exactly 64 base64 columns + empty line
-    wrapForRecipient(id.recipient(), fileKey),
+    await wrapForRecipient(id.recipient(), fileKey),
     { args: ['grease-2'], body: new Uint8Array(0) },
   ];
   const file = new Uint8Array([...encodeHeader(stanzas, fileKey), ...encryptPayload(fileKey, pt)]);
@@ -210,7 +210,7 @@ test('unknown (grease) stanzas are ignored, before and after ours', async () => 
   assert.deepEqual(await ageOpen(file, { identities: [other] }), pt);
 });
 
-test('argument validation', async () => {
+void test('argument validation', async () => {
   const id = generateAgeIdentity();
   const file = await ageSeal(new Uint8Array(1), { recipients: [id.recipient()] });
   await assert.rejects(ageSeal('x' as unknown as Uint8Array, { recipients: [id.recipient()] }), isCode('KW_INVALID_ARGUMENT'));

@@ -27,7 +27,7 @@ const payloadSize = (n: number) => 16 + n + 16 * Math.max(1, Math.ceil(n / 65536
 
 for (const kind of ['x25519', 'mlkem768x25519'] as const) {
   for (const size of SIZES) {
-    test(`round trip ${kind}, ${size} bytes`, async () => {
+    void test(`round trip ${kind}, ${size} bytes`, async () => {
       const id = generateAgeIdentity(kind);
       const pt = pattern(size);
       const file = await ageSeal(pt, { recipients: [id.recipient()] });
@@ -42,7 +42,7 @@ for (const kind of ['x25519', 'mlkem768x25519'] as const) {
 }
 
 for (const size of SIZES) {
-  test(`round trip armored x25519, ${size} bytes`, async () => {
+  void test(`round trip armored x25519, ${size} bytes`, async () => {
     const id = generateAgeIdentity();
     const pt = pattern(size);
     const file = await ageSeal(pt, { recipients: [id.recipient()] }, { armor: true });
@@ -59,7 +59,7 @@ for (const size of SIZES) {
   });
 }
 
-test('round trip passphrase (scrypt, work factor 10), binary and armored', async () => {
+void test('round trip passphrase (scrypt, work factor 10), binary and armored', async () => {
   for (const size of [0, 1, 65536, 65537]) {
     const pt = pattern(size);
     const file = await ageSeal(pt, { passphrase: 'correct horse battery staple', workFactor: 10 });
@@ -75,7 +75,7 @@ test('round trip passphrase (scrypt, work factor 10), binary and armored', async
   assert.deepEqual(await ageOpen(wf12, { passphrase: 'pw', maxWorkFactor: 12 }), pattern(3));
 });
 
-test('multiple recipients: each identity opens the file, others do not', async () => {
+void test('multiple recipients: each identity opens the file, others do not', async () => {
   const ids = [generateAgeIdentity(), generateAgeIdentity(), generateAgeIdentity()];
   const pt = pattern(70000);
   const file = await ageSeal(pt, { recipients: ids.map((i) => i.recipient()) });
@@ -92,12 +92,12 @@ test('multiple recipients: each identity opens the file, others do not', async (
   await assert.rejects(ageOpen(pqFile, { identities: [generateAgeIdentity('mlkem768x25519'), stranger] }), isCode('KW_NO_IDENTITY_MATCHED'));
 });
 
-test('post-quantum and X25519 recipients are not mixed', async () => {
+void test('post-quantum and X25519 recipients are not mixed', async () => {
   const recipients = [generateAgeIdentity('mlkem768x25519').recipient(), generateAgeIdentity().recipient()];
   await assert.rejects(ageSeal(pattern(1), { recipients }), isCode('KW_INVALID_ARGUMENT'));
 });
 
-test('key strings: identities, recipients and identity files round trip', () => {
+void test('key strings: identities, recipients and identity files round trip', () => {
   // The examples of the age specification (C2SP age.md).
   const spec = parseAgeIdentity('AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX');
   assert.equal(spec.kind, 'x25519');

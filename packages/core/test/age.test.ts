@@ -142,14 +142,14 @@ try {
   listError = e;
 }
 
-test('CCTV age vectors are present and complete', () => {
+void test('CCTV age vectors are present and complete', () => {
   assert.equal(listError, undefined, `cannot read ${fileURLToPath(VECTOR_DIR)}: ${String(listError)}`);
   assert.equal(names.length, EXPECTED_VECTOR_COUNT);
   for (const name of Object.keys(CODE_OVERRIDES)) assert.ok(names.includes(name), `override for unknown vector ${name}`);
 });
 
 for (const name of names) {
-  test(`CCTV age vector ${name}`, async () => {
+  void test(`CCTV age vector ${name}`, async () => {
     const v = parseVector(new Uint8Array(readFileSync(new URL(name, VECTOR_DIR))));
     const identities = v.identities.map((s) => parseAgeIdentity(s));
     if (identities.length === 0 && v.passphrases.length === 0) {

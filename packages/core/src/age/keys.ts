@@ -10,8 +10,11 @@
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bech32 } from '@scure/base';
-import { XWING_PUBLIC_KEY_SIZE, XWING_SEED_SIZE, xwingEncapsulate, xwingPublicKey } from './hpke.js';
-import { fail, randomBytes, wipe } from './util.js';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
+
+const XWING_PUBLIC_KEY_SIZE = 1216;
+const XWING_SEED_SIZE = 32;
+import { fail, keywardErrorsOnlySync, randomBytes, wipe } from './util.js';
 
 /** The native age recipient types this module implements. */
 export type AgeKeyKind = 'x25519' | 'mlkem768x25519';
@@ -81,7 +84,7 @@ function makeIdentity(kind: AgeKeyKind, secretKey: Uint8Array): AgeIdentity {
     text: encodeBech32(HRP[kind].identity, secretKey, true),
     recipient(): AgeRecipient {
       if (cached === undefined) {
-        const pk = kind === 'x25519' ? x25519.getPublicKey(secretKey) : xwingPublicKey(secretKey);
+        const pk = kind === 'x25519' ? x25519.getPublicKey(secretKey) : ml_kem768_x25519.getPublicKey(secretKey);
         cached = makeRecipient(kind, pk);
       }
       return { ...cached, publicKey: cached.publicKey.slice() };
@@ -94,6 +97,10 @@ function makeIdentity(kind: AgeKeyKind, secretKey: Uint8Array): AgeIdentity {
  * @throws KW_INVALID_KEY_STRING for anything else, including plugin and tag recipients.
  */
 export function parseAgeRecipient(s: string): AgeRecipient {
+  return keywardErrorsOnlySync(() => parseRecipient(s));
+}
+
+function parseRecipient(s: string): AgeRecipient {
   const { hrp, data } = decodeBech32(s, 'age recipient');
   if (hrp === HRP.x25519.recipient) {
     if (data.length !== X25519_KEY_SIZE) invalid('age X25519 recipient must encode 32 bytes');
@@ -104,7 +111,7 @@ export function parseAgeRecipient(s: string): AgeRecipient {
     if (data.length !== XWING_PUBLIC_KEY_SIZE) invalid('age post-quantum recipient must encode 1216 bytes');
     // A trial encapsulation runs the ML-KEM encapsulation-key check and the X25519 point check.
     try {
-      wipe(xwingEncapsulate(data).sharedSecret);
+      wipe(ml_kem768_x25519.encapsulate(data).sharedSecret);
     } catch {
       invalid('age post-quantum recipient is not a valid ML-KEM-768 + X25519 public key');
     }
@@ -120,6 +127,10 @@ export function parseAgeRecipient(s: string): AgeRecipient {
  * @throws KW_INVALID_KEY_STRING for anything else, including plugin identities.
  */
 export function parseAgeIdentity(s: string): AgeIdentity {
+  return keywardErrorsOnlySync(() => parseIdentity(s));
+}
+
+function parseIdentity(s: string): AgeIdentity {
   const { hrp, data } = decodeBech32(s, 'age identity');
   for (const kind of ['x25519', 'mlkem768x25519'] as const) {
     if (hrp !== HRP[kind].identity) continue;
@@ -151,7 +162,7 @@ export function parseAgeIdentityFile(text: string): AgeIdentity[] {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
     try {
-      out.push(parseAgeIdentity(line));
+      out.push(parseIdentity(line));
     } catch (e) {
       fail('KW_INVALID_KEY_STRING', `identity file line ${i + 1}: ${e instanceof Error ? e.message : 'invalid'}`, e);
     }
@@ -163,5 +174,5 @@ export function parseAgeIdentityFile(text: string): AgeIdentity[] {
 /** Generates a fresh identity from the platform CSPRNG. */
 export function generateAgeIdentity(kind: AgeKeyKind = 'x25519'): AgeIdentity {
   if (kind !== 'x25519' && kind !== 'mlkem768x25519') fail('KW_INVALID_ARGUMENT', `unknown age identity kind "${String(kind)}"`);
-  return makeIdentity(kind, randomBytes(32));
+  return keywardErrorsOnlySync(() => makeIdentity(kind, randomBytes(32)));
 }

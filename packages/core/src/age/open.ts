@@ -10,7 +10,7 @@ import {
   unwrapWithIdentity,
 } from './recipients.js';
 import { decryptPayload, type ChunkSink } from './stream.js';
-import { ascii, concat, fail, latin1, wipe } from './util.js';
+import { ascii, concat, fail, keywardErrorsOnly, latin1, wipe } from './util.js';
 
 /** Options of {@link ageOpen}. */
 export type AgeOpenOptions = { identities?: AgeIdentity[]; passphrase?: string; maxWorkFactor?: number };
@@ -28,8 +28,9 @@ export function isAgeFile(bytes: Uint8Array): boolean {
 /** Binary form of an input that may be armored. */
 function toBinary(file: Uint8Array): Uint8Array {
   if (latin1(file, 0, Math.min(file.length, VERSION_PREFIX.length)) === VERSION_PREFIX) return file;
-  // Anything mentioning a PEM boundary near the start is treated as (possibly broken) armor.
-  if (latin1(file, 0, Math.min(file.length, 1024)).includes('-----')) return armorDecode(file);
+  // Armor, or anything mentioning a PEM boundary near the start (possibly broken armor, which
+  // then fails with KW_ARMOR_INVALID rather than as a malformed binary file).
+  if (looksArmored(file) || latin1(file, 0, Math.min(file.length, 1024)).includes('-----')) return armorDecode(file);
   return fail('KW_AGE_MALFORMED', 'not an age file (neither binary age v1 nor armored)');
 }
 
@@ -66,7 +67,11 @@ function checkOptions(opts: AgeOpenOptions): { identities: AgeIdentity[]; passph
  * The checks run in the order the age test kit expects: armor, header syntax,
  * scrypt-alone rule, stanza unwrapping, header MAC, then the payload.
  */
-export async function openAgeTo(file: Uint8Array, opts: AgeOpenOptions, sink: ChunkSink): Promise<void> {
+export function openAgeTo(file: Uint8Array, opts: AgeOpenOptions, sink: ChunkSink): Promise<void> {
+  return keywardErrorsOnly(() => open(file, opts, sink));
+}
+
+async function open(file: Uint8Array, opts: AgeOpenOptions, sink: ChunkSink): Promise<void> {
   if (!(file instanceof Uint8Array)) fail('KW_INVALID_ARGUMENT', 'file must be a Uint8Array');
   const { identities, passphrase, maxWorkFactor } = checkOptions(opts);
   const binary = toBinary(file);
@@ -81,7 +86,7 @@ export async function openAgeTo(file: Uint8Array, opts: AgeOpenOptions, sink: Ch
   try {
     for (const identity of identities) {
       for (const stanza of stanzas) {
-        fileKey = unwrapWithIdentity(identity, stanza);
+        fileKey = await unwrapWithIdentity(identity, stanza);
         if (fileKey !== null) break;
       }
       if (fileKey !== null) break;

@@ -16,7 +16,8 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Stanza } from './format.js';
-import { XWING_ENC_SIZE, openBase, sealBase } from './hpke.js';
+import { HpkeSuite } from '../hpke/hpke.js';
+import { KEMS } from '../hpke/kem.js';
 import type { AgeIdentity, AgeRecipient } from './keys.js';
 import { ascii, b64decodeCanonical, b64encode, concat, fail, randomBytes, wipe } from './util.js';
 
@@ -111,39 +112,52 @@ function unwrapX25519(identity: AgeIdentity, stanza: Stanza): Uint8Array | null 
 
 // --- ML-KEM-768 + X25519 (X-Wing via HPKE) ------------------------------------
 
-function wrapMlkem(recipient: Uint8Array, fileKey: Uint8Array): Stanza {
+// age's suite: X-Wing (0x647a), HKDF-SHA256, ChaCha20-Poly1305; the shared HPKE code in ../hpke.
+const MLKEM_SUITE = new HpkeSuite(KEMS.xwing, 'chacha20-poly1305');
+const EMPTY = new Uint8Array(0);
+
+async function wrapMlkem(recipient: Uint8Array, fileKey: Uint8Array): Promise<Stanza> {
   let sealed: { enc: Uint8Array; ct: Uint8Array };
   try {
-    sealed = sealBase(recipient, MLKEM_INFO, fileKey);
+    sealed = await MLKEM_SUITE.seal(await KEMS.xwing.importPublic(recipient), MLKEM_INFO, EMPTY, fileKey);
   } catch (e) {
     fail('KW_INVALID_KEY_STRING', 'age post-quantum recipient is not a valid public key', e);
   }
   return { args: [MLKEM_TYPE, b64encode(sealed.enc)], body: sealed.ct };
 }
 
-function unwrapMlkem(identity: AgeIdentity, stanza: Stanza): Uint8Array | null {
+async function unwrapMlkem(identity: AgeIdentity, stanza: Stanza): Promise<Uint8Array | null> {
   if (stanza.args[0] !== MLKEM_TYPE) return null;
-  const enc = checkedArgument(stanza, MLKEM_TYPE, 2, XWING_ENC_SIZE, 'encapsulated key');
-  try {
-    return openBase(enc, identity.secretKey, MLKEM_INFO, stanza.body);
-  } catch (e) {
-    // ML-KEM rejects implicitly (→ tag failure → null); a throw means the X25519 part is invalid.
-    return malformed(MLKEM_TYPE, 'X25519 part of the encapsulated key is a low-order point', e);
-  }
+  const enc = checkedArgument(stanza, MLKEM_TYPE, 2, KEMS.xwing.encLength, 'encapsulated key');
+  const ctx = await MLKEM_SUITE.setupBaseR(enc, await KEMS.xwing.importSecret(identity.secretKey), MLKEM_INFO);
+  // ML-KEM rejects implicitly (→ tag failure → null); a failed decapsulation means the X25519 part is invalid.
+  if (!ctx) return malformed(MLKEM_TYPE, 'X25519 part of the encapsulated key is a low-order point');
+  const fileKey = await ctx.open(EMPTY, stanza.body);
+  ctx.dispose();
+  return fileKey;
 }
 
 // --- scrypt -------------------------------------------------------------------
 
-function scryptKey(passphrase: string, salt: Uint8Array, workFactor: number): Promise<Uint8Array> {
+async function scryptKey(passphrase: string, salt: Uint8Array, workFactor: number): Promise<Uint8Array> {
   const N = 2 ** workFactor;
-  return scryptAsync(new TextEncoder().encode(passphrase), concat(SCRYPT_SALT_LABEL, salt), {
-    N,
-    r: 8,
-    p: 1,
-    dkLen: 32,
-    // scrypt needs 128·r·(N + p) bytes; the work factor limit is the memory limit.
-    maxmem: 1024 * (N + 2),
-  });
+  const password = new TextEncoder().encode(passphrase);
+  try {
+    return await scryptAsync(password, concat(SCRYPT_SALT_LABEL, salt), {
+      N,
+      r: 8,
+      p: 1,
+      dkLen: 32,
+      // scrypt needs 128·r·(N + p) bytes; the work factor limit is the memory limit.
+      maxmem: 1024 * (N + 2),
+    });
+  } catch (e) {
+    // In practice: the platform cannot allocate the 2^workFactor KiB scrypt needs.
+    const why = e instanceof Error ? e.message : String(e);
+    return fail('KW_SCRYPT_WORK_FACTOR', `scrypt with work factor ${workFactor} cannot run here (${why})`, e);
+  } finally {
+    wipe(password);
+  }
 }
 
 /** Wraps the file key with a passphrase. */
@@ -188,13 +202,13 @@ export async function unwrapScrypt(passphrase: string, stanza: Stanza, maxWorkFa
 // --- dispatch -----------------------------------------------------------------
 
 /** Builds the stanza for one public-key recipient. */
-export function wrapForRecipient(recipient: AgeRecipient, fileKey: Uint8Array): Stanza {
+export async function wrapForRecipient(recipient: AgeRecipient, fileKey: Uint8Array): Promise<Stanza> {
   return recipient.kind === 'x25519' ? wrapX25519(recipient.publicKey, fileKey) : wrapMlkem(recipient.publicKey, fileKey);
 }
 
 /** Tries one identity on one stanza: the file key, or `null` if the stanza is not for it. */
-export function unwrapWithIdentity(identity: AgeIdentity, stanza: Stanza): Uint8Array | null {
-  const fileKey = identity.kind === 'x25519' ? unwrapX25519(identity, stanza) : unwrapMlkem(identity, stanza);
+export async function unwrapWithIdentity(identity: AgeIdentity, stanza: Stanza): Promise<Uint8Array | null> {
+  const fileKey = identity.kind === 'x25519' ? unwrapX25519(identity, stanza) : await unwrapMlkem(identity, stanza);
   if (fileKey !== null && fileKey.length !== FILE_KEY_SIZE) {
     wipe(fileKey);
     malformed(stanza.args[0] ?? '', 'wrapped file key is not 16 bytes');

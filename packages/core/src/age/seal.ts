@@ -10,7 +10,7 @@ import {
   wrapScrypt,
 } from './recipients.js';
 import { encryptPayload } from './stream.js';
-import { concat, fail, randomBytes, wipe } from './util.js';
+import { concat, fail, keywardErrorsOnly, randomBytes, wipe } from './util.js';
 
 /** Who can open a sealed file: public-key recipients, or (alone) one passphrase. */
 export type AgeSealTarget = { recipients: AgeRecipient[] } | { passphrase: string; workFactor?: number };
@@ -39,7 +39,11 @@ function checkRecipient(r: unknown, i: number): AgeRecipient {
  * mixed, as age refuses to weaken a post-quantum file; a passphrase can only
  * be used alone (KW_SCRYPT_NOT_ALONE).
  */
-export async function ageSeal(plaintext: Uint8Array, to: AgeSealTarget, opts: AgeSealOptions = {}): Promise<Uint8Array> {
+export function ageSeal(plaintext: Uint8Array, to: AgeSealTarget, opts: AgeSealOptions = {}): Promise<Uint8Array> {
+  return keywardErrorsOnly(() => seal(plaintext, to, opts));
+}
+
+async function seal(plaintext: Uint8Array, to: AgeSealTarget, opts: AgeSealOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array)) fail('KW_INVALID_ARGUMENT', 'plaintext must be a Uint8Array');
   if (to === null || typeof to !== 'object') fail('KW_INVALID_ARGUMENT', 'ageSeal needs { recipients } or { passphrase }');
   if (opts === null || typeof opts !== 'object') fail('KW_INVALID_ARGUMENT', 'options must be an object');
@@ -68,7 +72,7 @@ export async function ageSeal(plaintext: Uint8Array, to: AgeSealTarget, opts: Ag
       if (new Set(recipients.map((r) => r.kind)).size > 1) {
         fail('KW_INVALID_ARGUMENT', 'post-quantum (age1pq1…) and X25519 (age1…) recipients cannot be mixed in one age file');
       }
-      stanzas = recipients.map((r) => wrapForRecipient(r, fileKey));
+      stanzas = await Promise.all(recipients.map((r) => wrapForRecipient(r, fileKey)));
     } else {
       return fail('KW_INVALID_ARGUMENT', 'ageSeal needs { recipients } or { passphrase }');
     }

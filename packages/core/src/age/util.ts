@@ -4,10 +4,40 @@
  */
 import { base64nopad } from '@scure/base';
 import { KeywardError, type KeywardErrorCode } from '../errors.js';
+import { platform } from '#platform';
+
+// The byte helpers every part of core shares.
+export { concat, wipe, equalCT as constantTimeEqual } from '../bytes.js';
+/** `n` bytes from the platform CSPRNG. */
+export const randomBytes = (n: number): Uint8Array => platform.randomBytes(n);
 
 /** Throws a KeywardError; typed `never` so callers can use it in expressions. */
 export function fail(code: KeywardErrorCode, message: string, cause?: unknown): never {
   throw new KeywardError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Runs `fn`, converting any error that is not already a KeywardError (a bug,
+ * or the platform running out of memory) into KW_INTERNAL, so the public API
+ * only ever throws KeywardError.
+ */
+export async function keywardErrorsOnly<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof KeywardError) throw e;
+    throw new KeywardError('KW_INTERNAL', `unexpected failure in age processing: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** Synchronous variant of {@link keywardErrorsOnly}. */
+export function keywardErrorsOnlySync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof KeywardError) throw e;
+    throw new KeywardError('KW_INTERNAL', `unexpected failure in age processing: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
 }
 
 /** Encodes an ASCII string (every char < 0x80) as bytes. */
@@ -31,35 +61,8 @@ export function latin1(bytes: Uint8Array, start = 0, end = bytes.length): string
   return s;
 }
 
-/** Concatenates byte arrays into a fresh array. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
-/** `n` bytes from the platform CSPRNG (works in browsers and Node). */
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  const c = globalThis.crypto;
-  if (c === undefined || typeof c.getRandomValues !== 'function') {
-    fail('KW_UNSUPPORTED', 'globalThis.crypto.getRandomValues is not available');
-  }
-  // getRandomValues fills at most 65536 bytes per call.
-  for (let off = 0; off < n; off += 65536) c.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
-  return out;
-}
 
-/** Overwrites secret buffers with zeros. */
-export function wipe(...buffers: (Uint8Array | null | undefined)[]): void {
-  for (const b of buffers) b?.fill(0);
-}
 
 /** Canonical unpadded base64 (RFC 4648 §4 alphabet, no `=`). */
 export function b64encode(bytes: Uint8Array): string {
@@ -85,10 +88,3 @@ export function b64decodeCanonical(s: string): Uint8Array | null {
   return b64encode(out) === s ? out : null;
 }
 
-/** Constant-time equality of two byte arrays (length is not secret). */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}

@@ -3,7 +3,7 @@
  * known-answer tests. Composed from the platform's HKDF/AEAD and the KEMs in
  * kem.ts; no primitive is implemented here.
  */
-import { concat, u16be, utf8 } from '../bytes.js';
+import { concat, equalBytes, u16be, utf8 } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import type { AeadAlg } from '../platform/types.js';
 import { platform } from '#platform';
@@ -30,10 +30,11 @@ export class HpkeSuite {
 
   private infoHash(info: Uint8Array): Uint8Array {
     // Sealing to many recipients repeats one info; hashing it once per envelope is measurable.
+    // Compared by content (info is public), on a private copy: a caller may refill the same buffer.
     const last = this.lastInfo;
-    if (last === info) return this.lastInfoHash;
+    if (last !== null && equalBytes(last, info)) return this.lastInfoHash;
     const h = labeledExtract(this.suiteId, EMPTY, 'info_hash', info);
-    this.lastInfo = info;
+    this.lastInfo = info.slice();
     this.lastInfoHash = h;
     return h;
   }

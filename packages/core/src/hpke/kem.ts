@@ -5,7 +5,7 @@
  */
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { platform } from '#platform';
-import { concat, u16be } from '../bytes.js';
+import { concat, toHex, u16be } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import type { DhGroup, DhPublic, DhSecret } from '../platform/types.js';
 import { labeledExpand, labeledExtract } from './kdf.js';
@@ -31,6 +31,8 @@ export interface Kem {
   decap(enc: Uint8Array, sk: KemSecretKey): Promise<Uint8Array | null>;
 }
 
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
 function dhkem(id: number, group: DhGroup): Kem {
   const suiteId = concat(new TextEncoder().encode('KEM'), u16be(id));
   const extractAndExpand = (dh: Uint8Array, kemContext: Uint8Array) =>
@@ -53,9 +55,10 @@ function dhkem(id: number, group: DhGroup): Kem {
     generateSecret() {
       if (group.name === 'x25519') return platform.randomBytes(32);
       for (;;) {
-        // Rejection sampling as RFC 9180 DeriveKeyPair does for P-256: almost always one round.
+        // Rejection sampling as RFC 9180 DeriveKeyPair does for P-256 (0 < sk < n): almost always one round.
         const sk = platform.randomBytes(32);
-        if (sk[0]! < 0xff || sk.some((b, i) => i > 0 && b !== 0xff)) return sk;
+        const x = BigInt('0x' + toHex(sk));
+        if (x !== 0n && x < P256_ORDER) return sk;
       }
     },
     async encap(pk, ephemeralSecret) {

@@ -21,7 +21,7 @@ import {
 const EMPTY = new Uint8Array(0);
 
 function expectPlatform(name: 'node' | 'web'): void {
-  test(`#platform is the ${name} adapter`, () => assert.equal(platform.name, name));
+  void test(`#platform is the ${name} adapter`, () => assert.equal(platform.name, name));
 }
 
 // ---------------------------------------------------------------------------
@@ -32,14 +32,14 @@ interface HkdfTest extends WycheproofTest { ikm: string; salt: string; info: str
 export function defineHkdfWycheproof(platformName: 'node' | 'web'): void {
   const file = 'hkdf_sha256_test.json';
   const data = loadWycheproof<WycheproofGroup<HkdfTest>>(file);
-  describe(`${file} (kdf.ts hkdfExtract/hkdfExpand over the ${platformName} adapter)`, () => {
+  void describe(`${file} (kdf.ts hkdfExtract/hkdfExpand over the ${platformName} adapter)`, () => {
     expectPlatform(platformName);
-    test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
+    void test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
       assert.equal(countTests(data), data.numberOfTests);
     });
     for (const g of data.testGroups) {
       for (const t of g.tests) {
-        test(caseName(t), () => {
+        void test(caseName(t), () => {
           const prk = hkdfExtract(hex(t.salt), hex(t.ikm));
           if (t.result === 'valid') {
             assertBytes(hkdfExpand(prk, hex(t.info), t.size), t.okm, 'okm');
@@ -94,7 +94,7 @@ const NO_AEAD: AeadKey = {
  */
 function defineBaseModeVector(v: HpkeVector, kem: Kem, ephemeral: Uint8Array, ephemeralLabel: string): void {
   const alg = AEAD_BY_ID[v.aead_id]!;
-  describe(suiteName(v), () => {
+  void describe(suiteName(v), () => {
     const suite = new HpkeSuite(kem, alg);
     const info = hex(v.info);
     let sender: HpkeContext;
@@ -109,21 +109,21 @@ function defineBaseModeVector(v: HpkeVector, kem: Kem, ephemeral: Uint8Array, ep
       receiver = r;
     });
 
-    if (v.suite_id) test('suite_id', () => assertBytes(suite.suiteId, v.suite_id!, 'suite_id'));
-    test('importSecret(skRm).publicKey = pkRm', () => assertBytes(sk.publicKey, v.pkRm, 'pkRm'));
-    test(`encap(pkRm, ${ephemeralLabel}) = enc, shared_secret`, async () => {
+    if (v.suite_id) void test('suite_id', () => assertBytes(suite.suiteId, v.suite_id!, 'suite_id'));
+    void test('importSecret(skRm).publicKey = pkRm', () => assertBytes(sk.publicKey, v.pkRm, 'pkRm'));
+    void test(`encap(pkRm, ${ephemeralLabel}) = enc, shared_secret`, async () => {
       const { enc, shared } = await kem.encap(await kem.importPublic(hex(v.pkRm)), ephemeral);
       assertBytes(enc, v.enc, 'enc');
       assertBytes(shared, v.shared_secret, 'shared_secret');
     });
-    test('decap(enc, skRm) = shared_secret', async () => {
+    void test('decap(enc, skRm) = shared_secret', async () => {
       assertBytes(await kem.decap(hex(v.enc), sk), v.shared_secret, 'shared_secret');
     });
-    test(`setupBaseS(pkRm, info, ${ephemeralLabel}) = enc`, async () => {
+    void test(`setupBaseS(pkRm, info, ${ephemeralLabel}) = enc`, async () => {
       const { enc } = await suite.setupBaseS(await kem.importPublic(hex(v.pkRm)), info, ephemeral);
       assertBytes(enc, v.enc, 'enc');
     });
-    test('key schedule values (kdf.ts labeled extract/expand with this suite_id)', () => {
+    void test('key schedule values (kdf.ts labeled extract/expand with this suite_id)', () => {
       const ks = baseKeySchedule(suite.suiteId, hex(v.shared_secret), info, hex(v.key).length);
       if (v.key_schedule_context) assertBytes(ks.ctx, v.key_schedule_context, 'key_schedule_context');
       if (v.secret) assertBytes(ks.secret, v.secret, 'secret');
@@ -132,13 +132,13 @@ function defineBaseModeVector(v: HpkeVector, kem: Kem, ephemeral: Uint8Array, ep
       assertBytes(ks.exporterSecret, v.exporter_secret, 'exporter_secret');
     });
     v.encryptions.forEach((e, seq) => {
-      test(`encryption seq ${seq}: seal = ct, open(ct) = pt (pt ${e.pt.length / 2} B, aad ${e.aad.length / 2} B)`, async () => {
+      void test(`encryption seq ${seq}: seal = ct, open(ct) = pt (pt ${e.pt.length / 2} B, aad ${e.aad.length / 2} B)`, async () => {
         assertBytes(await sender.seal(hex(e.aad), hex(e.pt)), e.ct, `seal seq ${seq}`);
         assertBytes(await receiver.open(hex(e.aad), hex(e.ct)), e.pt, `open seq ${seq}`);
       });
     });
     v.exports.forEach((x, i) => {
-      test(`export ${i}: context ${x.exporter_context || '(empty)'}, L = ${x.L}`, () => {
+      void test(`export ${i}: context ${x.exporter_context || '(empty)'}, L = ${x.L}`, () => {
         assertBytes(sender.export(hex(x.exporter_context), x.L), x.exported_value, 'sender export');
         assertBytes(receiver.export(hex(x.exporter_context), x.L), x.exported_value, 'receiver export');
       });
@@ -148,7 +148,7 @@ function defineBaseModeVector(v: HpkeVector, kem: Kem, ephemeral: Uint8Array, ep
 
 /** Non-base modes: listed, and the test checks that our API indeed offers base mode only. */
 function defineUnsupportedMode(v: HpkeVector): void {
-  test(`${suiteName(v)}: not supported — Keyward implements HPKE mode_base only (no PSK / auth setup)`, () => {
+  void test(`${suiteName(v)}: not supported — Keyward implements HPKE mode_base only (no PSK / auth setup)`, () => {
     const suite = new HpkeSuite(KEMS.x25519, AEAD_BY_ID[v.aead_id] ?? 'aes-128-gcm') as unknown as Record<string, unknown>;
     for (const m of ['setupPSKS', 'setupPSKR', 'setupAuthS', 'setupAuthR', 'setupAuthPSKS', 'setupAuthPSKR']) {
       assert.equal(suite[m], undefined, `HpkeSuite.${m} exists: add the mode ${v.mode} vectors`);
@@ -165,37 +165,37 @@ function defineUnsupportedMode(v: HpkeVector): void {
 export function defineRfc9180(platformName: 'node' | 'web'): void {
   const file = 'hpke/rfc9180-dhkem-x25519-hkdf-sha256.json';
   const vectors = loadJson<HpkeVector[]>(file);
-  describe(`${file} (over the ${platformName} adapter)`, () => {
+  void describe(`${file} (over the ${platformName} adapter)`, () => {
     expectPlatform(platformName);
-    test('has the 12 filtered suites (4 modes x 3 AEADs)', () => {
+    void test('has the 12 filtered suites (4 modes x 3 AEADs)', () => {
       assert.equal(vectors.length, 12);
       assert.ok(vectors.every((v) => v.kem_id === 0x20 && v.kdf_id === 1 && AEAD_BY_ID[v.aead_id]));
     });
     for (const v of vectors.filter((x) => x.mode === 0)) {
-      describe(`${suiteName(v)}: DeriveKeyPair`, () => {
-        test('DeriveKeyPair(ikmE) = skEm, DeriveKeyPair(ikmR) = skRm (RFC 9180 §7.1.3 via kdf.ts)', () => {
+      void describe(`${suiteName(v)}: DeriveKeyPair`, () => {
+        void test('DeriveKeyPair(ikmE) = skEm, DeriveKeyPair(ikmR) = skRm (RFC 9180 §7.1.3 via kdf.ts)', () => {
           assertBytes(deriveX25519Secret(hex(v.ikmE)), v.skEm!, 'skEm');
           assertBytes(deriveX25519Secret(hex(v.ikmR)), v.skRm, 'skRm');
         });
       });
       defineBaseModeVector(v, KEMS.x25519, hex(v.skEm!), 'skEm');
     }
-    describe('non-base modes (psk, auth, auth_psk): listed, not run', () => {
+    void describe('non-base modes (psk, auth, auth_psk): listed, not run', () => {
       for (const v of vectors.filter((x) => x.mode !== 0)) defineUnsupportedMode(v);
     });
   });
 
   const exportOnlyFile = 'hpke/rfc9180-dhkem-x25519-hkdf-sha256-exportonly.json';
   const exportOnly = loadJson<HpkeVector[]>(exportOnlyFile);
-  describe(`${exportOnlyFile} (over the ${platformName} adapter)`, () => {
-    test('has 4 export-only suites', () => {
+  void describe(`${exportOnlyFile} (over the ${platformName} adapter)`, () => {
+    void test('has 4 export-only suites', () => {
       assert.equal(exportOnly.length, 4);
       assert.ok(exportOnly.every((v) => v.kem_id === 0x20 && v.kdf_id === 1 && v.aead_id === 0xffff));
     });
     for (const v of exportOnly.filter((x) => x.mode === 0)) {
       // HpkeSuite takes an AeadAlg and keySchedule() always creates an AEAD key, so aead_id 0xFFFF cannot
       // be fed to it: the schedule is recomputed here with kdf.ts and the real HpkeContext.export is tested.
-      describe(`${suiteName(v)}: exporter via HpkeContext (HpkeSuite.keySchedule cannot take aead 0xFFFF)`, () => {
+      void describe(`${suiteName(v)}: exporter via HpkeContext (HpkeSuite.keySchedule cannot take aead 0xFFFF)`, () => {
         const suiteId = concat(utf8.encode('HPKE'), u16be(0x20), u16be(1), u16be(0xffff));
         let ctx: HpkeContext;
         let shared: Uint8Array;
@@ -206,25 +206,25 @@ export function defineRfc9180(platformName: 'node' | 'web'): void {
           const ks = baseKeySchedule(suiteId, shared, hex(v.info), 0);
           ctx = new HpkeContext(suiteId, NO_AEAD, new Uint8Array(12), ks.secret, ks.ctx);
         });
-        test('encap(pkRm, skEm) = enc, shared_secret; decap(enc, skRm) = shared_secret', async () => {
+        void test('encap(pkRm, skEm) = enc, shared_secret; decap(enc, skRm) = shared_secret', async () => {
           assertBytes(shared, v.shared_secret, 'shared_secret');
           const sk = await KEMS.x25519.importSecret(hex(v.skRm));
           assertBytes(await KEMS.x25519.decap(hex(v.enc), sk), v.shared_secret, 'decap');
         });
-        test('key_schedule_context, secret, exporter_secret', () => {
+        void test('key_schedule_context, secret, exporter_secret', () => {
           const ks = baseKeySchedule(suiteId, hex(v.shared_secret), hex(v.info), 0);
           assertBytes(ks.ctx, v.key_schedule_context!, 'key_schedule_context');
           assertBytes(ks.secret, v.secret!, 'secret');
           assertBytes(ks.exporterSecret, v.exporter_secret, 'exporter_secret');
         });
         v.exports.forEach((x, i) => {
-          test(`export ${i}: context ${x.exporter_context || '(empty)'}, L = ${x.L}`, () => {
+          void test(`export ${i}: context ${x.exporter_context || '(empty)'}, L = ${x.L}`, () => {
             assertBytes(ctx.export(hex(x.exporter_context), x.L), x.exported_value, 'export');
           });
         });
       });
     }
-    describe('non-base modes (psk, auth, auth_psk): listed, not run', () => {
+    void describe('non-base modes (psk, auth, auth_psk): listed, not run', () => {
       for (const v of exportOnly.filter((x) => x.mode !== 0)) defineUnsupportedMode(v);
     });
   });
@@ -236,9 +236,9 @@ export function defineRfc9180(platformName: 'node' | 'web'): void {
 export function defineHpkePq(platformName: 'node' | 'web'): void {
   const file = 'hpke/draft-ietf-hpke-pq-test-vectors.json';
   const vectors = loadJson<HpkeVector[]>(file);
-  describe(`${file} (over the ${platformName} adapter)`, () => {
+  void describe(`${file} (over the ${platformName} adapter)`, () => {
     expectPlatform(platformName);
-    test('every entry is mode_base', () => assert.ok(vectors.every((v) => v.mode === 0)));
+    void test('every entry is mode_base', () => assert.ok(vectors.every((v) => v.mode === 0)));
     for (const v of vectors) {
       const supportedKdf = v.kdf_id === 1;
       const supportedAead = AEAD_BY_ID[v.aead_id] !== undefined;
@@ -249,31 +249,31 @@ export function defineHpkePq(platformName: 'node' | 'web'): void {
       }
       const kem = v.kem_id === 0x647a ? KEMS.xwing : v.kem_id === 0x20 ? KEMS.x25519 : v.kem_id === 0x10 ? KEMS.p256 : null;
       if (!kem) {
-        test(`${suiteName(v)} — skipped: KEM ${HPKE_KEMS[v.kem_id] ?? v.kem_id} is not implemented by Keyward`,
+        void test(`${suiteName(v)} — skipped: KEM ${HPKE_KEMS[v.kem_id] ?? v.kem_id} is not implemented by Keyward`,
           { skip: 'KEM not implemented' }, () => {});
         continue;
       }
       // Keyward's KEM, but a KDF other than HKDF-SHA256: the key schedule cannot be run; the KEM (whose id fixes its own
       // KDF) still can.
-      describe(`${suiteName(v)} — KDF ${HPKE_KDFS[v.kdf_id] ?? v.kdf_id} is not HKDF-SHA256: KEM checked, key schedule skipped`, () => {
-        test('importSecret(skRm).publicKey = pkRm', async () => {
+      void describe(`${suiteName(v)} — KDF ${HPKE_KDFS[v.kdf_id] ?? v.kdf_id} is not HKDF-SHA256: KEM checked, key schedule skipped`, () => {
+        void test('importSecret(skRm).publicKey = pkRm', async () => {
           assertBytes((await kem.importSecret(hex(v.skRm))).publicKey, v.pkRm, 'pkRm');
         });
-        test('decap(enc, skRm) = shared_secret', async () => {
+        void test('decap(enc, skRm) = shared_secret', async () => {
           assertBytes(await kem.decap(hex(v.enc), await kem.importSecret(hex(v.skRm))), v.shared_secret, 'shared_secret');
         });
         if (kem === KEMS.xwing || kem === KEMS.x25519) {
           const eph = kem === KEMS.xwing ? hex(v.ikmE) : deriveX25519Secret(hex(v.ikmE));
           const label = kem === KEMS.xwing ? 'ikmE as eseed' : 'DeriveKeyPair(ikmE)';
-          test(`encap(pkRm, ${label}) = enc, shared_secret`, async () => {
+          void test(`encap(pkRm, ${label}) = enc, shared_secret`, async () => {
             const { enc, shared } = await kem.encap(await kem.importPublic(hex(v.pkRm)), eph);
             assertBytes(enc, v.enc, 'enc');
             assertBytes(shared, v.shared_secret, 'shared_secret');
           });
         } else {
-          test('encap — skipped: needs DeriveKeyPair(ikmE) for P-256, which Keyward does not expose', { skip: 'no skEm in the vector' }, () => {});
+          void test('encap — skipped: needs DeriveKeyPair(ikmE) for P-256, which Keyward does not expose', { skip: 'no skEm in the vector' }, () => {});
         }
-        test(`key schedule, ${v.encryptions.length} encryptions, ${v.exports.length} exports — skipped: HpkeSuite only implements HKDF-SHA256 (kdf 0x0001)`,
+        void test(`key schedule, ${v.encryptions.length} encryptions, ${v.exports.length} exports — skipped: HpkeSuite only implements HKDF-SHA256 (kdf 0x0001)`,
           { skip: `kdf ${v.kdf_id} unsupported` }, () => {});
       });
     }
@@ -288,30 +288,30 @@ interface XwingVector { seed: string; sk: string; pk: string; eseed: string; ct:
 export function defineXwing(): void {
   const file = 'xwing/test-vectors.json';
   const vectors = loadJson<XwingVector[]>(file);
-  describe(`${file} (KEMS.xwing)`, () => {
-    test('has the 3 draft vectors', () => assert.equal(vectors.length, 3));
+  void describe(`${file} (KEMS.xwing)`, () => {
+    void test('has the 3 draft vectors', () => assert.equal(vectors.length, 3));
     vectors.forEach((v, i) => {
-      describe(`vector ${i} (seed ${v.seed.slice(0, 16)}…)`, () => {
-        test('keygen: importSecret(seed).publicKey = pk (and sk = seed)', async () => {
+      void describe(`vector ${i} (seed ${v.seed.slice(0, 16)}…)`, () => {
+        void test('keygen: importSecret(seed).publicKey = pk (and sk = seed)', async () => {
           assert.equal(v.sk, v.seed, 'the draft serialises the decapsulation key as the seed');
           assertBytes((await KEMS.xwing.importSecret(hex(v.seed))).publicKey, v.pk, 'pk');
         });
-        test('encap(pk, eseed) = ct, ss', async () => {
+        void test('encap(pk, eseed) = ct, ss', async () => {
           const { enc, shared } = await KEMS.xwing.encap(await KEMS.xwing.importPublic(hex(v.pk)), hex(v.eseed));
           assertBytes(enc, v.ct, 'ct');
           assertBytes(shared, v.ss, 'ss');
         });
-        test('decap(ct, seed) = ss', async () => {
+        void test('decap(ct, seed) = ss', async () => {
           assertBytes(await KEMS.xwing.decap(hex(v.ct), await KEMS.xwing.importSecret(hex(v.seed))), v.ss, 'ss');
         });
-        test('decap of ct with a flipped ML-KEM bit: implicit rejection (different ss, no throw)', async () => {
+        void test('decap of ct with a flipped ML-KEM bit: implicit rejection (different ss, no throw)', async () => {
           const ct = hex(v.ct);
           ct[17]! ^= 0x01;
           const ss = await KEMS.xwing.decap(ct, await KEMS.xwing.importSecret(hex(v.seed)));
           assert.ok(ss && ss.length === 32);
           assert.notEqual(toHex(ss), v.ss);
         });
-        test('wrong lengths: importPublic throws, decap returns null, importSecret throws', async () => {
+        void test('wrong lengths: importPublic throws, decap returns null, importSecret throws', async () => {
           const pk = hex(v.pk), ct = hex(v.ct), seed = hex(v.seed);
           await assert.rejects(async () => KEMS.xwing.importPublic(pk.subarray(1)));
           await assert.rejects(async () => KEMS.xwing.importPublic(concat(pk, new Uint8Array(1))));

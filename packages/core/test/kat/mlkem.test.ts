@@ -39,14 +39,14 @@ function checkFlags(t: WycheproofTest): void {
 function defineFile<T extends WycheproofTest>(file: string, param: string, run: (kem: MlKem, t: T) => void): void {
   const data = loadWycheproof<Group<T>>(file);
   const kem = PARAMS.find(([p]) => p === param)![1];
-  describe(file, () => {
-    test(`registers a test for each of the ${data.numberOfTests} vectors, all ML-KEM-${param}`, () => {
+  void describe(file, () => {
+    void test(`registers a test for each of the ${data.numberOfTests} vectors, all ML-KEM-${param}`, () => {
       assert.equal(countTests(data), data.numberOfTests);
       assert.ok(data.testGroups.every((g) => g.parameterSet === `ML-KEM-${param}`));
     });
     for (const g of data.testGroups) {
       for (const t of g.tests) {
-        test(caseName(t), () => {
+        void test(caseName(t), () => {
           checkFlags(t);
           run(kem, t);
         });
@@ -55,13 +55,13 @@ function defineFile<T extends WycheproofTest>(file: string, param: string, run: 
   });
 }
 
-test('@noble/post-quantum resolves to packages/core/node_modules (0.7.1), not the root copy', () => {
+void test('@noble/post-quantum resolves to packages/core/node_modules (0.7.1), not the root copy', () => {
   const url = import.meta.resolve('@noble/post-quantum/ml-kem.js');
   assert.match(url, /\/packages\/core\/node_modules\/@noble\/post-quantum\/ml-kem\.js$/);
 });
 
 for (const [param] of PARAMS) {
-  describe(`ML-KEM-${param}`, () => {
+  void describe(`ML-KEM-${param}`, () => {
     defineFile<KeygenTest>(`mlkem_${param}_keygen_seed_test.json`, param, (kem, t) => {
       assert.equal(t.result, 'valid');
       const { publicKey, secretKey } = kem.keygen(hex(t.seed));

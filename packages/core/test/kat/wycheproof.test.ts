@@ -32,12 +32,12 @@ function aesAlg(keySize: number): AeadAlg | null {
 
 function defineAeadFile(file: string, algFor: (g: AeadGroup) => AeadAlg | null): void {
   const data = loadWycheproof<AeadGroup>(file);
-  describe(file, () => {
-    test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
+  void describe(file, () => {
+    void test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
       assert.equal(countTests(data), data.numberOfTests);
     });
     for (const p of PLATFORMS) {
-      describe(`${p.name} adapter`, () => {
+      void describe(`${p.name} adapter`, () => {
         for (const g of data.testGroups) {
           const alg = algFor(g);
           for (const t of g.tests) {
@@ -45,7 +45,7 @@ function defineAeadFile(file: string, algFor: (g: AeadGroup) => AeadAlg | null):
             const sealed = hex(t.ct + t.tag);
             if (g.tagSize !== 128) {
               // Not present in the current files; kept so a new tag size cannot pass unnoticed.
-              test(caseName(t, `— ${g.tagSize}-bit tag: our AeadKey only produces/accepts 128-bit tags, so a truncated tag must not open`), async () => {
+              void test(caseName(t, `— ${g.tagSize}-bit tag: our AeadKey only produces/accepts 128-bit tags, so a truncated tag must not open`), async () => {
                 const k = await p.aead(alg ?? 'aes-256-gcm', key);
                 assert.ok(await refused(() => k.open(iv, hex(t.ct + t.tag), aad)));
               });
@@ -53,7 +53,7 @@ function defineAeadFile(file: string, algFor: (g: AeadGroup) => AeadAlg | null):
             }
             if (alg === null) {
               // e.g. AES-192: AeadAlg has no such algorithm, and neither AES alg takes a 24-byte key.
-              test(caseName(t, `— ${g.keySize}-bit key: not a Keyward AEAD key size, aead() must reject it`), async () => {
+              void test(caseName(t, `— ${g.keySize}-bit key: not a Keyward AEAD key size, aead() must reject it`), async () => {
                 for (const a of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
                   await assert.rejects(async () => p.aead(a, key), `${a} accepted a ${g.keySize}-bit key`);
                 }
@@ -62,11 +62,11 @@ function defineAeadFile(file: string, algFor: (g: AeadGroup) => AeadAlg | null):
             }
             if (g.ivSize !== 96) {
               if (t.result === 'valid') {
-                test(caseName(t, `— skipped: ${g.ivSize}-bit IV; Keyward AEAD nonces are always 96-bit (HPKE Nn = 12) and adapters do not promise other IV sizes`),
+                void test(caseName(t, `— skipped: ${g.ivSize}-bit IV; Keyward AEAD nonces are always 96-bit (HPKE Nn = 12) and adapters do not promise other IV sizes`),
                   { skip: `${g.ivSize}-bit IV is outside Keyward's AEAD parameters` }, () => {});
               } else {
                 // Invalid IV sizes (0-bit GCM IV, non-96-bit ChaCha20-Poly1305 nonces) must be refused by seal and open.
-                test(caseName(t, `— ${g.ivSize}-bit IV must be refused`), async () => {
+                void test(caseName(t, `— ${g.ivSize}-bit IV must be refused`), async () => {
                   const k = await p.aead(alg, key);
                   await assert.rejects(async () => k.seal(iv, msg, aad), 'seal accepted the IV');
                   assert.ok(await refused(() => k.open(iv, sealed, aad)), 'open accepted the IV');
@@ -74,7 +74,7 @@ function defineAeadFile(file: string, algFor: (g: AeadGroup) => AeadAlg | null):
               }
               continue;
             }
-            test(caseName(t), async () => {
+            void test(caseName(t), async () => {
               const k = await p.aead(alg, key);
               if (t.result === 'valid') {
                 assertBytes(await k.seal(iv, msg, aad), t.ct + t.tag, 'seal');
@@ -122,16 +122,16 @@ const X25519_FLAG_POLICY: Record<string, 'compute' | 'reject'> = {
 {
   const file = 'x25519_test.json';
   const data = loadWycheproof<XdhGroup>(file);
-  describe(file, () => {
-    test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
+  void describe(file, () => {
+    void test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
       assert.equal(countTests(data), data.numberOfTests);
       assert.ok(data.testGroups.every((g) => g.curve === 'curve25519'));
     });
     for (const p of PLATFORMS) {
-      describe(`${p.name} adapter`, () => {
+      void describe(`${p.name} adapter`, () => {
         for (const g of data.testGroups) {
           for (const t of g.tests) {
-            test(caseName(t), async () => {
+            void test(caseName(t), async () => {
               const unknown = flagsOf(t).filter((f) => !(f in X25519_FLAG_POLICY));
               assert.deepEqual(unknown, [], 'flag without a Keyward policy');
               const expect = flagsOf(t).some((f) => X25519_FLAG_POLICY[f] === 'reject') ? 'reject' : 'compute';
@@ -166,17 +166,17 @@ interface EddsaGroup extends WycheproofGroup<EddsaTest> { publicKey: { curve: st
 {
   const file = 'ed25519_test.json';
   const data = loadWycheproof<EddsaGroup>(file);
-  describe(file, () => {
-    test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
+  void describe(file, () => {
+    void test(`registers a test for each of the ${data.numberOfTests} vectors`, () => {
       assert.equal(countTests(data), data.numberOfTests);
       assert.ok(data.testGroups.every((g) => g.publicKey.curve === 'edwards25519'));
     });
     for (const p of PLATFORMS) {
-      describe(`${p.name} adapter`, () => {
+      void describe(`${p.name} adapter`, () => {
         for (const g of data.testGroups) {
           const pk = hex(g.publicKey.pk);
           for (const t of g.tests) {
-            test(caseName(t), async () => {
+            void test(caseName(t), async () => {
               assert.notEqual(t.result, 'acceptable', 'ed25519_test.json has no acceptable vectors; add a policy');
               assert.equal(await p.ed25519.verify(pk, hex(t.msg), hex(t.sig)), t.result === 'valid');
             });
