@@ -11,6 +11,10 @@ const fromB64u = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? '', 
 const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 const TAG = 16;
+const NONCE = 12;
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length !== NONCE) throw new KeywardError('KW_INVALID_ARGUMENT', 'AEAD nonces are 12 bytes');
+}
 
 function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
   const expected = alg === 'aes-128-gcm' ? 16 : 32;
@@ -19,6 +23,7 @@ function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
   const opts = { authTagLength: TAG } as const;
   return Promise.resolve({
     seal(nonce, plaintext, aad) {
+      checkNonce(nonce);
       const c = nc.createCipheriv(alg as nc.CipherGCMTypes, k, nonce, opts);
       if (aad && aad.length) c.setAAD(aad, { plaintextLength: plaintext.length });
       const out = new Uint8Array(plaintext.length + TAG);
@@ -30,7 +35,7 @@ function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
       return Promise.resolve(out);
     },
     open(nonce, ciphertext, aad) {
-      if (ciphertext.length < TAG) return Promise.resolve(null);
+      if (ciphertext.length < TAG || nonce.length !== NONCE) return Promise.resolve(null);
       const n = ciphertext.length - TAG;
       const d = nc.createDecipheriv(alg as nc.CipherGCMTypes, k, nonce, opts);
       d.setAuthTag(ciphertext.subarray(n));

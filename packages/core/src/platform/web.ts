@@ -14,6 +14,10 @@ import type { AeadAlg, AeadKey, DhGroup, DhPublic, DhSecret, Ed25519, Hasher, Pl
 
 const subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle;
 
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length !== 12) throw new KeywardError('KW_INVALID_ARGUMENT', 'AEAD nonces are 12 bytes');
+}
+
 async function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
   const expected = alg === 'aes-128-gcm' ? 16 : 32;
   if (key.length !== expected) throw new KeywardError('KW_INVALID_ARGUMENT', `${alg} key must be ${expected} bytes`);
@@ -21,8 +25,9 @@ async function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
     const k = key.slice();
     const make = (n: Uint8Array, aad?: Uint8Array) => alg === 'chacha20-poly1305' ? chacha20poly1305(k, n, aad) : gcm(k, n, aad);
     return {
-      seal: (nonce, pt, aad) => Promise.resolve(make(nonce, aad).encrypt(pt)),
+      seal: (nonce, pt, aad) => { checkNonce(nonce); return Promise.resolve(make(nonce, aad).encrypt(pt)); },
       open(nonce, ct, aad) {
+        if (nonce.length !== 12) return Promise.resolve(null);
         try { return Promise.resolve(make(nonce, aad).decrypt(ct)); } catch { return Promise.resolve(null); }
       },
     };
@@ -31,8 +36,9 @@ async function aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey> {
   const params = (iv: Uint8Array, aad?: Uint8Array): AesGcmParams =>
     aad && aad.length ? { name: 'AES-GCM', iv: iv as BufferSource, additionalData: aad as BufferSource, tagLength: 128 } : { name: 'AES-GCM', iv: iv as BufferSource, tagLength: 128 };
   return {
-    async seal(nonce, pt, aad) { return new Uint8Array(await subtle.encrypt(params(nonce, aad), ck, pt as BufferSource)); },
+    async seal(nonce, pt, aad) { checkNonce(nonce); return new Uint8Array(await subtle.encrypt(params(nonce, aad), ck, pt as BufferSource)); },
     async open(nonce, ct, aad) {
+      if (nonce.length !== 12) return null;
       try { return new Uint8Array(await subtle.decrypt(params(nonce, aad), ck, ct as BufferSource)); } catch { return null; }
     },
   };
