@@ -1,7 +1,8 @@
 /**
  * Armored text form: standard base64 with padding, 64 columns, between
  * begin/end lines; LF line endings; nothing before or after except one final
- * newline. Readers accept only the canonical form.
+ * newline. Readers accept only that form, except that the final newline may be
+ * missing (JSON fields and copy-paste often drop it).
  */
 import { base64 } from '@scure/base';
 import { KeywardError } from './errors.js';

@@ -1,7 +1,7 @@
 /** Small byte helpers shared by the format code. Never for secrets comparison except `equalCT`. */
 
 export const utf8 = new TextEncoder();
-export const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+export const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
   let n = 0;

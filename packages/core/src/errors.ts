@@ -12,13 +12,13 @@ export const ERROR_CODES = {
   KW_SCRYPT_NOT_ALONE: 'A passphrase (scrypt) stanza must be the only stanza of an envelope.',
   KW_INVALID_KEY_STRING: 'A recipient, identity or signer string is malformed or has a bad checksum.',
   KW_UNSUPPORTED: 'The operation or algorithm is not supported here.',
-  KW_CONTEXT_INVALID: 'The encryption context has an empty, duplicate, non-UTF-8 or oversize entry.',
+  KW_CONTEXT_INVALID: 'The encryption context given by the caller has an empty or duplicate key, or a string that is not well-formed Unicode.',
 
   // --- parsing untrusted envelopes -----------------------------------------
   KW_NOT_AN_ENVELOPE: 'The input does not start with a Keyward (or age) envelope header.',
   KW_UNSUPPORTED_VERSION: 'The envelope uses a format version this reader does not know.',
   KW_MALFORMED_HEADER: 'The envelope header is truncated or structurally invalid.',
-  KW_LIMIT_EXCEEDED: 'The envelope exceeds a hard limit (header size, stanza count, context size, chunk count).',
+  KW_LIMIT_EXCEEDED: 'The envelope or the request exceeds a hard limit (header size, stanza count or fields, context pairs or bytes).',
   KW_ARMOR_INVALID: 'The armored text is not canonical or not an envelope.',
 
   // --- recipients and keys -------------------------------------------------
@@ -34,7 +34,7 @@ export const ERROR_CODES = {
   KW_HEADER_MAC_MISMATCH: 'The header was modified after sealing.',
   KW_PAYLOAD_AUTH_FAILED: 'A payload chunk failed authentication (modified, reordered or duplicated).',
   KW_TRUNCATED: 'The payload ends before its final chunk.',
-  KW_TRAILING_DATA: 'There is data after the final chunk (or after the signature).',
+  KW_TRAILING_DATA: 'A whole chunk-sized block of data follows the final chunk.',
   KW_COUNTER_OVERFLOW: 'The chunk counter would exceed the format limit.',
   KW_CONTEXT_MISMATCH: 'The encryption context of the envelope differs from the one the opener requires.',
   KW_CHUNK_OUT_OF_RANGE: 'Random access asked for a chunk the envelope does not have.',

@@ -45,6 +45,8 @@ export class EnvelopeReader {
     const chunkCount = Math.ceil(payloadLength / CIPHER_CHUNK_SIZE);
     const lastLength = payloadLength - (chunkCount - 1) * CIPHER_CHUNK_SIZE;
     if (lastLength < TAG_LENGTH) throw new KeywardError('KW_TRUNCATED', 'the final chunk is shorter than its tag');
+    // As ChunkOpener.open: the final chunk is empty only when the whole payload is (one canonical form).
+    if (chunkCount > 1 && lastLength === TAG_LENGTH) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', 'empty final chunk after other chunks (non-canonical)');
     return new EnvelopeReader(source, session, total, chunkCount, payloadLength - chunkCount * TAG_LENGTH);
   }
 

@@ -5,7 +5,7 @@
  */
 import { KeywardError } from '../errors.js';
 import { CHUNK_SIZE, PREAMBLE_LENGTH } from './constants.js';
-import { headerLengthFromPreamble, parseHeader } from './header.js';
+import { checkMagicPrefix, headerLengthFromPreamble, parseHeader } from './header.js';
 import { CIPHER_CHUNK_SIZE, ChunkOpener } from './payload.js';
 import { ByteQueue } from './queue.js';
 import { beginSeal, checkSignature, unlockHeader, type EnvelopeInfo, type OpenOptions, type OpenSession, type SealOptions, type SealSession } from './session.js';
@@ -109,6 +109,7 @@ export class EnvelopeDecoder {
     return this.guard(async () => {
       if (!this.session && !(await this.tryHeader())) {
         if (this.queue.length === 0) throw new KeywardError('KW_MALFORMED_HEADER', 'empty input');
+        checkMagicPrefix(this.queue.peek(PREAMBLE_LENGTH));
         throw new KeywardError('KW_MALFORMED_HEADER', 'envelope ends inside its header');
       }
       const s = this.session!;
@@ -122,9 +123,9 @@ export class EnvelopeDecoder {
         if (finalLen < 0) throw new KeywardError('KW_TRUNCATED');
         last = await s.opener.open(rest.subarray(0, finalLen), true);
       } catch (e) {
-        if (s.signatureLength && (await this.opensWithoutSignature(s, rest))) {
-          throw new KeywardError('KW_SIGNATURE_MISSING', 'the signature was stripped from a signed envelope');
-        }
+        const tail = s.signatureLength ? await this.diagnoseTail(s, rest) : null;
+        if (tail === 'stripped') throw new KeywardError('KW_SIGNATURE_MISSING', 'the signature was stripped from a signed envelope');
+        if (tail === 'cut') throw new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${s.opener.chunksOpened + Math.ceil(rest.length / CIPHER_CHUNK_SIZE) - 1}`);
         throw e;
       }
       this.hash?.update(rest.subarray(0, finalLen));
@@ -134,18 +135,31 @@ export class EnvelopeDecoder {
     });
   }
 
-  /** Whether the tail authenticates as the end of an unsigned payload (diagnoses a stripped signature). */
-  private async opensWithoutSignature(s: OpenSession, rest: Uint8Array): Promise<boolean> {
+  /**
+   * Diagnoses a signed envelope's tail that is not "final chunk ‖ signature":
+   * 'stripped' when it authenticates as the end of an unsigned payload (the
+   * signature was removed), 'cut' when it is whole non-final chunks (the
+   * envelope was cut at a chunk boundary, signature included), else null.
+   */
+  private async diagnoseTail(s: OpenSession, rest: Uint8Array): Promise<'stripped' | 'cut' | null> {
+    if (rest.length === 0) return null;
     const probe = await ChunkOpener.create(s.header.aead, s.payloadKey);
-    let index = s.opener.chunksOpened;
-    try {
-      for (let o = 0; o < rest.length; o += CIPHER_CHUNK_SIZE, index++) {
-        const end = Math.min(rest.length, o + CIPHER_CHUNK_SIZE);
-        (await probe.openAt(index, rest.subarray(o, end), end === rest.length)).fill(0);
+    const opens = async (index: number, chunk: Uint8Array, last: boolean) => {
+      try {
+        (await probe.openAt(index, chunk, last)).fill(0);
+        return true;
+      } catch {
+        return false;
       }
-      return rest.length > 0;
-    } catch {
-      return false;
+    };
+    let index = s.opener.chunksOpened;
+    let o = 0;
+    for (; rest.length - o > CIPHER_CHUNK_SIZE; o += CIPHER_CHUNK_SIZE, index++) {
+      if (!(await opens(index, rest.subarray(o, o + CIPHER_CHUNK_SIZE), false))) return null;
     }
+    const lastPiece = rest.subarray(o);
+    if (await opens(index, lastPiece, true)) return 'stripped';
+    if (lastPiece.length === CIPHER_CHUNK_SIZE && (await opens(index, lastPiece, false))) return 'cut';
+    return null;
   }
 }

@@ -20,7 +20,7 @@ export const MAC_LENGTH = 32;
 export const KEY_ID_LENGTH = 16;
 export const NONCE_LENGTH = 12;
 
-/** Hard limits; exceeding any is KW_LIMIT_EXCEEDED (docs/format.md §Limits). */
+/** Hard limits (docs/format.md §Limits): KW_LIMIT_EXCEEDED, except the chunk count (KW_COUNTER_OVERFLOW) and anonymous trials (KW_TOO_MANY_TRIALS). */
 export const LIMITS = {
   /** Bytes of the header body (everything header_len counts). */
   maxHeaderLength: 4 * 1024 * 1024,

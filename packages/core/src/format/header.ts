@@ -77,13 +77,20 @@ export function hasMagic(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && MAGIC.every((b, i) => bytes[i] === b);
 }
 
+/** Throws KW_NOT_AN_ENVELOPE unless the available bytes (even fewer than 4) start like the magic. */
+export function checkMagicPrefix(bytes: Uint8Array): void {
+  for (let i = 0; i < Math.min(bytes.length, MAGIC.length); i++) {
+    if (bytes[i] !== MAGIC[i]) throw new KeywardError('KW_NOT_AN_ENVELOPE', 'not a Keyward envelope (bad magic)');
+  }
+}
+
 /**
  * How many bytes the whole header (including its MAC) occupies, from the
  * preamble alone; lets streaming readers know how much to buffer.
  */
 export function headerLengthFromPreamble(pre: Uint8Array): number {
+  checkMagicPrefix(pre);
   if (pre.length < PREAMBLE_LENGTH) throw new KeywardError('KW_MALFORMED_HEADER', 'envelope is shorter than its preamble');
-  if (!hasMagic(pre)) throw new KeywardError('KW_NOT_AN_ENVELOPE', 'not a Keyward envelope (bad magic)');
   if (pre[4] !== VERSION) throw new KeywardError('KW_UNSUPPORTED_VERSION', `unsupported envelope version ${pre[4]}`);
   const n = new Reader(pre.subarray(5, 9)).u32();
   if (n > LIMITS.maxHeaderLength) throw new KeywardError('KW_LIMIT_EXCEEDED', `header length ${n} exceeds ${LIMITS.maxHeaderLength}`);

@@ -78,7 +78,11 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
   const sctx = new StanzaContext(salt, context, contextBytes, opts.anonymous ?? false);
   try {
     const stanzas: Stanza[] = [];
-    for (const r of recipients) stanzas.push(await r.wrap(dataKey, sctx));
+    for (const r of recipients) {
+      const s = await r.wrap(dataKey, sctx);
+      if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
+      stanzas.push(s);
+    }
     const ks = new KeySchedule(dataKey, salt);
     const signer = opts.signer ? { alg: opts.signer.alg, keyId: opts.signer.keyId } : null;
     const authenticated = encodeHeader({ aead, salt, context, signer, stanzas, commitment: ks.commitment });
@@ -134,6 +138,10 @@ export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Pro
 
   const identities = opts.identities ?? [];
   const maxTrials = opts.maxAnonymousTrials ?? LIMITS.defaultMaxAnonymousTrials;
+  if (!Number.isSafeInteger(maxTrials) || maxTrials < 0) throw new KeywardError('KW_INVALID_ARGUMENT', 'maxAnonymousTrials must be a non-negative integer');
+  for (const s of stanzas) {
+    if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_MALFORMED_HEADER', 'a kms stanza must name its key');
+  }
   const sctx = new StanzaContext(header.salt, header.context, header.contextBytes, false);
   let trials = 0;
   let addressedButFailed = false;
@@ -160,6 +168,9 @@ export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Pro
   if (!dataKey) {
     if (stanzas.length === 1 && stanzas[0]!.type === 'scrypt' && addressedButFailed) throw new KeywardError('KW_WRONG_PASSPHRASE');
     if (addressedButFailed) throw new KeywardError('KW_STANZA_UNWRAP_FAILED');
+    if (stanzas.some((s) => s.type === 'kms') && !identities.some((i) => i.type === 'kms')) {
+      throw new KeywardError('KW_KMS_UNAVAILABLE', 'the envelope is sealed to a key service key; pass a KmsIdentity (a key service client) to open it');
+    }
     throw new KeywardError('KW_NO_IDENTITY_MATCHED', `no identity opens any of the ${stanzas.length} stanzas (${[...new Set(stanzas.map((s) => s.type))].join(', ')})`);
   }
 

@@ -95,7 +95,7 @@ const p256: DhGroup = {
   publicKeyOf: (s) => Promise.resolve((s as RawSecret).pub),
   dh(s, p) {
     try {
-      // Uncompressed shared point; the x coordinate is the DH output (RFC 9180 §4.1, SEC1).
+      // The shared point in compressed form; its x coordinate (after the prefix byte) is the DH output (RFC 9180 §4.1).
       return Promise.resolve(nobleP256.getSharedSecret((s as RawSecret).sk, (p as RawPublic).pub, true).slice(1));
     } catch {
       return Promise.resolve(null);
@@ -138,5 +138,12 @@ export const platform: Platform = {
   x25519,
   p256,
   ed25519,
-  scrypt: (pass, salt, logN, length) => scryptAsync(pass, salt, { N: 2 ** logN, r: 8, p: 1, dkLen: length, maxmem: 2 ** 31 }),
+  async scrypt(pass, salt, logN, length) {
+    try {
+      // scrypt needs 128 · r · N bytes; allow exactly that much (plus slack), up to the format's hard maximum.
+      return await scryptAsync(pass, salt, { N: 2 ** logN, r: 8, p: 1, dkLen: length, maxmem: 1024 * 2 ** logN + 2 ** 20 });
+    } catch (e) {
+      throw new KeywardError('KW_SCRYPT_WORK_FACTOR', `scrypt with work factor 2^${logN} failed here (memory?)`, { cause: e });
+    }
+  },
 };

@@ -1,7 +1,7 @@
 /**
  * Passphrase stanza `scrypt`. It must be the envelope's only stanza (checked
- * when sealing and when opening): otherwise anyone holding another recipient's
- * key could re-wrap for a passphrase the victim uses elsewhere.
+ * when sealing and when opening), as in age: a passphrase-only envelope then
+ * proves it was made by someone who knows the passphrase, which users assume.
  *   fields = [salt (16), log2(N) (1 byte), ct]
  *   kek    = scrypt(passphrase, "keyward/v1 scrypt" ‖ salt, N, r = 8, p = 1, 32)
  *   ct     = AES-256-GCM(kek, nonce = 0^12, aad = StanzaContext.info("scrypt") ‖ header salt, data_key)

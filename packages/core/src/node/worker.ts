@@ -1,0 +1,173 @@
+/**
+ * The payload AEAD of one batch of chunks, run on a worker thread.
+ *
+ * A batch is a run of consecutive 64 KiB chunks. The worker reads it from the
+ * input file with a positional read into a buffer it reuses, seals or opens
+ * every chunk (nonce = chunk index as 11-byte big-endian ‖ final flag, as
+ * format/payload.ts `chunkNonce` builds it), and writes the result with a
+ * positional write, so batches may finish in any order. The main thread keeps
+ * everything else: the header, the order of results, the signature hash, the
+ * final chunk of an open, and the rename that commits the output.
+ *
+ * `workerMain` runs from its source text (`new Worker(code, { eval: true })`),
+ * so it must stay self-contained: it may use only its parameters and globals,
+ * never a binding from this module. Types are fine; they are erased.
+ */
+import type * as NodeCrypto from 'node:crypto';
+import type * as NodeFs from 'node:fs';
+import type { MessagePort } from 'node:worker_threads';
+
+export interface BatchJob {
+  readonly id: number;
+  readonly op: 'seal' | 'open';
+  readonly alg: 'aes-256-gcm' | 'chacha20-poly1305';
+  /** The payload key; the worker wipes its copy when the batch is done. */
+  readonly key: Uint8Array;
+  /** Payload index of the batch's first chunk. */
+  readonly firstChunk: number;
+  readonly chunks: number;
+  /** True when the batch's last chunk is the payload's final chunk (sealing only). */
+  readonly endsPayload: boolean;
+  readonly inFd: number;
+  readonly inPos: number;
+  /** Bytes to read: plaintext when sealing, whole ciphertext chunks when opening. */
+  readonly inLength: number;
+  readonly outFd: number;
+  readonly outPos: number;
+  /** Send the batch's ciphertext back (for the signature hash), transferring its buffer. */
+  readonly returnCiphertext: boolean;
+  /** Buffers the main thread hands back for reuse. */
+  readonly spare: ArrayBuffer[];
+}
+
+export type BatchResult =
+  | { readonly id: number; readonly ok: true; readonly ciphertext: Uint8Array | null }
+  | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+
+export function workerMain(port: MessagePort, crypto: typeof NodeCrypto, fs: typeof NodeFs): void {
+  const CHUNK = 65536;
+  const TAG = 16;
+  const CIPHER = CHUNK + TAG;
+  const nonce = new Uint8Array(12);
+  const free: ArrayBuffer[] = [];
+  let inBuf = new Uint8Array(0);
+  let outBuf = new Uint8Array(0);
+
+  /** An error that carries a Keyward error code across the thread boundary. */
+  const failure = (code: string, message: string) => Object.assign(new Error(message), { kwCode: code });
+
+  /** A buffer of at least `n` bytes: `current` if it is large enough, else a spare, else a new one. */
+  function sized(current: Uint8Array, n: number): Uint8Array {
+    if (current.length >= n) return current;
+    while (free.length) {
+      const b = free.pop()!;
+      if (b.byteLength >= n) return new Uint8Array(b);
+    }
+    return new Uint8Array(n);
+  }
+
+  function setNonce(index: number, last: boolean): Uint8Array {
+    nonce[7] = (index >>> 24) & 0xff;
+    nonce[8] = (index >>> 16) & 0xff;
+    nonce[9] = (index >>> 8) & 0xff;
+    nonce[10] = index & 0xff;
+    nonce[11] = last ? 1 : 0;
+    return nonce;
+  }
+
+  function readFully(fd: number, buf: Uint8Array, length: number, position: number): void {
+    for (let o = 0; o < length;) {
+      const n = fs.readSync(fd, buf, o, length - o, position + o);
+      if (n === 0) throw failure('KW_IO', 'the input file shrank while it was being read');
+      o += n;
+    }
+  }
+
+  function writeFully(fd: number, buf: Uint8Array, length: number, position: number): void {
+    for (let o = 0; o < length;) o += fs.writeSync(fd, buf, o, length - o, position + o);
+  }
+
+  function seal(job: BatchJob, key: NodeCrypto.KeyObject): Uint8Array {
+    inBuf = sized(inBuf, job.inLength);
+    readFully(job.inFd, inBuf, job.inLength, job.inPos);
+    const outLength = job.inLength + job.chunks * TAG;
+    const out = (outBuf = sized(outBuf, outLength));
+    for (let k = 0, i = 0, o = 0; k < job.chunks; k++, i += CHUNK, o += CIPHER) {
+      const last = job.endsPayload && k === job.chunks - 1;
+      const end = Math.min(job.inLength, i + CHUNK);
+      const c = crypto.createCipheriv(job.alg, key, setNonce(job.firstChunk + k, last), { authTagLength: TAG });
+      const body = c.update(inBuf.subarray(i, end));
+      out.set(body, o);
+      c.final(); // the empty tail of a stream cipher mode; it computes the tag
+      out.set(c.getAuthTag(), o + body.length);
+    }
+    writeFully(job.outFd, out, outLength, job.outPos);
+    return out.subarray(0, outLength);
+  }
+
+  function openChunk(job: BatchJob, key: NodeCrypto.KeyObject, index: number, ct: Uint8Array, last: boolean): Uint8Array | null {
+    const d = crypto.createDecipheriv(job.alg, key, setNonce(index, last), { authTagLength: TAG });
+    d.setAuthTag(ct.subarray(ct.length - TAG));
+    const body = d.update(ct.subarray(0, ct.length - TAG));
+    try {
+      d.final();
+      return body;
+    } catch {
+      body.fill(0);
+      return null;
+    }
+  }
+
+  /** Opens whole non-final chunks (the main thread opens the final one). */
+  function open(job: BatchJob, key: NodeCrypto.KeyObject): Uint8Array {
+    if (job.inLength !== job.chunks * CIPHER) throw failure('KW_INTERNAL', 'an open batch holds whole chunks only');
+    const ctBuf = (inBuf = sized(inBuf, job.inLength));
+    readFully(job.inFd, ctBuf, job.inLength, job.inPos);
+    const outLength = job.chunks * CHUNK;
+    const out = (outBuf = sized(outBuf, outLength));
+    for (let k = 0; k < job.chunks; k++) {
+      const index = job.firstChunk + k;
+      const ct = ctBuf.subarray(k * CIPHER, (k + 1) * CIPHER);
+      const pt = openChunk(job, key, index, ct, false);
+      if (!pt) {
+        out.fill(0, 0, k * CHUNK);
+        // As ChunkOpener.open: a non-final chunk that opens as final means data follows the end.
+        const asFinal = openChunk(job, key, index, ct, true);
+        if (asFinal) {
+          asFinal.fill(0);
+          throw failure('KW_TRAILING_DATA', `data follows the final chunk ${index}`);
+        }
+        throw failure('KW_PAYLOAD_AUTH_FAILED', `chunk ${index} failed authentication`);
+      }
+      out.set(pt, k * CHUNK);
+    }
+    writeFully(job.outFd, out, outLength, job.outPos);
+    return ctBuf.subarray(0, job.inLength);
+  }
+
+  port.on('message', (job: BatchJob) => {
+    for (const b of job.spare) free.push(b);
+    const key = crypto.createSecretKey(job.key);
+    job.key.fill(0);
+    let result: BatchResult;
+    const transfer: ArrayBuffer[] = [];
+    try {
+      const ciphertext = job.op === 'seal' ? seal(job, key) : open(job, key);
+      if (job.returnCiphertext) {
+        // Hand the buffer over; the next batch takes a spare or a new one.
+        transfer.push(ciphertext.buffer as ArrayBuffer);
+        if (job.op === 'seal') outBuf = new Uint8Array(0); else inBuf = new Uint8Array(0);
+        result = { id: job.id, ok: true, ciphertext };
+      } else {
+        result = { id: job.id, ok: true, ciphertext: null };
+      }
+    } catch (e) {
+      const err = e as Error & { kwCode?: string; syscall?: string };
+      // fs errors carry the failed syscall; anything else unexpected is a bug.
+      const code = err.kwCode ?? (err.syscall ? 'KW_IO' : 'KW_INTERNAL');
+      const message = err.syscall ? `${err.syscall} failed: ${err.message}` : String(err.message);
+      result = { id: job.id, ok: false, code, message };
+    }
+    port.postMessage(result, transfer);
+  });
+}
