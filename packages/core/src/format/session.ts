@@ -83,6 +83,8 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
       if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
       stanzas.push(s);
     }
+    // Also on what was written: a recipient's declared type need not be its stanza's (e.g. a wrapping recipient).
+    if (stanzas.length > 1 && stanzas.some((s) => s.type === 'scrypt')) throw new KeywardError('KW_SCRYPT_NOT_ALONE');
     const ks = new KeySchedule(dataKey, salt);
     const signer = opts.signer ? { alg: opts.signer.alg, keyId: opts.signer.keyId } : null;
     const authenticated = encodeHeader({ aead, salt, context, signer, stanzas, commitment: ks.commitment });
