@@ -15,13 +15,15 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'core must not import Node-only APIs outside src/platform/node.ts or src/node/' }] }],
     },
   },
   {
-    // Node-only places: the Node platform adapter, the Node stream adapter, the CLI, tests, benches, scripts.
-    files: ['packages/core/src/platform/node.ts', 'packages/core/src/node/**', 'packages/cli/**', '**/test/**', 'bench/**', 'scripts/**'],
-    rules: { 'no-restricted-imports': 'off' },
+    // Packages that must run in browsers: no Node-only modules, except in their Node adapters.
+    files: ['packages/core/src/**', 'packages/tlog/src/**', 'packages/client/src/**'],
+    ignores: ['packages/core/src/platform/node.ts', 'packages/core/src/node/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'browser-compatible packages must not import Node-only APIs (use the platform adapter)' }] }],
+    },
   },
   {
     files: ['**/test/**', 'bench/**'],
