@@ -74,12 +74,16 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
   const context = normalizeContext(opts.context);
   const contextBytes = encodeContext(context);
   const salt = platform.randomBytes(SALT_LENGTH);
-  const dataKey = platform.randomBytes(DATA_KEY_LENGTH);
   const sctx = new StanzaContext(salt, context, contextBytes, opts.anonymous ?? false);
+  const providers = recipients.filter((r) => r.provideDataKey);
+  if (providers.length > 1) throw new KeywardError('KW_INVALID_ARGUMENT', 'at most one recipient (e.g. one kms key) may provide the data key');
+  const provided = providers[0]?.provideDataKey ? await providers[0].provideDataKey(sctx) : null;
+  if (provided && provided.dataKey.length !== DATA_KEY_LENGTH) throw new KeywardError('KW_INTERNAL', 'the provided data key is not 32 bytes');
+  const dataKey = provided ? provided.dataKey : platform.randomBytes(DATA_KEY_LENGTH);
   try {
     const stanzas: Stanza[] = [];
     for (const r of recipients) {
-      const s = await r.wrap(dataKey, sctx);
+      const s = r === providers[0] && provided ? provided.stanza : await r.wrap(dataKey, sctx);
       if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
       stanzas.push(s);
     }

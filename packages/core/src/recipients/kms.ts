@@ -6,20 +6,31 @@
  *   fields = [key reference (UTF-8, "namespace/name"), version (u32 big-endian), wrapped blob]
  * The wrapped blob is opaque to this library; the key service defines it.
  */
+import { KeywardError } from '../errors.js';
 import type { Identity, Recipient, Stanza, StanzaContext } from './types.js';
 
 /** What a key service client supplies so `core` can seal and open `kms` stanzas. */
 export interface KmsClient {
-  /** Asks the service for a wrapped copy of `dataKey` under `keyRef`, bound to the context. */
-  wrap(keyRef: string, dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza>;
+  /**
+   * Asks the service for a new data key under `keyRef`, bound to the context:
+   * the key (received sealed to the caller and opened locally) and its `kms` stanza.
+   */
+  generateDataKey(keyRef: string, ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }>;
   /** Asks the service to unwrap; null when the stanza is not for keys this client may use. */
   unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null>;
 }
 
+/** Seals to a key-service key: the service generates the data key (docs/key-service-design.md). */
 export class KmsRecipient implements Recipient {
   readonly type = 'kms';
   constructor(private readonly client: KmsClient, readonly keyRef: string) {}
-  wrap(dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza> { return this.client.wrap(this.keyRef, dataKey, ctx); }
+  provideDataKey(ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }> {
+    return this.client.generateDataKey(this.keyRef, ctx);
+  }
+  wrap(): Promise<Stanza> {
+    // A data key made elsewhere would have to travel to the service in the clear.
+    throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms recipient provides the data key; it cannot wrap one made elsewhere (seal with one kms recipient)');
+  }
 }
 
 export class KmsIdentity implements Identity {

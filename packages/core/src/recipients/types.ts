@@ -41,6 +41,12 @@ export interface Recipient {
   readonly type: string;
   /** Wraps `dataKey` with a fresh encapsulation. Must not keep a reference to `dataKey`. */
   wrap(dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza>;
+  /**
+   * Optional: supplies the envelope's data key instead of wrapping one made
+   * locally (a key service generates it, so it never travels to the service
+   * in the clear). At most one recipient of an envelope may provide the key.
+   */
+  provideDataKey?(ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }>;
 }
 
 /** Opens stanzas meant for one party. */
