@@ -13,7 +13,8 @@ export interface EnvelopeDescription {
   readonly version: number;
   readonly aead: string;
   readonly chunkSize: number;
-  readonly context: Record<string, string>;
+  /** Ordered pairs, as in the header (an object would reorder number-like keys). */
+  readonly context: readonly (readonly [string, string])[];
   readonly signature: { readonly alg: string; readonly keyId: string } | null;
   readonly stanzas: readonly { readonly type: string; readonly keyId: string | null; readonly fieldLengths: readonly number[] }[];
   readonly headerLength: number;
@@ -42,7 +43,7 @@ export function inspect(envelope: Uint8Array | string): EnvelopeDescription {
     version: VERSION,
     aead: h.aead,
     chunkSize: CIPHER_CHUNK_SIZE - TAG_LENGTH,
-    context: Object.fromEntries(h.context),
+    context: h.context.map(([k, v]) => [k, v] as const),
     signature: h.signer ? { alg: h.signer.alg, keyId: toHex(h.signer.keyId) } : null,
     stanzas: h.stanzas.map((s) => ({
       type: s.type,

@@ -42,8 +42,9 @@ function decodeBech32(s: string, what: string): { hrp: string; data: Uint8Array 
   let decoded: { prefix: string; words: number[] };
   try {
     decoded = bech32.decode(s as `${string}1${string}`, false);
-  } catch (e) {
-    return invalid(`${what} is not valid Bech32 (${e instanceof Error ? e.message : 'decode error'})`);
+  } catch {
+    // Never echo the decoder's message: it quotes the input, which may be a secret key.
+    return invalid(`${what} is not valid Bech32 (bad character, mixed case or checksum)`);
   }
   let data: Uint8Array;
   try {

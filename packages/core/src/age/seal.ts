@@ -10,6 +10,7 @@ import {
   wrapScrypt,
 } from './recipients.js';
 import { encryptPayload } from './stream.js';
+import { SCRYPT } from '../format/constants.js';
 import { concat, fail, keywardErrorsOnly, randomBytes, wipe } from './util.js';
 
 /** Who can open a sealed file: public-key recipients, or (alone) one passphrase. */
@@ -60,8 +61,8 @@ async function seal(plaintext: Uint8Array, to: AgeSealTarget, opts: AgeSealOptio
     if (hasPassphrase) {
       const { passphrase, workFactor = DEFAULT_SCRYPT_WORK_FACTOR } = to as { passphrase: unknown; workFactor?: unknown };
       if (typeof passphrase !== 'string' || passphrase.length === 0) fail('KW_INVALID_ARGUMENT', 'passphrase must be a non-empty string');
-      if (typeof workFactor !== 'number' || !Number.isInteger(workFactor) || workFactor < 1 || workFactor > DEFAULT_MAX_SCRYPT_WORK_FACTOR) {
-        fail('KW_SCRYPT_WORK_FACTOR', `scrypt work factor must be an integer from 1 to ${DEFAULT_MAX_SCRYPT_WORK_FACTOR}`);
+      if (typeof workFactor !== 'number' || !Number.isInteger(workFactor) || workFactor < SCRYPT.minLogN || workFactor > DEFAULT_MAX_SCRYPT_WORK_FACTOR) {
+        fail('KW_SCRYPT_WORK_FACTOR', `scrypt work factor must be an integer from ${SCRYPT.minLogN} to ${DEFAULT_MAX_SCRYPT_WORK_FACTOR}`);
       }
       stanzas = [await wrapScrypt(passphrase, workFactor, fileKey)];
     } else if (hasRecipients) {

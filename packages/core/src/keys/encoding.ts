@@ -24,8 +24,9 @@ export function decodeKey(text: string, hrp: string, length: number): Uint8Array
   let decoded: { prefix: string; words: number[] };
   try {
     decoded = bech32.decode(t.toLowerCase() as `${string}1${string}`, false);
-  } catch (e) {
-    throw new KeywardError('KW_INVALID_KEY_STRING', `malformed key string: ${(e as Error).message}`);
+  } catch {
+    // Never echo the decoder's message: it quotes the input, which may be a secret key.
+    throw new KeywardError('KW_INVALID_KEY_STRING', 'malformed key string (not valid Bech32: bad character, mixed case or checksum)');
   }
   if (decoded.prefix !== hrp.toLowerCase()) throw new KeywardError('KW_INVALID_KEY_STRING', `expected a "${hrp}" key, got "${decoded.prefix}"`);
   let data: Uint8Array;

@@ -1,0 +1,91 @@
+/** Global behaviour: help, version, usage errors and exit codes, docs/cli.md coverage. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { COMMANDS } from '../src/main.js';
+import { fails, kw, ok, tempDir } from './helpers.js';
+
+const COMMAND_NAMES = ['keygen', 'seal', 'open', 'inspect'];
+
+void test('keyward --help / -h / help list every command; no arguments is a usage error', async () => {
+  for (const args of [['--help'], ['-h'], ['help']]) {
+    const r = ok(await kw(args));
+    for (const name of COMMAND_NAMES) assert.match(r.out, new RegExp(`^  ${name} `, 'm'));
+  }
+  const none = await kw([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /Commands:/);
+  assert.equal(none.out, '');
+});
+
+void test('keyward --version prints the package version', async () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(ok(await kw(['--version'])).out, `keyward ${pkg.version}\n`);
+});
+
+for (const name of COMMAND_NAMES) {
+  void test(`keyward ${name} --help / -h / help ${name}`, async () => {
+    for (const args of [[name, '--help'], [name, '-h'], ['help', name]]) {
+      const r = ok(await kw(args));
+      assert.match(r.out, new RegExp(`^keyward ${name} — `));
+      assert.match(r.out, /^Usage:$/m);
+      assert.match(r.out, /^Options:$/m);
+      assert.match(r.out, /--help/);
+    }
+  });
+
+  void test(`keyward ${name}: unknown flag → exit 2, error[KW_INVALID_ARGUMENT]`, async () => {
+    const r = fails(await kw([name, '--no-such-flag']), 'KW_INVALID_ARGUMENT');
+    assert.match(r.stderr, /unknown option "--no-such-flag"/);
+    assert.equal(r.out, '');
+    fails(await kw([name, '-Z']), 'KW_INVALID_ARGUMENT');
+  });
+}
+
+void test('usage errors: unknown command, missing value, value for a boolean, repeated single flags, extra positionals', async () => {
+  assert.match(fails(await kw(['frobnicate']), 'KW_INVALID_ARGUMENT').stderr, /unknown command "frobnicate"/);
+  assert.match(fails(await kw(['--frob']), 'KW_INVALID_ARGUMENT').stderr, /unknown option/);
+  assert.match(fails(await kw(['seal', '-r']), 'KW_INVALID_ARGUMENT').stderr, /needs a value/);
+  assert.match(fails(await kw(['seal', '--armor=yes', '-r', 'x']), 'KW_INVALID_ARGUMENT').stderr, /takes no value/);
+  assert.match(fails(await kw(['open', '-o', 'a', '--output', 'b']), 'KW_INVALID_ARGUMENT').stderr, /more than once/);
+  fails(await kw(['seal', '-r', 'x', 'in1', 'in2']), 'KW_INVALID_ARGUMENT');
+  fails(await kw(['open', 'in1', 'in2']), 'KW_INVALID_ARGUMENT');
+  assert.match(fails(await kw(['seal'], { input: 'x' }), 'KW_INVALID_ARGUMENT').stderr, /needs recipients/);
+  assert.match(fails(await kw(['seal', '--armour']), 'KW_INVALID_ARGUMENT').stderr, /did you mean "--armor"/);
+});
+
+void test('flag syntax: --name=value, -ovalue, clusters, and "--" ends the flags', async () => {
+  const key = await kw(['keygen', '--json']);
+  const { publicKey, secretKey } = JSON.parse(key.out) as { publicKey: string; secretKey: string };
+  const env = ok(await kw(['seal', `--recipient=${publicKey}`, '-a'], { input: 'flags' })).out;
+  assert.match(env, /^-----BEGIN KEYWARD ENVELOPE-----/);
+  const t = tempDir();
+  try {
+    const idFile = t.path('id.key');
+    writeFileSync(idFile, secretKey + '\n', { mode: 0o600 });
+    assert.equal(ok(await kw(['open', `-i${idFile}`], { input: env })).out, 'flags');
+    assert.equal(ok(await kw(['open', '-i', idFile, '--', '-'], { input: env })).out, 'flags');
+    // -pa = --passphrase --armor
+    const p = ok(await kw(['seal', '-pa', '--work-factor=10'], { input: 'cluster', env: { KEYWARD_PASSPHRASE: 'c' } })).out;
+    assert.match(p, /^-----BEGIN KEYWARD ENVELOPE-----/);
+    assert.equal(ok(await kw(['open'], { input: p, env: { KEYWARD_PASSPHRASE: 'c' } })).out, 'cluster');
+  } finally {
+    t.cleanup();
+  }
+});
+
+void test('docs/cli.md documents every command and every flag', () => {
+  const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
+  for (const c of COMMANDS) {
+    assert.ok(doc.includes(`keyward ${c.name}`), `docs/cli.md: command ${c.name}`);
+    if (c.kind !== 'command') continue;
+    for (const [flag, spec] of Object.entries(c.flags)) {
+      assert.ok(doc.includes(`--${flag}`), `docs/cli.md: ${c.name} --${flag}`);
+      if (spec.short) assert.ok(doc.includes(`-${spec.short}`), `docs/cli.md: ${c.name} -${spec.short}`);
+    }
+  }
+  for (const code of ['KW_INVALID_ARGUMENT', 'KW_SCRYPT_NOT_ALONE', 'KW_CONTEXT_MISMATCH', 'KW_SIGNATURE_MISSING', 'KW_SIGNER_UNKNOWN', 'KW_IO']) {
+    assert.ok(doc.includes(code), `docs/cli.md mentions ${code}`);
+  }
+  assert.ok(doc.includes('KEYWARD_PASSPHRASE'));
+});
