@@ -1,0 +1,422 @@
+/**
+ * The keyholder protocol (docs/key-service-design.md §Keyholder protocol):
+ * the messages the API and the keyholder exchange over transport.ts, as zod
+ * schemas with the TypeScript types derived from them, and the error codes
+ * either side reports.
+ *
+ *   request  { id, op, params }
+ *   response { id, ok: true, result } | { id, ok: false, error: { code, message, details? } }
+ *
+ * Binary values are canonical unpadded base64url strings. Every request is
+ * checked against its op's schema before anything happens; anything else is
+ * KW_INVALID_ARGUMENT and changes nothing. Parameter schemas decode base64url
+ * into bytes, so `OpParams<op>` (what the client sends) has strings and
+ * `ParsedParams<op>` (what the service receives) has `Uint8Array`s. Result
+ * schemas are strict: a result carrying a field its schema does not name
+ * (a plaintext, say) is refused by the service itself before it is sent.
+ *
+ * Every op that uses key material carries `event`: the audit event
+ * (audit/event.ts) as the UTF-8 bytes of its RFC 8785 canonical JSON. The
+ * keyholder checks that it is canonical, that its `index` is the leaf index
+ * it is about to get (else KW_AUDIT_CONFLICT), and, for key ops, that its
+ * `op` is the matching audit op (`datakey` → `data.datakey`, …,
+ * `generate-version` → `keys.create` | `keys.rotate`), its `outcome` is
+ * `allowed`, and its `ns` / `target` name what the op touches. It runs the
+ * op, appends `leafHash(event)` as a pending leaf, and only then answers,
+ * with the leaf index (`leaf`). A refused op appends nothing; denials the API
+ * decides are logged with `append`.
+ *
+ * @example
+ * const req: KeyholderRequest = { id: 7, op: 'status', params: {} };
+ * const res = responseSchema.parse(JSON.parse(text));
+ * if (!res.ok) throw KeyholderProtocolError.fromWire(res.error);
+ */
+import { z } from 'zod';
+import { fromBase64url } from './bytes.js';
+import { ERRORS } from './errors.js';
+import { contextSchema, nameSchema, versionRefSchema, versionSchema } from './schemas.js';
+import { initStateSchema } from './state.js';
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/**
+ * Every code that crosses the socket: the keyholder's own (errors.ts) plus
+ * the protocol's. The extra codes live here because errors.ts belongs to the
+ * custody/ops layer; the lead may merge both lists into one registry.
+ */
+export const PROTOCOL_ERRORS = {
+  ...ERRORS,
+  KW_NOT_INITIALIZED: 'The keyholder has no state yet: install the state made by `keyward init` (init-state) first.',
+  KW_ALREADY_INITIALIZED: 'The keyholder already has its state; it is never replaced over the protocol.',
+  KW_AUDIT_NOT_RESTORED: "The keyholder's audit frontier is not restored since it started: call frontier-restore with the hashes of its last signed checkpoint.",
+  KW_AUDIT_CONFLICT: "The event's index is not the next leaf index of the keyholder's frontier (a concurrent or stale writer); nothing was appended.",
+  KW_AUDIT_FORK: 'The request would make the audit log disagree with the last checkpoint the keyholder signed (fork or rollback); refused.',
+  KW_REQUEST_UNAUTHENTICATED: "The caller's signed request does not verify (signature, key, digest, time window or covered components).",
+  KW_REQUEST_REPLAYED: "The caller's signed request was already used (its nonce was seen).",
+  KW_REQUEST_MISMATCH: 'The operation differs from what the caller signed (recipient, key, version, context or blob).',
+  KW_KEYHOLDER_UNAVAILABLE: 'The keyholder process cannot be reached (not running, restarting, or the connection was lost).',
+  KW_KEYHOLDER_TIMEOUT: 'The keyholder did not answer in time; the operation may or may not have happened.',
+} as const;
+
+/** Union of the codes a keyholder response (or the client) reports. */
+export type ProtocolErrorCode = keyof typeof PROTOCOL_ERRORS;
+
+/** Facts about a failure that callers may act on; never secrets. */
+export interface ProtocolErrorDetails {
+  /** The share index a custody error is about. */
+  readonly index?: number;
+  /** Which signed field differed (KW_REQUEST_MISMATCH). */
+  readonly field?: string;
+  /** The underlying code (e.g. the HTTPSIG_* code behind KW_REQUEST_UNAUTHENTICATED). */
+  readonly reason?: string;
+}
+
+/**
+ * The error of the keyholder protocol, on both sides of the socket: the
+ * service throws it for protocol-level refusals, and the client rebuilds it
+ * from every error response (so the API matches on `code` whichever side
+ * produced it).
+ *
+ * @example
+ * try { await client.call('datakey', params) }
+ * catch (e) { if (isProtocolError(e, 'KW_KEYHOLDER_UNAVAILABLE')) return reply(503) }
+ */
+export class KeyholderProtocolError extends Error {
+  readonly code: ProtocolErrorCode;
+  readonly details: ProtocolErrorDetails;
+
+  constructor(code: ProtocolErrorCode, message?: string, options?: { cause?: unknown; details?: ProtocolErrorDetails }) {
+    super(message ?? PROTOCOL_ERRORS[code], options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KeyholderProtocolError';
+    this.code = code;
+    this.details = options?.details ?? {};
+  }
+
+  /** Rebuilds an error from a response; an unknown code becomes KW_INTERNAL (the message is kept). */
+  static fromWire(e: WireError): KeyholderProtocolError {
+    const known = Object.hasOwn(PROTOCOL_ERRORS, e.code);
+    const code = known ? (e.code as ProtocolErrorCode) : 'KW_INTERNAL';
+    return new KeyholderProtocolError(code, known ? e.message : `${e.code}: ${e.message}`, e.details ? { details: e.details } : undefined);
+  }
+}
+
+/** True when `e` is a KeyholderProtocolError, optionally with the given code. */
+export function isProtocolError(e: unknown, code?: ProtocolErrorCode): e is KeyholderProtocolError {
+  return e instanceof KeyholderProtocolError && (code === undefined || e.code === code);
+}
+
+// ---------------------------------------------------------------------------
+// Limits
+
+/** Largest frame either side sends or accepts (transport.ts). */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/** Largest audit event (canonical JSON bytes). */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/** Largest message for sign / verify / mac (as ops/sign.ts). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Largest encrypt plaintext (as ops/encrypt.ts). */
+export const MAX_PLAINTEXT_BYTES = 4096;
+/** Largest wrapped blob (a key version or a data key is < 100 bytes). */
+export const MAX_WRAPPED_BYTES = 4096;
+/** Largest stored public key (X-Wing: 1216 bytes). */
+export const MAX_PUBLIC_KEY_BYTES = 2048;
+/** Largest sealed unseal share (as unseal-key.ts). */
+export const MAX_SEALED_SHARE_BYTES = 64 * 1024;
+/** Limits on the caller's signed HTTP request the API relays. */
+export const SIGNED_REQUEST_LIMITS = { maxBodyBytes: 64 * 1024, maxHeaders: 64, maxHeaderValue: 8192, maxUrl: 8192 } as const;
+/** hmac-audit: messages per request and bytes per message. */
+export const HMAC_AUDIT_LIMITS = { maxMessages: 64, maxMessageBytes: 4096 } as const;
+/** frontier-restore: events replayed in one request (larger backlogs: append + ack). */
+export const MAX_RESTORE_EVENTS = 1000;
+
+// ---------------------------------------------------------------------------
+// Field schemas
+
+const b64uChars = (bytes: number) => Math.ceil((bytes * 4) / 3);
+const B64U = /^[A-Za-z0-9_-]*$/;
+
+/** A base64url string on the wire (results), at most `maxBytes` once decoded. */
+export function b64uText(maxBytes: number, exact?: number) {
+  return z.string().max(b64uChars(maxBytes)).regex(B64U, 'must be unpadded base64url').refine((s) => {
+    const b = fromBase64url(s);
+    return b !== null && (exact === undefined || b.length === exact);
+  }, exact === undefined ? 'must be canonical unpadded base64url' : `must be canonical base64url of ${exact} bytes`);
+}
+
+/** A base64url field decoded to bytes (params): strings in, `Uint8Array` out. */
+export function b64uBytes(maxBytes: number, opts: { exact?: number; min?: number } = {}) {
+  return z.string().max(b64uChars(maxBytes), `must be at most ${maxBytes} bytes`).transform((s, ctx): Uint8Array => {
+    const b = fromBase64url(s);
+    if (b === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be canonical unpadded base64url' });
+      return z.NEVER;
+    }
+    if (b.length > maxBytes || (opts.exact !== undefined && b.length !== opts.exact) || (opts.min !== undefined && b.length < opts.min)) {
+      ctx.addIssue({ code: 'custom', message: opts.exact !== undefined ? `must be ${opts.exact} bytes` : `must be ${opts.min ?? 0} to ${maxBytes} bytes` });
+      return z.NEVER;
+    }
+    return b;
+  });
+}
+
+const safeSize = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const hash32Text = b64uText(32, 32);
+
+/** The audit event that travels with an operation (canonical JSON bytes; checked by the service). */
+export const eventField = b64uBytes(MAX_EVENT_BYTES, { min: 2 });
+
+/** A caller's encryption context. JSON.parse keeps an own "__proto__" key that a record schema would drop unseen: refuse it. */
+export const contextField = z
+  .custom<unknown>((v) => !(typeof v === 'object' && v !== null && Object.hasOwn(v, '__proto__')), 'the context key "__proto__" is not allowed')
+  .pipe(contextSchema);
+
+/** A key version as the store holds it: its reference, the blob wrapped under the master key, and its public key if any. */
+export const storedVersionSchema = z.strictObject({
+  ns: nameSchema,
+  key: nameSchema,
+  version: versionSchema,
+  type: versionRefSchema.shape.type,
+  wrapped: b64uBytes(MAX_WRAPPED_BYTES, { min: 1 }),
+  publicKey: b64uBytes(MAX_PUBLIC_KEY_BYTES, { min: 1 }).optional(),
+});
+
+/** The registered device key the caller signed with (from the directory, relayed by the API). */
+export const deviceKeySchema = z.strictObject({
+  keyId: z.string().min(1).max(256),
+  principal: z.string().min(1).max(256),
+  publicKey: b64uBytes(32, { exact: 32 }),
+});
+
+/**
+ * The caller's RFC 9421-signed HTTP request, as the API received it: the
+ * keyholder verifies the signature itself (over method, target, body digest,
+ * time and nonce) and reads the recipient from the signed body.
+ */
+export const signedRequestSchema = z.strictObject({
+  method: z.string().min(1).max(16),
+  url: z.string().min(1).max(SIGNED_REQUEST_LIMITS.maxUrl),
+  headers: z
+    .record(
+      z.string().min(1).max(256),
+      z.union([z.string().max(SIGNED_REQUEST_LIMITS.maxHeaderValue), z.array(z.string().max(SIGNED_REQUEST_LIMITS.maxHeaderValue)).max(16)]),
+    )
+    .refine((h) => Object.keys(h).length <= SIGNED_REQUEST_LIMITS.maxHeaders, `at most ${SIGNED_REQUEST_LIMITS.maxHeaders} headers`),
+  body: b64uBytes(SIGNED_REQUEST_LIMITS.maxBodyBytes),
+  device: deviceKeySchema,
+});
+
+const refResult = versionRefSchema;
+const leaf = safeSize;
+const versionedText = (max: number) => z.string().min(4).max(max).regex(/^kw:v[1-9][0-9]*:[A-Za-z0-9_-]*$/);
+
+// ---------------------------------------------------------------------------
+// Ops
+
+const empty = z.strictObject({});
+
+/** One entry per op: its params schema and its result schema. */
+export const OPS = {
+  status: {
+    params: empty,
+    result: z.strictObject({
+      initialized: z.boolean(),
+      sealed: z.boolean(),
+      initId: z.string().nullable(),
+      /** While sealed (and initialized): where to send shares, and progress. */
+      unseal: z.strictObject({ recipient: z.string(), bootId: z.string(), received: z.int(), threshold: z.int() }).nullable(),
+      audit: z.strictObject({
+        origin: z.string().nullable(),
+        verifierKey: z.string().nullable(),
+        restored: z.boolean(),
+        /** Leaves acknowledged as durable. */
+        size: safeSize,
+        /** Leaves appended (durable + pending). */
+        appended: safeSize,
+        checkpoint: z.strictObject({ size: safeSize, root: hash32Text }).nullable(),
+      }),
+    }),
+  },
+  'init-state': {
+    params: z.strictObject({ state: initStateSchema }),
+    result: z.strictObject({ initId: z.string(), threshold: z.int() }),
+  },
+  'unseal-key': {
+    params: empty,
+    result: z.strictObject({ recipient: z.string(), bootId: z.string() }),
+  },
+  unseal: {
+    /** `share`: a share file sealed to this boot's unseal key (binary Keyward envelope). */
+    params: z.strictObject({ share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }) }),
+    result: z.strictObject({ sealed: z.boolean(), received: z.int(), threshold: z.int() }),
+  },
+  seal: {
+    params: empty,
+    result: z.strictObject({ sealed: z.literal(true) }),
+  },
+  'generate-version': {
+    params: z.strictObject({ event: eventField, ref: versionRefSchema }),
+    result: z.strictObject({
+      ref: refResult,
+      wrapped: b64uText(MAX_WRAPPED_BYTES),
+      publicKey: b64uText(MAX_PUBLIC_KEY_BYTES).optional(),
+      publicKeyText: z.string().max(4096).optional(),
+      leaf,
+    }),
+  },
+  datakey: {
+    params: z.strictObject({
+      event: eventField,
+      version: storedVersionSchema,
+      context: contextField.optional(),
+      /** The recipient the data key is sealed to: must be the one named in the signed body. */
+      recipient: z.string().min(1).max(4096),
+      request: signedRequestSchema,
+    }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+  },
+  unwrap: {
+    params: z.strictObject({
+      event: eventField,
+      version: storedVersionSchema,
+      context: contextField.optional(),
+      wrapped: b64uBytes(MAX_WRAPPED_BYTES, { min: 1 }),
+      recipient: z.string().min(1).max(4096),
+      request: signedRequestSchema,
+    }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+  },
+  rewrap: {
+    params: z.strictObject({
+      event: eventField,
+      from: storedVersionSchema,
+      to: storedVersionSchema,
+      context: contextField.optional(),
+      wrapped: b64uBytes(MAX_WRAPPED_BYTES, { min: 1 }),
+    }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), leaf }),
+  },
+  encrypt: {
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, context: contextField.optional(), plaintext: b64uBytes(MAX_PLAINTEXT_BYTES) }),
+    result: z.strictObject({ ref: refResult, ciphertext: versionedText(16 + b64uChars(MAX_PLAINTEXT_BYTES + 49)), leaf }),
+  },
+  decrypt: {
+    /** The plaintext leaves only sealed to the caller, like a data key. */
+    params: z.strictObject({
+      event: eventField,
+      version: storedVersionSchema,
+      context: contextField.optional(),
+      ciphertext: versionedText(16 + b64uChars(MAX_PLAINTEXT_BYTES + 49)),
+      recipient: z.string().min(1).max(4096),
+      request: signedRequestSchema,
+    }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+  },
+  sign: {
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES) }),
+    result: z.strictObject({ ref: refResult, signature: versionedText(128), leaf }),
+  },
+  verify: {
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), signature: versionedText(128) }),
+    result: z.strictObject({ ref: refResult, valid: z.boolean(), leaf }),
+  },
+  mac: {
+    /** Without `mac`: computes a MAC. With it: verifies it (constant time). */
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), mac: versionedText(64).optional() }),
+    result: z.strictObject({ ref: refResult, mac: versionedText(64).optional(), valid: z.boolean().optional(), leaf }),
+  },
+  'hmac-audit': {
+    /**
+     * HMAC-SHA256 under a namespace's audit HMAC key version (an `hmac-sha256`
+     * version), for redacting values in audit events (audit/redact.ts). It
+     * builds events, so carries none; to keep it from being an unaudited MAC
+     * oracle, every message must be a redaction message (start with
+     * audit/redact.ts's REDACT_LABEL). MACs are lowercase hex.
+     */
+    params: z.strictObject({
+      version: storedVersionSchema,
+      messages: z.array(b64uBytes(HMAC_AUDIT_LIMITS.maxMessageBytes)).min(1).max(HMAC_AUDIT_LIMITS.maxMessages),
+    }),
+    result: z.strictObject({ ref: refResult, macs: z.array(z.string().regex(/^[0-9a-f]{64}$/)) }),
+  },
+  append: {
+    /** An audit event that is not a key operation (a denial, an admin action): appended as a pending leaf. */
+    params: z.strictObject({ event: eventField }),
+    result: z.strictObject({ leaf }),
+  },
+  ack: {
+    /** The store durably holds leaves [0, size). */
+    params: z.strictObject({ size: safeSize }),
+    result: z.strictObject({ size: safeSize, appended: safeSize }),
+  },
+  'pending-events': {
+    /** Events appended but not acknowledged, from index `from` (default: the durable size), as many as fit a frame. */
+    params: z.strictObject({ from: safeSize.optional() }),
+    result: z.strictObject({ from: safeSize, events: z.array(b64uText(MAX_EVENT_BYTES)), appended: safeSize }),
+  },
+  checkpoint: {
+    params: empty,
+    result: z.strictObject({ note: z.string().max(64 * 1024), size: safeSize, root: hash32Text }),
+  },
+  'frontier-restore': {
+    /**
+     * After a keyholder restart: the frontier hashes at the last signed
+     * checkpoint (must hash to its root), then the events the store holds
+     * after it, in order.
+     */
+    params: z.strictObject({
+      size: safeSize,
+      hashes: z.array(b64uBytes(32, { exact: 32 })).max(64),
+      events: z.array(eventField).max(MAX_RESTORE_EVENTS).optional(),
+    }),
+    result: z.strictObject({ size: safeSize, appended: safeSize }),
+  },
+} as const;
+
+export type Op = keyof typeof OPS;
+export const OP_NAMES = Object.keys(OPS) as Op[];
+/** Ops that use key material and so carry an audit event. */
+export const KEY_OPS = ['generate-version', 'datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const satisfies readonly Op[];
+export type KeyOp = (typeof KEY_OPS)[number];
+
+/** Params as sent (binary values as base64url strings). */
+export type OpParams<O extends Op> = z.input<(typeof OPS)[O]['params']>;
+/** Params as the service sees them once checked (binary values as bytes). */
+export type ParsedParams<O extends Op> = z.output<(typeof OPS)[O]['params']>;
+/** The result of an op, as sent. */
+export type OpResult<O extends Op> = z.output<(typeof OPS)[O]['result']>;
+
+// ---------------------------------------------------------------------------
+// Envelopes
+
+export const requestIdSchema = z.union([z.int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().min(1).max(64)]);
+export type RequestId = z.infer<typeof requestIdSchema>;
+
+/** The request envelope; `params` is checked against the op's schema afterwards. */
+export const requestSchema = z.strictObject({
+  id: requestIdSchema,
+  op: z.enum(OP_NAMES as [Op, ...Op[]]),
+  params: z.unknown().optional(),
+});
+export type KeyholderRequest = { readonly [O in Op]: { id: RequestId; op: O; params: OpParams<O> } }[Op];
+
+export const wireErrorSchema = z.strictObject({
+  code: z.string().regex(/^KW_[A-Z0-9_]{1,64}$/),
+  message: z.string().max(4096),
+  details: z.strictObject({ index: z.int().optional(), field: z.string().max(64).optional(), reason: z.string().max(64).optional() }).optional(),
+});
+export type WireError = z.infer<typeof wireErrorSchema>;
+
+/** A response; `id` is null when the request was too broken to have one. */
+export const responseSchema = z.discriminatedUnion('ok', [
+  z.strictObject({ id: requestIdSchema.nullable(), ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({ id: requestIdSchema.nullable(), ok: z.literal(false), error: wireErrorSchema }),
+]);
+export type KeyholderResponse = z.infer<typeof responseSchema>;
+
+/** Builds an error response from a thrown value (typed errors keep their code; anything else is KW_INTERNAL). */
+export function errorResponse(id: RequestId | null, e: KeyholderProtocolError): KeyholderResponse {
+  const d = e.details;
+  const details = d.index !== undefined || d.field !== undefined || d.reason !== undefined ? { ...d } : undefined;
+  return { id, ok: false, error: { code: e.code, message: e.message.slice(0, 4096), ...(details ? { details } : {}) } };
+}

@@ -1,0 +1,766 @@
+/**
+ * The keyholder service: the state machine and op dispatcher behind the
+ * socket. It does not take the API's word (DESIGN.md, "The keyholder defends
+ * itself"; docs/threat-model.md):
+ *
+ * - **Sealed until a quorum unseals it.** It starts sealed, with a fresh
+ *   per-boot X25519 unseal key whose recipient `status` publishes; shares
+ *   arrive sealed to it and go through custody's `Unsealer`. Every key op
+ *   while sealed is KW_SEALED; `seal` drops the master key and starts a new
+ *   unseal key.
+ * - **No op without its event.** Every key op carries its audit event
+ *   (canonical JSON); the event must be the next leaf (`index`), name the
+ *   matching audit op with outcome `allowed`, and the namespace/key/version
+ *   operated on. The op runs, then its leaf is appended, then — only then —
+ *   the result is returned. A refused op appends nothing.
+ * - **Data leaves only to the caller who signed for it.** `datakey`,
+ *   `unwrap` and `decrypt` require the caller's RFC 9421-signed HTTP request
+ *   (relayed untouched by the API) and the caller's registered device key.
+ *   The keyholder checks that the recipient it seals to is the one named in
+ *   the signed JSON body (and, when the body names them, the key, version,
+ *   context and blob), then verifies the signature, time window and nonce
+ *   itself (a replay is refused), and seals the secret to that recipient
+ *   with the request hash bound into the HPKE context.
+ * - **Blobs are bound to their key.** The API says which wrapped blob and
+ *   version to use; wrap.ts's AAD makes a blob swapped between keys,
+ *   versions, types or contexts fail (KW_WRAPPED_KEY_MISMATCH).
+ * - **Never a fork.** The audit frontier (frontier.ts) signs only checkpoints
+ *   that extend the last one, persisted before they are returned, and after a
+ *   restart accepts only a frontier that matches its last signed checkpoint.
+ *
+ * Signature verification sits behind {@link RequestVerifier}; the default is
+ * {@link HttpSigRequestVerifier}, the RFC 9421 profile of `@keyward/client`.
+ *
+ * @example
+ * const service = await KeyholderService.open({ stateFile: new StateFile(path), verifier: new HttpSigRequestVerifier() });
+ * const response = await service.handle({ id: 1, op: 'status', params: {} });
+ */
+import { isKeywardError } from '@keyward/core';
+import { MemoryReplayCache, isHttpSigError, verifyRequest, type ReplayCache } from '@keyward/client';
+import type { NoteSigner } from '@keyward/tlog';
+import { REDACT_LABEL } from '../audit/redact.js';
+import { decodeUtf8, fromBase64url, toBase64url, toHex, utf8 } from './bytes.js';
+import { canonicalJson } from './canonical-json.js';
+import { isKeyholderError } from './errors.js';
+import { AuditFrontier, type FrontierLimits, type TreeHead } from './frontier.js';
+import { generateVersion, loadVersion, type KeyVersion } from './keys.js';
+import { checkContext, parseCallerRecipient, sealToCaller } from './ops/caller.js';
+import { datakey } from './ops/datakey.js';
+import { decrypt } from './ops/decrypt.js';
+import { encrypt } from './ops/encrypt.js';
+import { mac, verifyMac } from './ops/mac.js';
+import { rewrapDataKey } from './ops/rewrap.js';
+import { sign } from './ops/sign.js';
+import { unwrapDataKey } from './ops/unwrap.js';
+import { verify } from './ops/verify.js';
+import { hmacSha256, secretKeyObject, sha256, wipe, type KeyObject } from './primitives.js';
+import {
+  KeyholderProtocolError, OPS, errorResponse, requestSchema,
+  type KeyOp, type KeyholderResponse, type Op, type OpParams, type OpResult, type ParsedParams, type RequestId,
+} from './protocol.js';
+import type { Context, VersionRef } from './schemas.js';
+import { openCheckpointSigner, type KeyholderState, type StateFile } from './state.js';
+import { UnsealKey } from './unseal-key.js';
+import { Unsealer } from './unsealer.js';
+
+// ---------------------------------------------------------------------------
+// Request verification
+
+/** The caller's registered device key, as the API relays it. */
+export interface DeviceKeyRecord {
+  readonly keyId: string;
+  readonly principal: string;
+  /** 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+}
+
+/** The caller's signed HTTP request exactly as the API received it. */
+export interface SignedHttpRequest {
+  readonly method: string;
+  /** Absolute target URI (`https://host/path?query`). */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  readonly body: Uint8Array;
+}
+
+/** What a verified request vouches for. */
+export interface VerifiedCaller {
+  readonly keyId: string;
+  readonly principal: string;
+  readonly nonce: string;
+  readonly created: number;
+  /** {@link requestHashOf} the request: bound into the sealed secret's context as `kw_request`. */
+  readonly requestHash: Uint8Array;
+}
+
+/**
+ * Checks a caller's signed request against its device key. Resolves only
+ * when the signature verifies over the method, target, body digest, creation
+ * time and nonce, within the time window, and the nonce was never seen
+ * (recorded atomically). Throws KeyholderProtocolError
+ * KW_REQUEST_UNAUTHENTICATED or KW_REQUEST_REPLAYED; never returns `false`.
+ */
+export interface RequestVerifier {
+  verify(request: SignedHttpRequest, device: DeviceKeyRecord): Promise<VerifiedCaller>;
+}
+
+/** The value of a header field as RFC 9421 uses it: lines trimmed of SP/HTAB, joined with ", ". */
+function fieldValue(headers: SignedHttpRequest['headers'], name: string): string | undefined {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() !== name) continue;
+    for (const line of typeof v === 'string' ? [v] : v) lines.push(line.replace(/^[ \t]+|[ \t]+$/g, ''));
+  }
+  return lines.length === 0 ? undefined : lines.join(', ');
+}
+
+/**
+ * The request hash a released secret is bound to (`kw_request` in its
+ * context): SHA-256(Signature-Input ‖ LF ‖ Signature), the two field values
+ * as sent. The signature covers method, target, body digest, time and nonce,
+ * and Ed25519 signatures are deterministic, so this names one signed request.
+ * The caller computes the same from the fields `signRequest` returned.
+ *
+ * @example
+ * const h = requestHashOf({ 'Signature-Input': sig['Signature-Input'], Signature: sig.Signature });
+ */
+export function requestHashOf(headers: SignedHttpRequest['headers']): Uint8Array {
+  const input = fieldValue(headers, 'signature-input');
+  const signature = fieldValue(headers, 'signature');
+  if (input === undefined || signature === undefined) {
+    throw new KeyholderProtocolError('KW_REQUEST_UNAUTHENTICATED', 'the request has no Signature-Input or Signature field', { details: { reason: 'HTTPSIG_MISSING' } });
+  }
+  return sha256(utf8.encode(input), Uint8Array.of(0x0a), utf8.encode(signature));
+}
+
+/**
+ * {@link RequestVerifier} over `@keyward/client`'s RFC 9421 profile
+ * (Ed25519, Content-Digest covered, created/nonce/keyid required), with an
+ * in-memory replay cache scoped per device key. Because that cache does not
+ * survive a restart, a request signed before this verifier was made
+ * (`startedAt`, default: now) is refused: its nonce may already have been
+ * used with the previous process.
+ */
+export class HttpSigRequestVerifier implements RequestVerifier {
+  readonly #replay: ReplayCache;
+  readonly #now: () => number;
+  readonly #maxAgeSeconds: number;
+  readonly #maxSkewSeconds: number;
+  readonly #startedAt: number;
+
+  constructor(options: { replay?: ReplayCache; now?: () => number; maxAgeSeconds?: number; maxSkewSeconds?: number; startedAt?: number } = {}) {
+    this.#replay = options.replay ?? new MemoryReplayCache({ maxEntries: 100_000 });
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#maxAgeSeconds = options.maxAgeSeconds ?? 300;
+    this.#maxSkewSeconds = options.maxSkewSeconds ?? 30;
+    this.#startedAt = options.startedAt ?? this.#now();
+  }
+
+  async verify(request: SignedHttpRequest, device: DeviceKeyRecord): Promise<VerifiedCaller> {
+    try {
+      const v = await verifyRequest(
+        { method: request.method, url: request.url, headers: request.headers, body: request.body },
+        {
+          keyLookup: (id) => (id === device.keyId ? device.publicKey : null),
+          seenNonce: (nonce, ctx) => this.#replay.seen(nonce, ctx),
+          now: this.#now(),
+          maxAgeSeconds: this.#maxAgeSeconds,
+          maxSkewSeconds: this.#maxSkewSeconds,
+        },
+      );
+      if (v.created < this.#startedAt) {
+        throw new KeyholderProtocolError('KW_REQUEST_UNAUTHENTICATED', 'the request was signed before this keyholder started (its nonce may have been used with the previous one): sign it again', { details: { reason: 'HTTPSIG_EXPIRED' } });
+      }
+      return { keyId: v.keyId, principal: device.principal, nonce: v.nonce, created: v.created, requestHash: requestHashOf(request.headers) };
+    } catch (e) {
+      if (isHttpSigError(e, 'HTTPSIG_REPLAY')) throw new KeyholderProtocolError('KW_REQUEST_REPLAYED', 'the signed request was already used (nonce seen)', { details: { reason: e.code } });
+      if (isHttpSigError(e)) throw new KeyholderProtocolError('KW_REQUEST_UNAUTHENTICATED', `the signed request does not verify: ${e.message}`, { details: { reason: e.code } });
+      throw e;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Audit events
+
+/** The audit event op names (audit/event.ts KNOWN_OPS) each key op's event may carry. */
+export const AUDIT_EVENT_OPS: Readonly<Record<KeyOp, readonly string[]>> = Object.freeze({
+  'generate-version': ['keys.create', 'keys.rotate'],
+  datakey: ['data.datakey'],
+  unwrap: ['data.unwrap'],
+  rewrap: ['data.rewrap'],
+  encrypt: ['data.encrypt'],
+  decrypt: ['data.decrypt'],
+  sign: ['data.sign'],
+  verify: ['data.verify'],
+  mac: ['data.mac'],
+});
+
+type EventObject = Readonly<Record<string, unknown>>;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null);
+
+const badEvent = (field: string, message: string) => new KeyholderProtocolError('KW_INVALID_ARGUMENT', message, { details: { field } });
+
+/** Parses an event: strict UTF-8, a JSON object, in RFC 8785 canonical form (so its bytes are the leaf's). */
+export function parseEvent(bytes: Uint8Array): EventObject {
+  const text = decodeUtf8(bytes, 'the audit event');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badEvent('event', 'the audit event is not JSON');
+  }
+  if (!isPlainObject(value)) throw badEvent('event', 'the audit event must be a JSON object');
+  let canonical: string;
+  try {
+    canonical = canonicalJson(value);
+  } catch (e) {
+    throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', 'the audit event is not canonical JSON (RFC 8785, integers only)', { cause: e, details: { field: 'event' } });
+  }
+  if (canonical !== text) throw badEvent('event', 'the audit event is not in canonical form (RFC 8785): its bytes would not be the leaf the log verifies');
+  return value;
+}
+
+/** The event must be the next leaf: `index` equals the leaf index it is about to get. */
+function checkEventIndex(event: EventObject, next: number): void {
+  if (event.index !== next) {
+    throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the event says index ${JSON.stringify(event.index)}, but the next leaf is ${next}`, { details: { field: 'event.index' } });
+  }
+}
+
+interface EventBinding {
+  readonly ns: string;
+  readonly key: string;
+  /** The version operated on (omitted when the op spans two, as rewrap). */
+  readonly version?: number;
+}
+
+/** A key op's event names the matching audit op, outcome `allowed`, and what the op touches. */
+function checkEventBinding(event: EventObject, op: KeyOp, bind: EventBinding): void {
+  const allowed = AUDIT_EVENT_OPS[op];
+  if (typeof event.op !== 'string' || !allowed.includes(event.op)) {
+    throw badEvent('event.op', `the event of a ${op} must have op ${allowed.map((o) => `"${o}"`).join(' or ')}, not ${JSON.stringify(event.op)}`);
+  }
+  if (event.outcome !== 'allowed') throw badEvent('event.outcome', `the event of an operation the keyholder performs must have outcome "allowed", not ${JSON.stringify(event.outcome)}`);
+  if (event.ns !== bind.ns) throw badEvent('event.ns', `the event names namespace ${JSON.stringify(event.ns)}, the operation uses ${JSON.stringify(bind.ns)}`);
+  const target = event.target;
+  if (target === undefined) return;
+  if (!isPlainObject(target)) throw badEvent('event.target', 'the event target must be an object');
+  if (target.key !== undefined && target.key !== bind.key && target.key !== `${bind.ns}/${bind.key}`) {
+    throw badEvent('event.target', `the event names key ${JSON.stringify(target.key)}, the operation uses ${bind.ns}/${bind.key}`);
+  }
+  if (bind.version !== undefined && target.version !== undefined && target.version !== bind.version) {
+    throw badEvent('event.target', `the event names version ${JSON.stringify(target.version)}, the operation uses ${bind.version}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The service
+
+/** A structured log line; callers never pass key bytes, shares or plaintexts. */
+export type KeyholderLog = (msg: string, fields?: Record<string, string | number | boolean>) => void;
+
+export interface KeyholderServiceOptions {
+  readonly stateFile: StateFile;
+  readonly verifier: RequestVerifier;
+  readonly log?: KeyholderLog;
+  readonly frontierLimits?: FrontierLimits;
+}
+
+/** What exists only while unsealed. */
+interface Unsealed {
+  readonly mk: KeyObject;
+  readonly signer: NoteSigner;
+}
+
+type StoredVersion = ParsedParams<'datakey'>['version'];
+type SignedRequest = ParsedParams<'datakey'>['request'];
+type Handlers = { readonly [O in Op]: (params: ParsedParams<O>) => Promise<OpResult<O>> };
+
+/** Largest batch of pending events in one response (base64url grows it by 4/3; a frame is 1 MiB). */
+const PENDING_EVENTS_BYTES = 600 * 1024;
+const REDACT_PREFIX = utf8.encode(REDACT_LABEL);
+
+const b64u = toBase64url;
+const refOf = (v: StoredVersion): VersionRef => ({ ns: v.ns, key: v.key, version: v.version, type: v.type });
+
+function sameContext(a: unknown, b: Context): boolean {
+  if (!isPlainObject(a)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && kb.every((k) => Object.hasOwn(a, k) && a[k] === b[k]);
+}
+
+/** Any thrown value as a protocol error (typed errors keep their code). */
+export function toProtocolError(e: unknown): KeyholderProtocolError {
+  if (e instanceof KeyholderProtocolError) return e;
+  if (isKeyholderError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e, details: e.details });
+  if (isHttpSigError(e)) {
+    return new KeyholderProtocolError(e.code === 'HTTPSIG_REPLAY' ? 'KW_REQUEST_REPLAYED' : 'KW_REQUEST_UNAUTHENTICATED', e.message, { cause: e, details: { reason: e.code } });
+  }
+  if (isKeywardError(e) && (e.code === 'KW_INVALID_ARGUMENT' || e.code === 'KW_LIMIT_EXCEEDED')) return new KeyholderProtocolError(e.code, e.message, { cause: e });
+  return new KeyholderProtocolError('KW_INTERNAL', 'internal error', { cause: e });
+}
+
+export class KeyholderService {
+  readonly #stateFile: StateFile;
+  readonly #verifier: RequestVerifier;
+  readonly #log: KeyholderLog;
+  readonly #limits: FrontierLimits | undefined;
+  #state: KeyholderState | null;
+  #frontier: AuditFrontier | null;
+  #unsealer: Unsealer | null;
+  #unsealKey: UnsealKey;
+  #unsealed: Unsealed | null = null;
+  #initializing = false;
+  readonly #handlers: Handlers;
+
+  private constructor(opts: KeyholderServiceOptions, state: KeyholderState | null, unsealKey: UnsealKey) {
+    this.#stateFile = opts.stateFile;
+    this.#verifier = opts.verifier;
+    this.#log = opts.log ?? (() => undefined);
+    this.#limits = opts.frontierLimits;
+    this.#state = state;
+    this.#frontier = state ? AuditFrontier.awaitingRestore(headOf(state), this.#limits) : null;
+    this.#unsealer = state ? new Unsealer(state.custody) : null;
+    this.#unsealKey = unsealKey;
+    this.#handlers = {
+      status: () => Promise.resolve(this.#status()),
+      'init-state': (p) => this.#initState(p),
+      'unseal-key': () => Promise.resolve(this.#unsealKeyInfo()),
+      unseal: (p) => this.#unseal(p),
+      seal: () => this.#seal(),
+      'generate-version': (p) => this.#generateVersion(p),
+      datakey: (p) => this.#datakey(p),
+      unwrap: (p) => this.#unwrap(p),
+      rewrap: (p) => this.#rewrap(p),
+      encrypt: (p) => this.#encrypt(p),
+      decrypt: (p) => this.#decrypt(p),
+      sign: (p) => this.#sign(p),
+      verify: (p) => this.#verify(p),
+      mac: (p) => this.#mac(p),
+      'hmac-audit': (p) => this.#hmacAudit(p),
+      append: (p) => Promise.resolve(this.#append(p)),
+      ack: (p) => Promise.resolve(this.#ack(p)),
+      'pending-events': (p) => Promise.resolve(this.#pendingEvents(p)),
+      checkpoint: () => this.#checkpoint(),
+      'frontier-restore': (p) => Promise.resolve(this.#frontierRestore(p)),
+    };
+  }
+
+  /** Reads the state file (a malformed one throws: the keyholder must not start) and makes this boot's unseal key. Starts sealed. */
+  static async open(opts: KeyholderServiceOptions): Promise<KeyholderService> {
+    const state = await opts.stateFile.read();
+    return new KeyholderService(opts, state, await UnsealKey.generate());
+  }
+
+  get sealed(): boolean { return this.#unsealed === null; }
+
+  /**
+   * Answers one request (any JSON value). Never throws: every failure is an
+   * error response with a stable code, and a refused request changes nothing.
+   */
+  async handle(message: unknown): Promise<KeyholderResponse> {
+    const env = requestSchema.safeParse(message);
+    if (!env.success) {
+      const rawId = (message as { id?: unknown } | null)?.id;
+      const id = (typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0) || (typeof rawId === 'string' && rawId.length > 0 && rawId.length <= 64) ? rawId : null;
+      const issue = env.error.issues[0];
+      const where = issue && issue.path.length ? ` at ${issue.path.map(String).join('.')}` : '';
+      return errorResponse(id, new KeyholderProtocolError('KW_INVALID_ARGUMENT', `invalid request${where}: ${issue?.message ?? 'rejected'}`));
+    }
+    const { id, op, params } = env.data;
+    try {
+      return { id, ok: true, result: await this.#dispatch(op, params ?? {}) };
+    } catch (e) {
+      const err = toProtocolError(e);
+      this.#logRefusal(op, id, err, e);
+      return errorResponse(id, err);
+    }
+  }
+
+  /** In-process call (tests, embedding): same checks as {@link handle}, throws KeyholderProtocolError. */
+  async call<O extends Op>(op: O, params: OpParams<O>): Promise<OpResult<O>> {
+    try {
+      return (await this.#dispatch(op, params)) as OpResult<O>;
+    } catch (e) {
+      throw toProtocolError(e);
+    }
+  }
+
+  /** Seals (drops every key) and forgets the unseal key: on SIGTERM. */
+  shutdown(): void {
+    this.#unsealed = null;
+    this.#unsealer?.reset();
+    this.#unsealKey.dispose();
+  }
+
+  async #dispatch(op: Op, params: unknown): Promise<unknown> {
+    const def = OPS[op];
+    const parsed = def.params.safeParse(params);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue && issue.path.length ? ` at ${issue.path.map(String).join('.')}` : '';
+      throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', `invalid ${op} params${where}: ${issue?.message ?? 'rejected'}`, { cause: parsed.error });
+    }
+    const handler = this.#handlers[op] as (p: unknown) => Promise<unknown>;
+    const result = await handler(parsed.data);
+    // Results are checked against their strict schemas: nothing unnamed (a plaintext, say) can leave.
+    const checked = def.result.safeParse(result);
+    if (!checked.success) {
+      this.#log('result refused by its schema', { op });
+      throw new KeyholderProtocolError('KW_INTERNAL', `the ${op} result did not match its schema`);
+    }
+    return checked.data;
+  }
+
+  #logRefusal(op: Op, id: RequestId, err: KeyholderProtocolError, raw: unknown): void {
+    const fields: Record<string, string | number | boolean> = { op, code: err.code };
+    if (err.details.reason) fields.reason = err.details.reason;
+    if (err.details.field) fields.field = err.details.field;
+    if (err.code === 'KW_INTERNAL') fields.error = raw instanceof Error ? raw.name : typeof raw;
+    if (err.code.startsWith('KW_REQUEST_') || err.code.startsWith('KW_AUDIT_') || err.code === 'KW_INTERNAL' || err.code === 'KW_WRAPPED_KEY_MISMATCH') {
+      this.#log('refused', { ...fields, id: String(id) });
+    }
+  }
+
+  // --- state checks ---------------------------------------------------------
+
+  #requireState(): KeyholderState {
+    if (!this.#state) throw new KeyholderProtocolError('KW_NOT_INITIALIZED');
+    return this.#state;
+  }
+
+  #requireUnsealed(): Unsealed {
+    this.#requireState();
+    if (!this.#unsealed) throw new KeyholderProtocolError('KW_SEALED');
+    return this.#unsealed;
+  }
+
+  #requireFrontier(): AuditFrontier {
+    this.#requireState();
+    const f = this.#frontier!;
+    if (!f.restored) throw new KeyholderProtocolError('KW_AUDIT_NOT_RESTORED');
+    return f;
+  }
+
+  // --- status, init, unseal, seal ------------------------------------------
+
+  #status(): OpResult<'status'> {
+    const st = this.#state;
+    const f = this.#frontier;
+    const last = f?.lastSigned ?? null;
+    const progress = this.#unsealer?.progress();
+    return {
+      initialized: st !== null,
+      sealed: this.#unsealed === null,
+      initId: st?.custody.initId ?? null,
+      unseal: st && !this.#unsealed && progress
+        ? { recipient: this.#unsealKey.recipient, bootId: this.#unsealKey.bootId, received: progress.received, threshold: progress.threshold }
+        : null,
+      audit: {
+        origin: st?.audit.origin ?? null,
+        verifierKey: st?.audit.verifierKey ?? null,
+        restored: f?.restored ?? false,
+        size: f?.size ?? 0,
+        appended: f?.appended ?? 0,
+        checkpoint: last ? { size: last.size, root: b64u(last.root) } : null,
+      },
+    };
+  }
+
+  async #initState(p: ParsedParams<'init-state'>): Promise<OpResult<'init-state'>> {
+    if (this.#state || this.#initializing) throw new KeyholderProtocolError('KW_ALREADY_INITIALIZED');
+    this.#initializing = true;
+    try {
+      const state: KeyholderState = { ...p.state, lastCheckpoint: null };
+      await this.#stateFile.write(state);
+      this.#state = state;
+      this.#frontier = AuditFrontier.fresh(this.#limits);
+      this.#unsealer = new Unsealer(state.custody);
+      this.#log('initialized', { init: state.custody.initId, threshold: state.custody.threshold });
+      return { initId: state.custody.initId, threshold: state.custody.threshold };
+    } finally {
+      this.#initializing = false;
+    }
+  }
+
+  #unsealKeyInfo(): OpResult<'unseal-key'> {
+    this.#requireState();
+    if (this.#unsealed) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
+    return { recipient: this.#unsealKey.recipient, bootId: this.#unsealKey.bootId };
+  }
+
+  async #unseal(p: ParsedParams<'unseal'>): Promise<OpResult<'unseal'>> {
+    this.#requireState();
+    if (this.#unsealed) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
+    const unsealer = this.#unsealer!;
+    const shareFile = await this.#unsealKey.openSealedShare(p.share);
+    let progress;
+    try {
+      progress = await unsealer.submit(shareFile);
+    } finally {
+      wipe(shareFile);
+    }
+    if (progress.sealed) {
+      this.#log('share accepted', { received: progress.received, threshold: progress.threshold });
+      return { sealed: true, received: progress.received, threshold: progress.threshold };
+    }
+    if (unsealer !== this.#unsealer || this.#unsealed) {
+      wipe(progress.masterKey);
+      throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while the last share was being combined; submit the shares again');
+    }
+    this.#activate(progress.masterKey);
+    return { sealed: false, received: progress.received, threshold: progress.threshold };
+  }
+
+  #activate(masterKey: Uint8Array): void {
+    const state = this.#requireState();
+    const mk = secretKeyObject(masterKey);
+    wipe(masterKey);
+    let signer: NoteSigner;
+    try {
+      signer = openCheckpointSigner(mk, state);
+    } catch (e) {
+      this.#unsealer = new Unsealer(state.custody);
+      this.#log('unseal failed', { reason: 'checkpoint key does not open' });
+      throw new KeyholderProtocolError('KW_INTERNAL', 'the master key does not open the checkpoint signing key in the state file; the keyholder stays sealed', { cause: e });
+    }
+    this.#unsealed = { mk, signer };
+    this.#unsealKey.dispose();
+    this.#log('unsealed', { init: state.custody.initId });
+  }
+
+  async #seal(): Promise<OpResult<'seal'>> {
+    const wasUnsealed = this.#unsealed !== null;
+    // Synchronously: from here on every op sees KW_SEALED, and in-flight ops are refused when they finish.
+    this.#unsealed = null;
+    const state = this.#state;
+    if (state) {
+      this.#unsealer?.reset();
+      this.#unsealer = new Unsealer(state.custody);
+      const old = this.#unsealKey;
+      old.dispose();
+      this.#unsealKey = await UnsealKey.generate();
+    }
+    this.#log('sealed', { wasUnsealed });
+    return { sealed: true };
+  }
+
+  // --- key ops ---------------------------------------------------------------
+
+  /**
+   * Runs a key op: unsealed, frontier restored, event checked (next index,
+   * matching op, namespace/key/version), op run, then the leaf appended, then
+   * the result returned. If the keyholder sealed meanwhile, or another event
+   * took the index, nothing is returned and nothing appended.
+   */
+  async #keyOp<R extends object>(op: KeyOp, eventBytes: Uint8Array, bind: EventBinding, run: (u: Unsealed) => Promise<R>): Promise<R & { leaf: number }> {
+    const u = this.#requireUnsealed();
+    const frontier = this.#requireFrontier();
+    const event = parseEvent(eventBytes);
+    checkEventBinding(event, op, bind);
+    checkEventIndex(event, frontier.appended);
+    frontier.requireCapacity(eventBytes.length);
+    const result = await run(u);
+    if (this.#unsealed !== u) throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while the operation ran; nothing was released');
+    checkEventIndex(event, frontier.appended);
+    const leaf = frontier.appendPending(eventBytes);
+    return { ...result, leaf };
+  }
+
+  async #withVersion<R>(u: Unsealed, stored: StoredVersion, fn: (v: KeyVersion) => Promise<R> | R): Promise<R> {
+    const v = await loadVersion(u.mk, refOf(stored), stored.wrapped, stored.publicKey ? { publicKey: stored.publicKey } : {});
+    try {
+      return await fn(v);
+    } finally {
+      v.dispose();
+    }
+  }
+
+  /**
+   * Checks the signed body names what the op does (before the nonce is
+   * spent), then has the verifier check the signature, window and nonce.
+   * Returns the request hash the released secret is bound to.
+   */
+  async #authorize(req: SignedRequest, bind: { recipient: string; ref: VersionRef; context: Context | undefined; wrapped?: Uint8Array; ciphertext?: string }): Promise<Uint8Array> {
+    let body: unknown;
+    try {
+      body = JSON.parse(decodeUtf8(req.body, 'the signed body'));
+    } catch (e) {
+      throw new KeyholderProtocolError('KW_REQUEST_MISMATCH', 'the signed body is not JSON: it must name the recipient', { cause: e, details: { field: 'body' } });
+    }
+    if (!isPlainObject(body)) throw new KeyholderProtocolError('KW_REQUEST_MISMATCH', 'the signed body must be a JSON object naming the recipient', { details: { field: 'body' } });
+    const mismatch = (field: string, what: string) => new KeyholderProtocolError('KW_REQUEST_MISMATCH', `the ${what} differs from the one the caller signed`, { details: { field } });
+    if (body.recipient !== bind.recipient) throw mismatch('recipient', 'recipient the secret would be sealed to');
+    const { ref } = bind;
+    if (body.key !== undefined && body.key !== `${ref.ns}/${ref.key}`) throw mismatch('key', 'key');
+    if (body.version !== undefined && body.version !== ref.version) throw mismatch('version', 'key version');
+    if (body.context !== undefined && !sameContext(body.context, bind.context ?? {})) throw mismatch('context', 'encryption context');
+    if (bind.wrapped && body.wrapped !== undefined && body.wrapped !== b64u(bind.wrapped)) throw mismatch('wrapped', 'wrapped data key');
+    if (bind.ciphertext !== undefined && body.ciphertext !== undefined && body.ciphertext !== bind.ciphertext) throw mismatch('ciphertext', 'ciphertext');
+
+    const caller = await this.#verifier.verify(
+      { method: req.method, url: req.url, headers: req.headers, body: req.body },
+      { keyId: req.device.keyId, principal: req.device.principal, publicKey: req.device.publicKey },
+    );
+    return caller.requestHash;
+  }
+
+  #generateVersion(p: ParsedParams<'generate-version'>): Promise<OpResult<'generate-version'>> {
+    const { ref } = p;
+    return this.#keyOp('generate-version', p.event, { ns: ref.ns, key: ref.key, version: ref.version }, async (u) => {
+      const g = await generateVersion(u.mk, ref);
+      return {
+        ref: g.ref,
+        wrapped: b64u(g.wrapped),
+        ...(g.publicKey ? { publicKey: b64u(g.publicKey) } : {}),
+        ...(g.publicKeyText ? { publicKeyText: g.publicKeyText } : {}),
+      };
+    });
+  }
+
+  #datakey(p: ParsedParams<'datakey'>): Promise<OpResult<'datakey'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('datakey', p.event, ref, async (u) => {
+      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context });
+      return this.#withVersion(u, p.version, async (v) => {
+        const r = await datakey({ version: v, context: p.context, recipient: p.recipient, requestHash });
+        return { ref: r.ref, wrapped: b64u(r.wrapped), sealed: b64u(r.sealed!) };
+      });
+    });
+  }
+
+  #unwrap(p: ParsedParams<'unwrap'>): Promise<OpResult<'unwrap'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('unwrap', p.event, ref, async (u) => {
+      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, wrapped: p.wrapped });
+      return this.#withVersion(u, p.version, async (v) => {
+        const r = await unwrapDataKey({ version: v, context: p.context, wrapped: p.wrapped, recipient: p.recipient, requestHash });
+        return { ref: r.ref, sealed: b64u(r.sealed) };
+      });
+    });
+  }
+
+  #rewrap(p: ParsedParams<'rewrap'>): Promise<OpResult<'rewrap'>> {
+    return this.#keyOp('rewrap', p.event, { ns: p.from.ns, key: p.from.key }, (u) =>
+      this.#withVersion(u, p.from, (from) =>
+        this.#withVersion(u, p.to, (to) => {
+          const r = rewrapDataKey({ from, to, context: p.context, wrapped: p.wrapped });
+          return { ref: r.ref, wrapped: b64u(r.wrapped) };
+        })));
+  }
+
+  #encrypt(p: ParsedParams<'encrypt'>): Promise<OpResult<'encrypt'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('encrypt', p.event, ref, (u) =>
+      this.#withVersion(u, p.version, (v) => ({ ref: v.ref, ciphertext: encrypt({ version: v, plaintext: p.plaintext, context: p.context }) })));
+  }
+
+  #decrypt(p: ParsedParams<'decrypt'>): Promise<OpResult<'decrypt'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('decrypt', p.event, ref, async (u) => {
+      const context = checkContext(p.context);
+      const recipient = await parseCallerRecipient(p.recipient);
+      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, ciphertext: p.ciphertext });
+      return this.#withVersion(u, p.version, async (v) => {
+        const plaintext = decrypt({ version: v, ciphertext: p.ciphertext, context });
+        try {
+          return { ref: v.ref, sealed: b64u(await sealToCaller(plaintext, recipient, requestHash, v.ref, context)) };
+        } finally {
+          wipe(plaintext);
+        }
+      });
+    });
+  }
+
+  #sign(p: ParsedParams<'sign'>): Promise<OpResult<'sign'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('sign', p.event, ref, (u) =>
+      this.#withVersion(u, p.version, (v) => ({ ref: v.ref, signature: sign({ version: v, message: p.message }) })));
+  }
+
+  #verify(p: ParsedParams<'verify'>): Promise<OpResult<'verify'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('verify', p.event, ref, (u) =>
+      this.#withVersion(u, p.version, (v) => ({ ref: v.ref, valid: verify({ version: v, message: p.message, signature: p.signature }) })));
+  }
+
+  #mac(p: ParsedParams<'mac'>): Promise<OpResult<'mac'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('mac', p.event, ref, (u) =>
+      this.#withVersion(u, p.version, (v) =>
+        p.mac === undefined
+          ? { ref: v.ref, mac: mac({ version: v, message: p.message }) }
+          : { ref: v.ref, valid: verifyMac({ version: v, message: p.message, mac: p.mac }) }));
+  }
+
+  async #hmacAudit(p: ParsedParams<'hmac-audit'>): Promise<OpResult<'hmac-audit'>> {
+    const u = this.#requireUnsealed();
+    p.messages.forEach((m, i) => {
+      const prefixed = m.length >= REDACT_PREFIX.length && REDACT_PREFIX.every((b, j) => m[j] === b);
+      if (!prefixed) throw badEvent(`messages.${i}`, 'hmac-audit MACs only audit redaction messages (audit/redact.ts REDACT_LABEL ‖ canonical JSON)');
+    });
+    return this.#withVersion(u, p.version, (v) => {
+      const key = v.secretKey('hmac-sha256');
+      return { ref: v.ref, macs: p.messages.map((m) => toHex(hmacSha256(key, m))) };
+    });
+  }
+
+  // --- audit frontier ----------------------------------------------------------
+
+  #append(p: ParsedParams<'append'>): OpResult<'append'> {
+    const frontier = this.#requireFrontier();
+    const event = parseEvent(p.event);
+    checkEventIndex(event, frontier.appended);
+    return { leaf: frontier.appendPending(p.event) };
+  }
+
+  #ack(p: ParsedParams<'ack'>): OpResult<'ack'> {
+    const frontier = this.#requireFrontier();
+    const size = frontier.ack(p.size);
+    return { size, appended: frontier.appended };
+  }
+
+  #pendingEvents(p: ParsedParams<'pending-events'>): OpResult<'pending-events'> {
+    const frontier = this.#requireFrontier();
+    const r = frontier.pendingEvents(p.from, PENDING_EVENTS_BYTES);
+    return { from: r.from, events: r.events.map(b64u), appended: frontier.appended };
+  }
+
+  async #checkpoint(): Promise<OpResult<'checkpoint'>> {
+    const u = this.#requireUnsealed();
+    const frontier = this.#requireFrontier();
+    const state = this.#requireState();
+    const cp = await frontier.checkpoint(u.signer, state.audit.origin, (head) => this.#persistCheckpoint(head));
+    return { note: cp.note, size: cp.size, root: b64u(cp.root) };
+  }
+
+  async #persistCheckpoint(head: TreeHead): Promise<void> {
+    const state = this.#requireState();
+    const prev = state.lastCheckpoint;
+    if (prev && head.size < prev.size) throw new KeyholderProtocolError('KW_AUDIT_FORK', `refusing to record checkpoint size ${head.size} after size ${prev.size}`);
+    const next: KeyholderState = { ...state, lastCheckpoint: { size: head.size, root: b64u(head.root) } };
+    await this.#stateFile.write(next);
+    this.#state = next;
+    this.#log('checkpoint', { size: head.size });
+  }
+
+  #frontierRestore(p: ParsedParams<'frontier-restore'>): OpResult<'frontier-restore'> {
+    this.#requireState();
+    const frontier = this.#frontier!;
+    const events = p.events ?? [];
+    events.forEach((bytes, i) => checkEventIndex(parseEvent(bytes), p.size + i));
+    frontier.restore({ size: p.size, hashes: p.hashes, events });
+    this.#log('frontier restored', { size: frontier.size });
+    return { size: frontier.size, appended: frontier.appended };
+  }
+}
+
+function headOf(state: KeyholderState): TreeHead | null {
+  const cp = state.lastCheckpoint;
+  if (!cp) return null;
+  return { size: cp.size, root: fromBase64url(cp.root)! };
+}
