@@ -27,3 +27,49 @@ export {
 } from './httpsig/base.js';
 export type { SignatureParams } from './httpsig/structured.js';
 export { HttpSigError, isHttpSigError, HTTPSIG_ERROR_CODES, type HttpSigErrorCode } from './httpsig/errors.js';
+
+// Key service client: HTTP v1 API, kms stanzas for @keyward/core, data-key cache.
+export {
+  KeywardHttpClient,
+  JsonText,
+  signedRequestHash,
+  DATA_OPERATIONS,
+  DATA_OPERATION_RETRY,
+  type DataOperation,
+  type DeviceKey,
+  type KeywardHttpClientOptions,
+  type RequestOptions,
+  type JsonResponse,
+  type HttpMethod,
+} from './http/client.js';
+export {
+  KeywardClientError,
+  isKeywardClientError,
+  CLIENT_ERROR_CODES,
+  type ClientErrorCode,
+  type AttemptFailure,
+  type KeywardClientErrorOptions,
+} from './http/errors.js';
+export {
+  KmsKeyService,
+  kmsRecipient,
+  kmsIdentity,
+  type KmsKeyServiceOptions,
+  type GenerateDataKeyOptions,
+  type KmsSealOptions,
+  type RequestHashCheck,
+} from './kms/client.js';
+export { encodeKmsStanza, decodeKmsStanza, parseKeyRef, KMS_STANZA_TYPE, type ParsedKmsStanza, type KeyRef } from './kms/stanza.js';
+export {
+  DataKeyCache,
+  DATA_KEY_CACHE_DEFAULT_MAX_AGE_MS,
+  DATA_KEY_CACHE_MAX_AGE_CEILING_MS,
+  DATA_KEY_CACHE_DEFAULT_MAX_MESSAGES,
+  DATA_KEY_CACHE_DEFAULT_MAX_BYTES,
+  DATA_KEY_CACHE_DEFAULT_CAPACITY,
+  type DataKeyCacheOptions,
+  type DataKeyWithStanza,
+  type SealingKeyId,
+  type UnwrapKeyId,
+  type DataKeyCacheTableStats,
+} from './cache/datakey-cache.js';
