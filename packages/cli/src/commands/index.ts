@@ -1,13 +1,40 @@
 /**
  * The command table: every `keyward` command, in help order. Server-side
- * commands (`init`, `server`, `keys …`, `login`, `audit …`, `doctor`) slot in
- * here, one file each; groups are declared with `defineGroup`, e.g.
- *   defineGroup('keys', 'manage keys on the key service', [keysCreate, keysRotate])
+ * commands live one per file in `server/` (the five key-version state changes
+ * share `server/keys-version.ts`); groups are declared with `defineGroup`.
+ * `seal` and `open` are wrapped so that `--kms` goes through the key service
+ * (`server/kms.ts`); without a kms flag they are the commands of `seal.ts` and `open.ts`.
  */
-import type { Entry } from '../lib/command.js';
+import { defineGroup, type Entry } from '../lib/command.js';
 import { inspect } from './inspect.js';
 import { keygen } from './keygen.js';
-import { open } from './open.js';
-import { seal } from './seal.js';
+import { auditExport } from './server/audit-export.js';
+import { auditVerify } from './server/audit-verify.js';
+import { init } from './server/init.js';
+import { keysCreate } from './server/keys-create.js';
+import { keysList } from './server/keys-list.js';
+import { keysRotate } from './server/keys-rotate.js';
+import { keysShow } from './server/keys-show.js';
+import { keysCancelDeletion, keysDestroy, keysDisableVersion, keysEnableVersion, keysScheduleDeletion } from './server/keys-version.js';
+import { openWithKms, sealWithKms } from './server/kms.js';
+import { login } from './server/login.js';
+import { policyGet } from './server/policy-get.js';
+import { policyPut } from './server/policy-put.js';
+import { sealServer } from './server/seal-server.js';
+import { serverCommand } from './server/server.js';
+import { status } from './server/status.js';
+import { tokenCreate } from './server/token-create.js';
+import { tokenRevoke } from './server/token-revoke.js';
+import { unseal } from './server/unseal.js';
 
-export const COMMANDS: readonly Entry[] = [keygen, seal, open, inspect];
+export const COMMANDS: readonly Entry[] = [
+  keygen, sealWithKms, openWithKms, inspect,
+  init, serverCommand, unseal, sealServer, status,
+  defineGroup('keys', 'manage keys on the key service', [
+    keysCreate, keysList, keysShow, keysRotate, keysDisableVersion, keysEnableVersion, keysScheduleDeletion, keysCancelDeletion, keysDestroy,
+  ]),
+  defineGroup('token', 'create and revoke bearer tokens', [tokenCreate, tokenRevoke]),
+  defineGroup('policy', 'store and read policies', [policyPut, policyGet]),
+  login,
+  defineGroup('audit', 'export the audit log; verify an export offline', [auditExport, auditVerify]),
+];

@@ -1,0 +1,127 @@
+/** `keyward server`: run the key service (HTTP API + keyholder) on a data directory. */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { EXIT_OK, fail, usageError } from '../../lib/errors.js';
+import { writeAll } from '../../lib/io.js';
+import { printJson } from '../../lib/output.js';
+import * as server from '../../lib/server-modules.js';
+import { defineServiceCommand } from '../../lib/service.js';
+
+export const DEV_TOKEN_ENV = 'KEYWARD_DEV_ROOT_TOKEN';
+const ENV = { data: 'KEYWARD_DATA', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY' } as const;
+const DEFAULT_LISTEN = '127.0.0.1:8200';
+
+interface ConfigFile { data?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown }
+
+export const serverCommand = defineServiceCommand({
+  name: 'server',
+  summary: 'run the key service on a data directory (or --dev: throwaway, unsealed, loopback only)',
+  usage: ['--data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--insecure] [--config FILE] [--json]', '--dev [--listen HOST:PORT] [--json]'],
+  flags: {
+    data: { type: 'string', value: 'DIR', help: `the data directory made by "keyward init" (or $${ENV.data})` },
+    listen: { type: 'string', value: 'HOST:PORT', help: `address to listen on (or $${ENV.listen}; default ${DEFAULT_LISTEN}; port 0 = any free port)` },
+    'tls-cert': { type: 'string', value: 'FILE', help: `TLS certificate chain, PEM (or $${ENV.cert})` },
+    'tls-key': { type: 'string', value: 'FILE', help: `TLS private key, PEM (or $${ENV.key})` },
+    insecure: { type: 'boolean', help: 'allow plain HTTP on a non-loopback address (tokens would travel in the clear)' },
+    dev: { type: 'boolean', help: 'development server: temporary store, auto-unsealed, loopback only, NOT for real keys' },
+    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, listen, tls_cert, tls_key, insecure }' },
+    json: { type: 'boolean', help: 'print { url, dataDir, dev, token? } as JSON on stdout once listening' },
+  },
+  details: `
+Settings: flags, else environment, else the config file. Without TLS the
+service listens only on loopback unless --insecure. It starts sealed: custodians
+run "keyward unseal". Stops on SIGINT or SIGTERM.
+
+--dev makes a temporary data directory (removed at exit), initializes it,
+unseals it with its own in-memory shares and prints a root token
+($${DEV_TOKEN_ENV} sets its value, kw_ + 43 base64url characters). Everything it holds is lost at exit and is not protected.`,
+  examples: ['keyward server --data /var/lib/keyward --listen 0.0.0.0:8200 --tls-cert cert.pem --tls-key key.pem', 'keyward server --dev'],
+  async run({ flags, positionals }, { io }) {
+    if (positionals.length > 0) usageError('server takes no positional arguments');
+    let file: ConfigFile = {};
+    if (flags.config !== undefined) {
+      try {
+        file = JSON.parse(await fsp.readFile(flags.config, 'utf8')) as ConfigFile;
+      } catch (e) {
+        fail(e instanceof SyntaxError ? 'KW_INVALID_ARGUMENT' : 'KW_IO', `cannot read the config file '${flags.config}'${e instanceof SyntaxError ? ': not JSON' : ''}`, e);
+      }
+    }
+    const pick = (flag: string | undefined, env: string, key: keyof ConfigFile): string | undefined => {
+      const v = flag ?? nonEmpty(io.env[env]) ?? file[key];
+      if (v !== undefined && typeof v !== 'string') usageError(`"${key}" in the config file must be a string`);
+      return v;
+    };
+    const listen = parseListen(pick(flags.listen, ENV.listen, 'listen') ?? DEFAULT_LISTEN);
+    const cert = pick(flags['tls-cert'], ENV.cert, 'tls_cert');
+    const key = pick(flags['tls-key'], ENV.key, 'tls_key');
+    const insecure = flags.insecure || file.insecure === true;
+    if ((cert === undefined) !== (key === undefined)) usageError('give both --tls-cert and --tls-key, or neither');
+    const loopback = isLoopback(listen.host);
+    if (flags.dev) {
+      if (!loopback) usageError('--dev listens on loopback only (127.0.0.1, ::1 or localhost)');
+      if (flags.data !== undefined || file.data !== undefined) usageError('--dev makes its own temporary data directory; it takes no --data');
+    } else if (cert === undefined && !loopback && !insecure) {
+      usageError(`listening on ${listen.host} without TLS needs --insecure (or give --tls-cert and --tls-key)`);
+    }
+    const entry = await server.serverEntry();
+
+    let dataDir: string | undefined;
+    if (!flags.dev) {
+      const d = pick(flags.data, ENV.data, 'data');
+      if (d === undefined) usageError(`server needs --data DIR (or $${ENV.data}, or "data" in --config), or --dev`);
+      dataDir = path.resolve(d);
+    }
+    const devToken = flags.dev ? nonEmpty(io.env[DEV_TOKEN_ENV]) : undefined;
+    const running = await entry.startServer({
+      listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`,
+      insecure, dev: flags.dev,
+      ...(dataDir !== undefined ? { data: dataDir } : {}),
+      ...(cert !== undefined && key !== undefined ? { tlsCert: cert, tlsKey: key } : {}),
+      ...(devToken !== undefined ? { devRootToken: devToken } : {}),
+    });
+    const url = running.url.replace(/\/+$/, '');
+    if (flags.dev) {
+      await writeAll(io.stderr, [
+        '',
+        '==> WARNING: DEVELOPMENT SERVER. Do not use it for real keys.',
+        '    Its store is temporary and deleted at exit, it is unsealed without custodians,',
+        '    and its root token is printed below.',
+        `    Address:    ${url}`,
+        `    Root token: ${running.rootToken ?? '(from ' + DEV_TOKEN_ENV + ')'}`,
+        '',
+      ].join('\n') + '\n');
+    } else {
+      await writeAll(io.stderr, `keyward server listening on ${url} (data ${dataDir ?? ''})\n`);
+    }
+    if (flags.json) await printJson(io.stdout, { url, dataDir: dataDir ?? null, dev: flags.dev, ...(flags.dev ? { token: running.rootToken } : {}) });
+    await waitForSignal();
+    await running.close();
+    return EXIT_OK;
+  },
+});
+
+const nonEmpty = (s: string | undefined) => (s === undefined || s === '' ? undefined : s);
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) usageError(`--listen ${JSON.stringify(s)} is not HOST:PORT`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
