@@ -1,0 +1,46 @@
+/** The OpenAPI 3.1 document, built from the route table's zod schemas (`z.toJSONSchema`). */
+import { z } from 'zod';
+import type { AnyRouteDef } from './app.js';
+import { ERROR_REGISTRY } from './errors.js';
+
+const json = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'draft-2020-12', io, unrepresentable: 'any' });
+
+export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const errorSchema = { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_REGISTRY) }, message: { type: 'string' } } } } };
+  for (const r of routes) {
+    const path = r.url.replace(/:([A-Za-z_]+)/g, '{$1}');
+    const parameters: unknown[] = [];
+    for (const [where, schema] of [['path', r.params], ['query', r.query]] as const) {
+      if (!schema) continue;
+      const js = json(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, s] of Object.entries(js.properties ?? {})) {
+        parameters.push({ name, in: where, required: where === 'path' || (js.required ?? []).includes(name), schema: s });
+      }
+    }
+    const op: Record<string, unknown> = {
+      summary: r.summary,
+      tags: [r.tag],
+      operationId: `${r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+/g, '_')}`,
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: json(r.body, 'input') } } } } : {}),
+      ...(r.auth === 'none' ? { security: [] } : r.auth === 'signed' ? { security: [{ bearer: [], httpSignature: [] }] } : { security: [{ bearer: [] }] }),
+      responses: {
+        [String(r.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: r.response ? json(r.response, 'output') : {} } } },
+        default: { description: 'error', content: { 'application/json': { schema: errorSchema } } },
+      },
+    };
+    (paths[path] ??= {})[r.method.toLowerCase()] = op;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Keyward key service', version },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        httpSignature: { type: 'apiKey', in: 'header', name: 'Signature', description: 'RFC 9421, label kw, Ed25519 device key' },
+      },
+    },
+    paths,
+  };
+}

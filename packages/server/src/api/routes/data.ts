@@ -1,0 +1,151 @@
+/**
+ * The data plane: bearer token AND an RFC 9421 signature by a registered
+ * device key of the same principal. The API authenticates the token, finds
+ * the device key named by `keyid`, decides by policy, picks the key version,
+ * and relays the raw signed request (method, URL as received, the signature
+ * fields, body bytes) with the device key record to the keyholder, which
+ * verifies the signature itself and seals the result to the recipient named
+ * in the signed body. For ops whose result is not sealed (encrypt, sign,
+ * verify, mac) the API verifies the signature (same profile) before relaying.
+ */
+import { MemoryReplayCache, verifyRequest } from '@keyward/client';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { requestHashOf } from '../../keyholder/service.js';
+import type { KeyRow, KeyVersionRow } from '../../store/index.js';
+import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
+import { b64u } from '../audit-pipe.js';
+import { deviceKeyFor, signatureKeyId } from '../auth.js';
+import { ApiError } from '../errors.js';
+import type { Operation } from '../policy.js';
+import { guarded, requireKey, requireVersion } from './common.js';
+
+const Params = z.strictObject({ ns: NsParam, name: NsParam });
+const Version = z.int().min(1).max(2 ** 31 - 1);
+const Recipient = z.string().min(1).max(4096);
+const Sealed = z.strictObject({ key: z.string(), version: z.int(), sealed: z.string() });
+const SIGNED_HEADERS = ['signature-input', 'signature', 'content-digest', 'content-type'];
+
+/** The signed request as the keyholder needs it: absolute URL as received, the signature fields, the body. */
+function signedRequestOf(req: FastifyRequest, raw: Uint8Array) {
+  const host = req.headers.host;
+  if (typeof host !== 'string' || host.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'a Host header is required');
+  const headers: Record<string, string | string[]> = {};
+  for (const name of SIGNED_HEADERS) {
+    const v = req.headers[name];
+    if (v !== undefined) headers[name] = v;
+  }
+  return { method: req.method, url: `${req.protocol}://${host}${req.url}`, headers, body: raw };
+}
+
+function usable(k: KeyRow, v: KeyVersionRow, decrypting: boolean): KeyVersionRow & { wrapped: Uint8Array } {
+  if (v.state === 'destroyed' || v.wrapped === null) throw new ApiError('KW_KEY_VERSION_DESTROYED', `version ${v.version} of ${k.ns}/${k.name} was destroyed`);
+  if (v.state !== 'enabled') throw new ApiError('KW_KEY_VERSION_DISABLED', `version ${v.version} of ${k.ns}/${k.name} is ${v.state}`);
+  if (decrypting && v.version < k.minDecryptionVersion) throw new ApiError('KW_KEY_VERSION_DISABLED', `version ${v.version} is below the minimum decryption version ${k.minDecryptionVersion}`);
+  return v as KeyVersionRow & { wrapped: Uint8Array };
+}
+
+const storedOf = (k: KeyRow, v: KeyVersionRow & { wrapped: Uint8Array }) => ({
+  ns: k.ns, key: k.name, version: v.version, type: k.type, wrapped: b64u(v.wrapped), ...(v.publicKey ? { publicKey: b64u(v.publicKey) } : {}),
+});
+
+export function dataRoutes(app: App): void {
+  const { ctx } = app;
+  const replay = new MemoryReplayCache({ maxEntries: 100_000 });
+
+  /** Token, device key, policy, audit; `run` gets the version to use, the relayed request and the event. */
+  async function dataOp<T>(
+    op: Operation, req: FastifyRequest, raw: Uint8Array, params: { ns: string; name: string },
+    opts: { context?: Record<string, string>; version?: number; decrypting?: boolean; verifyHere?: boolean },
+    run: (a: { key: KeyRow; version: KeyVersionRow & { wrapped: Uint8Array }; request: ReturnType<typeof signedRequestOf> & { device: { keyId: string; principal: string; publicKey: Uint8Array } }; eventB64: string }) => Promise<{ result: T; leaf: number }>,
+  ): Promise<T> {
+    const signed = signedRequestOf(req, raw);
+    let requestHash: string | null = null;
+    try { requestHash = Buffer.from(requestHashOf(signed.headers)).toString('hex'); } catch { /* unsigned: refused below */ }
+    const k0 = await ctx.store.getKey(params.ns, params.name);
+    const target = opts.version ?? k0?.latestVersion;
+    return guarded(app, req, { op, auditOp: `data.${op}`, ns: params.ns, key: params.name, version: target, context: opts.context ?? {}, auth: 'signature', request: requestHash }, async ({ who, event }) => {
+      const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
+      const deviceRecord = { keyId: device.keyId, principal: device.principal, publicKey: device.publicKey };
+      if (opts.verifyHere) {
+        await verifyRequest(signed, {
+          keyLookup: (id) => (id === device.keyId ? device.publicKey : null),
+          seenNonce: (nonce, c) => replay.seen(nonce, c),
+        });
+      }
+      const key = await requireKey(ctx.store, params.ns, params.name);
+      const version = usable(key, await requireVersion(ctx.store, params.ns, params.name, target ?? key.latestVersion), opts.decrypting ?? false);
+      return ctx.audit.record({ ...event, outcome: 'allowed' }, (_tx, ev) =>
+        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }));
+    });
+  }
+
+  const wireRequest = (r: { method: string; url: string; headers: Record<string, string | string[]>; body: Uint8Array; device: { keyId: string; principal: string; publicKey: Uint8Array } }) => ({
+    method: r.method, url: r.url, headers: r.headers, body: b64u(r.body), device: { keyId: r.device.keyId, principal: r.device.principal, publicKey: b64u(r.device.publicKey) },
+  });
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/datakey', summary: 'A new data key: wrapped, and sealed to the recipient in the signed body', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ recipient: Recipient, context: ContextSchema.default({}), plaintext: z.literal(false).optional() }),
+    response: z.strictObject({ key: z.string(), version: z.int(), wrapped: z.string(), sealed: z.string() }),
+  }, ({ params, body, req, raw }) => dataOp('datakey', req, raw, params, { context: body.context }, async ({ key, version, request, eventB64 }) => {
+    const r = await ctx.keyholder.call('datakey', { event: eventB64, version: storedOf(key, version), context: body.context, recipient: body.recipient, request: wireRequest(request) });
+    return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, wrapped: r.wrapped, sealed: r.sealed }, leaf: r.leaf };
+  }));
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/unwrap', summary: 'Unwrap a data key and seal it to the recipient in the signed body', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ version: Version, wrapped: b64uString(4096), context: ContextSchema.default({}), recipient: Recipient }), response: Sealed,
+  }, ({ params, body, req, raw }) => dataOp('unwrap', req, raw, params, { context: body.context, version: body.version, decrypting: true }, async ({ key, version, request, eventB64 }) => {
+    const r = await ctx.keyholder.call('unwrap', { event: eventB64, version: storedOf(key, version), context: body.context, wrapped: body.wrapped, recipient: body.recipient, request: wireRequest(request) });
+    return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
+  }));
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/decrypt', summary: 'Decrypt a kw:v<N>: ciphertext; the plaintext is sealed to the recipient in the signed body', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ ciphertext: z.string().min(4).max(8192), context: ContextSchema.default({}), recipient: Recipient }), response: Sealed,
+  }, ({ params, body, req, raw }) => {
+    const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.ciphertext);
+    if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'ciphertext must start with kw:v<N>:');
+    return dataOp('decrypt', req, raw, params, { context: body.context, version: Number(m[1]), decrypting: true }, async ({ key, version, request, eventB64 }) => {
+      const r = await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) });
+      return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
+    });
+  });
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/encrypt', summary: 'Encrypt up to 4 KiB under the latest version', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ plaintext: b64uString(4096), context: ContextSchema.default({}) }), response: z.strictObject({ ciphertext: z.string() }),
+  }, ({ params, body, req, raw }) => dataOp('encrypt', req, raw, params, { context: body.context, verifyHere: true }, async ({ key, version, eventB64 }) => {
+    const r = await ctx.keyholder.call('encrypt', { event: eventB64, version: storedOf(key, version), context: body.context, plaintext: body.plaintext });
+    return { result: { ciphertext: r.ciphertext }, leaf: r.leaf };
+  }));
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/sign', summary: 'Sign a message with the latest version', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ signature: z.string() }),
+  }, ({ params, body, req, raw }) => dataOp('sign', req, raw, params, { verifyHere: true }, async ({ key, version, eventB64 }) => {
+    const r = await ctx.keyholder.call('sign', { event: eventB64, version: storedOf(key, version), message: body.message });
+    return { result: { signature: r.signature }, leaf: r.leaf };
+  }));
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/verify', summary: 'Verify a kw:v<N>: signature', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ message: b64uString(64 * 1024), signature: z.string().min(4).max(128) }), response: z.strictObject({ valid: z.boolean() }),
+  }, ({ params, body, req, raw }) => {
+    const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.signature);
+    if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'signature must start with kw:v<N>:');
+    return dataOp('verify', req, raw, params, { version: Number(m[1]), decrypting: true, verifyHere: true }, async ({ key, version, eventB64 }) => {
+      const r = await ctx.keyholder.call('verify', { event: eventB64, version: storedOf(key, version), message: body.message, signature: body.signature });
+      return { result: { valid: r.valid }, leaf: r.leaf };
+    });
+  });
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/mac', summary: 'HMAC-SHA256 a message with the latest version', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ mac: z.string() }),
+  }, ({ params, body, req, raw }) => dataOp('mac', req, raw, params, { verifyHere: true }, async ({ key, version, eventB64 }) => {
+    const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message });
+    return { result: { mac: r.mac! }, leaf: r.leaf };
+  }));
+}

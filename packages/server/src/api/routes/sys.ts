@@ -1,0 +1,82 @@
+/** System routes: health, unseal key, unseal (rate-limited per address), seal (admin). */
+import { dearmor, isArmored } from '@keyward/core';
+import { z } from 'zod';
+import type { OpResult } from '../../keyholder/protocol.js';
+import { isProtocolError } from '../../keyholder/protocol.js';
+import type { App } from '../app.js';
+import { b64u } from '../audit-pipe.js';
+import { ApiError } from '../errors.js';
+
+const Health = z.strictObject({ initialized: z.boolean(), sealed: z.boolean(), keyholder: z.enum(['up', 'down']), version: z.string() });
+const Progress = z.strictObject({ sealed: z.boolean(), progress: z.strictObject({ received: z.int(), threshold: z.int() }) });
+
+export function sysRoutes(app: App): void {
+  const { ctx } = app;
+
+  const status = async (): Promise<OpResult<'status'> | null> => {
+    try {
+      const st = await ctx.keyholder.call('status', {}, { timeoutMs: 2000 });
+      ctx.state.initialized = st.initialized;
+      ctx.metrics.sealed.set(st.sealed ? 1 : 0);
+      return st;
+    } catch (e) {
+      if (isProtocolError(e)) ctx.metrics.keyholderErrors.inc({ code: e.code });
+      ctx.metrics.sealed.set(1);
+      return null;
+    }
+  };
+
+  app.route({ method: 'GET', url: '/v1/sys/health', summary: 'Health: initialized, sealed, keyholder up/down', tag: 'sys', auth: 'none', response: Health }, async () => {
+    const st = await status();
+    return { initialized: st?.initialized ?? ctx.state.initialized, sealed: st?.sealed ?? true, keyholder: st ? 'up' : 'down', version: ctx.version };
+  });
+
+  app.route({
+    method: 'GET', url: '/v1/sys/unseal-key', summary: "The keyholder's per-boot unseal recipient and progress", tag: 'sys', auth: 'none',
+    response: z.strictObject({ recipient: z.string(), boot: z.string(), progress: z.strictObject({ received: z.int(), threshold: z.int() }) }),
+  }, async () => {
+    const st = await ctx.keyholder.call('status', {});
+    if (!st.initialized) throw new ApiError('KW_NOT_INITIALIZED');
+    if (!st.unseal) throw new ApiError('KW_ALREADY_UNSEALED');
+    return { recipient: st.unseal.recipient, boot: st.unseal.bootId, progress: { received: st.unseal.received, threshold: st.unseal.threshold } };
+  });
+
+  app.route({
+    method: 'POST', url: '/v1/sys/unseal', summary: 'Submit one unseal share sealed to the boot key (armored envelope)', tag: 'sys', auth: 'none',
+    body: z.strictObject({ share: z.string().min(1).max(96 * 1024) }), response: Progress,
+  }, async ({ body, req }) => {
+    if (!ctx.limits.perAddress.take(`unseal:${req.ip}`)) throw new ApiError('KW_RATE_LIMITED', 'too many unseal attempts from this address');
+    let bytes: Uint8Array;
+    try {
+      bytes = isArmored(body.share) ? dearmor(body.share) : Uint8Array.from(Buffer.from(body.share, 'base64url'));
+    } catch {
+      throw new ApiError('KW_INVALID_ARGUMENT', 'share must be an armored Keyward envelope');
+    }
+    if (bytes.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'share must be an armored Keyward envelope');
+    let r: OpResult<'unseal'>;
+    try {
+      r = await ctx.keyholder.call('unseal', { share: b64u(bytes) });
+    } catch (e) {
+      if (isProtocolError(e) && e.details.index !== undefined && e.code === 'KW_SHARE_CORRUPTED') {
+        throw new ApiError('KW_SHARE_CORRUPTED', `share ${e.details.index} is corrupted and was not counted`);
+      }
+      throw e;
+    }
+    await ctx.audit.recordFailure({ ns: null, principal: null, auth: 'none', op: 'sys.unseal', outcome: 'allowed', details: { received: r.received, threshold: r.threshold, sealed: r.sealed } });
+    ctx.metrics.sealed.set(r.sealed ? 1 : 0);
+    return { sealed: r.sealed, progress: { received: r.received, threshold: r.threshold } };
+  });
+
+  app.route({ method: 'POST', url: '/v1/sys/seal', summary: 'Seal the keyholder (admin token)', tag: 'sys', auth: 'admin', response: z.strictObject({ sealed: z.literal(true) }) }, async ({ req }) => {
+    const who = await app.principal(req);
+    const base = { ns: null, principal: who.id, auth: 'token' as const, op: 'sys.seal' };
+    if (!who.admin) {
+      await ctx.audit.recordFailure({ ...base, outcome: 'denied', code: 'KW_FORBIDDEN' });
+      throw new ApiError('KW_FORBIDDEN', 'sealing needs an admin token');
+    }
+    await ctx.audit.record({ ...base, outcome: 'allowed' });
+    await ctx.keyholder.call('seal', {});
+    ctx.metrics.sealed.set(1);
+    return { sealed: true };
+  });
+}
