@@ -89,9 +89,9 @@ const futureKem: Recipient = {
   }),
 };
 
-/** A stand-in key service: writes a well-formed `kms` stanza (key_ref, version, opaque blob) and opens nothing. */
+/** A stand-in key service: provides a data key with a well-formed `kms` stanza (key_ref, version, opaque blob) and opens nothing. */
 const kmsClient: KmsClient = {
-  wrap: (keyRef) => Promise.resolve({ type: 'kms', fields: [text(keyRef), u32be(7), randomBytes(60)] }),
+  generateDataKey: (keyRef) => Promise.resolve({ dataKey: randomBytes(32), stanza: { type: 'kms', fields: [text(keyRef), u32be(7), randomBytes(60)] } }),
   unwrap: () => Promise.resolve(null),
 };
 const kmsR = new KmsRecipient(kmsClient, 'tenants/acme');

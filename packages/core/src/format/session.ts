@@ -77,7 +77,8 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
   const sctx = new StanzaContext(salt, context, contextBytes, opts.anonymous ?? false);
   const providers = recipients.filter((r) => r.provideDataKey);
   if (providers.length > 1) throw new KeywardError('KW_INVALID_ARGUMENT', 'at most one recipient (e.g. one kms key) may provide the data key');
-  const provided = providers[0]?.provideDataKey ? await providers[0].provideDataKey(sctx) : null;
+  const provide = providers[0]?.provideDataKey;
+  const provided = provide ? await provide(sctx) : null;
   if (provided && provided.dataKey.length !== DATA_KEY_LENGTH) throw new KeywardError('KW_INTERNAL', 'the provided data key is not 32 bytes');
   const dataKey = provided ? provided.dataKey : platform.randomBytes(DATA_KEY_LENGTH);
   try {

@@ -24,9 +24,8 @@ export interface KmsClient {
 export class KmsRecipient implements Recipient {
   readonly type = 'kms';
   constructor(private readonly client: KmsClient, readonly keyRef: string) {}
-  provideDataKey(ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }> {
-    return this.client.generateDataKey(this.keyRef, ctx);
-  }
+  readonly provideDataKey = (ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }> =>
+    this.client.generateDataKey(this.keyRef, ctx);
   wrap(): Promise<Stanza> {
     // A data key made elsewhere would have to travel to the service in the clear.
     throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms recipient provides the data key; it cannot wrap one made elsewhere (seal with one kms recipient)');

@@ -46,7 +46,7 @@ export interface Recipient {
    * locally (a key service generates it, so it never travels to the service
    * in the clear). At most one recipient of an envelope may provide the key.
    */
-  provideDataKey?(ctx: StanzaContext): Promise<{ dataKey: Uint8Array; stanza: Stanza }>;
+  readonly provideDataKey?: (ctx: StanzaContext) => Promise<{ dataKey: Uint8Array; stanza: Stanza }>;
 }
 
 /** Opens stanzas meant for one party. */
