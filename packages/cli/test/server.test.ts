@@ -192,6 +192,36 @@ void test('audit export through the server; offline audit verify; a tampered exp
   assert.ok(header.checkpoint.length > 0);
 });
 
+void test('server --dev --json: stdout holds only the JSON document; the server logs go to stderr', async () => {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') env[k] = v;
+  const p = spawn(process.execPath, [BIN, 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!out.endsWith('}\n')) {
+      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`dev server did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const info = JSON.parse(out) as { url: string; dev: boolean; token: string };
+    assert.equal(info.dev, true);
+    assert.equal((await fetch(`${info.url}/v1/sys/health`)).status, 200);
+    assert.equal((await fetch(`${info.url}/v1/keys/dev`, { headers: { authorization: `Bearer ${info.token}` } })).status, 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(JSON.parse(out), info, 'nothing but the --json document on stdout');
+    assert.match(err, /"msg":"request completed"/, 'request logs are on stderr');
+  } finally {
+    if (p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+  }
+});
+
 void test('every server command has --help; usage errors exit 2', async () => {
   const cmds = [['init'], ['server'], ['unseal'], ['seal-server'], ['status'], ['keys', 'create'], ['keys', 'list'], ['keys', 'show'], ['keys', 'rotate'],
     ['keys', 'disable-version'], ['keys', 'enable-version'], ['keys', 'schedule-deletion'], ['keys', 'cancel-deletion'], ['keys', 'destroy'],

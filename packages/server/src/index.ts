@@ -1,4 +1,21 @@
-/** `@keyward/server`: the key service. */
+/**
+ * `@keyward/server`: the key service, and the parts of it the CLI runs
+ * locally (init, unseal share handling, offline audit verification).
+ */
 export { startServer, SERVER_VERSION, type RunningServer } from './server.js';
-export { loadConfig, configFromEnv, ServerConfigSchema, type ServerConfig, type ServerConfigInput } from './config.js';
+export {
+  loadConfig, configFromEnv, ServerConfigSchema, ServerStartError,
+  type ServerConfig, type ServerConfigInput, type ServerStartReason,
+} from './config.js';
 export { ERROR_REGISTRY, API_ERRORS, type ApiErrorCode } from './api/errors.js';
+export {
+  initDataDir, INIT_TOKEN_TTL_SECONDS, INIT_PRINCIPAL, INIT_NAMESPACE, SHARES_DIR, STORE_FILE, TOKEN_FILE, VERIFIER_KEY_FILE,
+  type InitDataDirOptions, type InitOutcome, type RunningInit,
+} from './init.js';
+export { initCustody, type ShareFile, type CustodyState } from './keyholder/custody.js';
+export { splitToRecipients, openCustodianShare, type CustodianShare } from './keyholder/custodians.js';
+export { sealShareForBoot, unsealContext } from './keyholder/unseal-key.js';
+export { decodeShareFile, type DecodedShare } from './keyholder/share-file.js';
+export { buildInitState, StateFile, STATE_FILE_NAME, type InitState, type KeyholderState } from './keyholder/state.js';
+export { openSqliteStore, type Store, type StoreTx, type SqliteStore } from './store/index.js';
+export { verifyExport, canonicalJson, AUDIT_EXPORT_VERSION, type VerifyResult, type AuditProblem } from './audit/index.js';

@@ -4,24 +4,35 @@
  * Opens the SQLite store in the data directory, spawns and supervises the
  * keyholder process (restarted when it dies — it comes back sealed), connects
  * the keyholder client, re-synchronises the audit frontier with the store,
- * and serves the HTTP API v1 (default 127.0.0.1:8200; a non-loopback address
- * needs TLS or `insecure: true`). `dev: true` uses a temporary data
- * directory, initialises and unseals automatically (shares kept in memory),
- * listens on loopback only and prints a loud warning.
+ * and serves the HTTP API v1 (default 127.0.0.1:8200).
+ *
+ * TLS: with `tlsCert` and `tlsKey` (PEM files: certificate chain, private
+ * key) the API serves HTTPS. Both files are read and checked before anything
+ * starts: unreadable → ServerStartError KW_IO `TLS_UNREADABLE`; not PEM →
+ * `TLS_INVALID`; a key that is not the certificate's → `TLS_KEY_MISMATCH`.
+ * A non-loopback address needs TLS (`TLS_REQUIRED`) unless `insecure: true`,
+ * which is allowed with a loud warning in the log.
+ *
+ * `dev: true` uses a temporary data directory, initialises it (initDataDir,
+ * shares kept in memory), unseals automatically, listens on loopback only and
+ * prints a loud warning. The root token is `RunningServer.rootToken` (the
+ * server never writes it to its log).
+ *
+ * Logs go to `logStream`, else `logFile`, else stderr — never stdout.
  *
  * @example
  * const s = await startServer({ data: '/var/lib/keyward' });
  * console.log(s.url); await s.close();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createApp, type ApiContext } from './api/app.js';
 import { AuditPipe } from './api/audit-pipe.js';
-import { newId, newToken, tokenHash } from './api/auth.js';
 import { RateLimiter } from './api/limits.js';
 import { ApiMetrics } from './api/metrics.js';
 import { buildOpenApi } from './api/openapi.js';
@@ -32,10 +43,10 @@ import { keyRoutes } from './api/routes/keys.js';
 import { policyRoutes } from './api/routes/policies.js';
 import { sysRoutes } from './api/routes/sys.js';
 import { tokenRoutes } from './api/routes/tokens.js';
-import { ServerConfigSchema, type ServerConfigInput } from './config.js';
-import { initCustody, type ShareFile } from './keyholder/custody.js';
+import { ServerConfigSchema, ServerStartError, type ServerConfigInput } from './config.js';
+import { initDataDir, type InitOutcome } from './init.js';
+import type { ShareFile } from './keyholder/custody.js';
 import { KeyholderClient } from './keyholder/client.js';
-import { buildInitState } from './keyholder/state.js';
 import { sealShareForBoot } from './keyholder/unseal-key.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
@@ -64,7 +75,36 @@ export interface RunningServer {
 }
 
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+/** Reads and checks the PEM certificate chain and key (see the module comment for the refusals). */
+export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new ServerStartError('KW_IO', 'TLS_UNREADABLE', `cannot read the TLS ${what} '${file}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+    }
+  };
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'private key');
+  let x509: X509Certificate;
+  let priv: KeyObject;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (e) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'TLS_INVALID', `the TLS certificate '${certFile}' is not a PEM certificate`, { cause: e });
+  }
+  try {
+    priv = createPrivateKey(key);
+  } catch (e) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'TLS_INVALID', `the TLS private key '${keyFile}' is not a PEM private key (encrypted keys are not supported)`, { cause: e });
+  }
+  if (!x509.checkPrivateKey(priv)) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'TLS_KEY_MISMATCH', `the TLS private key '${keyFile}' does not belong to the certificate '${certFile}'`);
+  }
+  return { cert, key };
 }
 
 interface Supervisor {
@@ -102,16 +142,36 @@ function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source'
   sup.ready.catch(() => undefined);
 }
 
-/** Starts the key service. */
+/** Starts the key service. Refusals before anything starts are {@link ServerStartError}s. */
 export async function startServer(input: ServerConfigInput = {}): Promise<RunningServer> {
-  const cfg = ServerConfigSchema.parse(input);
+  const parsed = ServerConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', `invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const cfg = parsed.data;
   const [host, portText] = (() => { const i = cfg.listen.lastIndexOf(':'); return [cfg.listen.slice(0, i), cfg.listen.slice(i + 1)] as const; })();
   const port = Number(portText);
-  if (cfg.dev && !isLoopback(host)) throw new Error('dev mode listens on loopback only');
-  if (!isLoopback(host) && !(cfg.tlsCert && cfg.tlsKey) && !cfg.insecure) throw new Error(`refusing to listen on ${host} without TLS (give tlsCert/tlsKey, or insecure: true)`);
+  const loopback = isLoopback(host);
+  if (cfg.dev && !loopback) throw new ServerStartError('KW_INVALID_ARGUMENT', 'DEV_LOOPBACK_ONLY', `dev mode listens on loopback only, not ${host}`);
+  if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined)) throw new ServerStartError('KW_INVALID_ARGUMENT', 'TLS_INCOMPLETE', 'give both tlsCert and tlsKey, or neither');
+  if (!loopback && cfg.tlsCert === undefined && !cfg.insecure) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'TLS_REQUIRED', `refusing to listen on ${host} without TLS: give tlsCert and tlsKey, or insecure: true`);
+  }
+  const https = cfg.tlsCert !== undefined && cfg.tlsKey !== undefined ? loadTls(cfg.tlsCert, cfg.tlsKey) : null;
+  if (!cfg.data && !cfg.dev) throw new ServerStartError('KW_INVALID_ARGUMENT', 'DATA_REQUIRED', 'a data directory is required (data / KEYWARD_DATA)');
+
+  // Logs: never stdout (the caller's --json output lives there).
+  const ownLogFile = !cfg.logStream && cfg.logFile ? createWriteStream(cfg.logFile, { flags: 'a', mode: 0o600 }) : null;
+  const logOut: NodeJS.WritableStream = cfg.logStream ?? ownLogFile ?? process.stderr;
+  const sysLog = (msg: string, f: object = {}) => { if (cfg.logLevel !== 'silent') logOut.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'api', msg, ...f })}\n`); };
+  /** Security warnings are written whatever the log level. */
+  const warn = (msg: string) => { logOut.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', component: 'api', msg })}\n`); };
+
   let tempDir: string | null = null;
-  const dataDir = cfg.data ?? (cfg.dev ? (tempDir = mkdtempSync(join(tmpdir(), 'keyward-dev-'))) : undefined);
-  if (!dataDir) throw new Error('a data directory is required (data / KEYWARD_DATA)');
+  const dataDir = cfg.data ?? (tempDir = mkdtempSync(join(tmpdir(), 'keyward-dev-')));
+  // Dev mode with its own directory: initialised before the keyholder starts (it reads the state at start).
+  let devInit: InitOutcome | null = null;
+  if (cfg.dev && tempDir) {
+    devInit = await initDataDir(dataDir, { shares: 3, threshold: 2, keepSharesInMemory: true, ...(cfg.devRootToken ? { token: cfg.devRootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}) });
+  }
 
   const store = await openSqliteStore({ path: join(dataDir, 'keyward.db') });
   const metrics = new ApiMetrics();
@@ -119,9 +179,9 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const keyholder = KeyholderClient.unix(socket, { backoff: { initialMs: 20, maxMs: 500 }, timeoutMs: 20_000 });
   const logger = cfg.logLevel === 'silent' ? false : {
     level: cfg.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.signature', 'req.headers["signature-input"]', 'req.body', 'res.body', 'body'], censor: '[redacted]' },
+    stream: logOut,
+    redact: { paths: ['req.headers.authorization', 'req.headers.signature', 'req.headers["signature-input"]', 'req.headers.cookie', 'req.body', 'res.body', 'body'], censor: '[redacted]' },
   };
-  const sysLog = (msg: string, f: object = {}) => { if (cfg.logLevel !== 'silent') process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'api', msg, ...f })}\n`); };
 
   const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, onError: (what, e) => sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
   const sup: Supervisor = { child: null, ready: Promise.resolve(), stopping: false };
@@ -138,7 +198,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     },
     state: { initialized: false },
   };
-  const app = createApp(ctx, { logger });
+  const app = createApp(ctx, { logger, ...(https ? { https } : {}) });
   for (const add of [sysRoutes, keyRoutes, dataRoutes, tokenRoutes, authRoutes, policyRoutes, auditRoutes]) add(app);
   app.route({ method: 'GET', url: '/v1/openapi.json', summary: 'This OpenAPI 3.1 document', tag: 'sys', auth: 'none' }, () => Promise.resolve(buildOpenApi(app.routes, SERVER_VERSION)));
   app.routes.push({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics', tag: 'sys', auth: 'none' });
@@ -167,22 +227,21 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
       }
     },
     async initialize(opts = {}) {
-      const custody = await initCustody({ shares: opts.shares ?? 5, threshold: opts.threshold ?? 3 });
-      const state = buildInitState({ masterKey: custody.masterKey, custody: custody.state, origin: cfg.origin });
-      custody.masterKey.fill(0);
-      await keyholder.call('init-state', { state });
-      ctx.state.initialized = true;
-      await audit.sync();
-      const token = opts.rootToken ?? newToken().token;
-      const id = newId('tok_');
-      await audit.record({ ns: null, principal: null, auth: 'none', op: 'sys.init', outcome: 'allowed', details: { token_id: id, threshold: custody.state.threshold, shares: custody.shares.length } }, async (tx) => {
-        if (!(await tx.getNamespace('sys'))) await tx.createNamespace({ name: 'sys', created: new Date() });
-        if (!(await tx.getPrincipal('root'))) await tx.createPrincipal({ id: 'root', ns: 'sys', kind: 'person', name: 'root', roles: [], created: new Date() });
-        await tx.createToken({ id, tokenHash: tokenHash(token), principal: 'root', admin: true, expiresAt: new Date(Date.now() + 365 * 86_400_000), created: new Date() });
-        return { result: undefined };
+      const r = await initDataDir(dataDir, {
+        shares: opts.shares ?? 5, threshold: opts.threshold ?? 3, keepSharesInMemory: true,
+        ...(opts.rootToken ? { token: opts.rootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}),
+        running: {
+          store,
+          installState: async (state) => {
+            await keyholder.call('init-state', { state });
+            ctx.state.initialized = true;
+            await audit.sync();
+          },
+          record: (event, body) => audit.record(event, async (tx) => { await body(tx); return { result: undefined }; }),
+        },
       });
-      server.rootToken = token;
-      return { shares: [...custody.shares], rootToken: token };
+      server.rootToken = r.token;
+      return { shares: [...r.shareRecords], rootToken: r.token };
     },
     async close() {
       sup.stopping = true;
@@ -197,24 +256,28 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
       }
       await store.close();
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+      if (ownLogFile) await new Promise<void>((r) => ownLogFile.end(r));
     },
   };
 
   if (cfg.dev) {
-    process.stderr.write('\n*** KEYWARD DEV MODE: in-memory shares, temporary data, auto-unsealed. NEVER use it for real keys. ***\n\n');
+    warn('KEYWARD DEV MODE: in-memory shares, temporary data, auto-unsealed. NEVER use it for real keys.');
+    let shares: readonly ShareFile[] | null = devInit ? devInit.shareRecords : null;
+    if (devInit) server.rootToken = devInit.token;
     if (!st.initialized) {
-      const { shares, rootToken } = await server.initialize({ shares: 3, threshold: 2, ...(cfg.devRootToken ? { rootToken: cfg.devRootToken } : {}) });
+      const r = await server.initialize({ shares: 3, threshold: 2, ...(cfg.devRootToken ? { rootToken: cfg.devRootToken } : {}) });
+      shares = r.shares;
+    }
+    if (shares) {
       server.shares = shares;
       for (const s of shares.slice(0, 2)) {
         const k = await keyholder.call('unseal-key', {});
         await keyholder.call('unseal', { share: Buffer.from(await sealShareForBoot(s.text, k.recipient, k.bootId)).toString('base64url') });
       }
-      if (!cfg.devRootToken) process.stderr.write(`root token: ${rootToken}\n`);
     }
   }
+  if (!loopback && !https) warn(`INSECURE: listening on ${host} with plain HTTP (insecure: true). Bearer tokens travel in the clear; put TLS in front or give tlsCert/tlsKey.`);
 
-  const https = cfg.tlsCert && cfg.tlsKey ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : null;
-  if (https) throw new Error('TLS listening is not wired yet: terminate TLS in front, or use a loopback address');
   const address = await app.fastify.listen({ host: host.replace(/^\[|\]$/g, ''), port });
   (server as { url: string }).url = address;
   return server;

@@ -82,13 +82,17 @@ function parse<S extends z.ZodType>(schema: S | undefined, value: unknown, where
   throw new ApiError('KW_INVALID_ARGUMENT', `invalid ${where}${path}: ${issue?.message ?? 'rejected'}`);
 }
 
-/** Builds the application (routes are added by the caller with `app.route`). */
-export function createApp(ctx: ApiContext, opts: { logger?: boolean | object } = {}): App {
-  const fastify = Fastify({
-    logger: opts.logger ?? false,
-    bodyLimit: MAX_BODY_BYTES,
-    trustProxy: false,
-  });
+/**
+ * Builds the application (routes are added by the caller with `app.route`).
+ * `https` (PEM certificate chain and key, already checked by the caller)
+ * makes it serve HTTPS.
+ */
+export function createApp(ctx: ApiContext, opts: { logger?: boolean | object; https?: { cert: Buffer; key: Buffer } } = {}): App {
+  const base = { logger: opts.logger ?? false, bodyLimit: MAX_BODY_BYTES, trustProxy: false };
+  // The HTTPS instance differs from the HTTP one only in its server type; the routes use neither.
+  const fastify = (opts.https
+    ? Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' } })
+    : Fastify(base)) as unknown as FastifyInstance;
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (req, body: Buffer, done) => {
     req.rawBody = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);

@@ -4,7 +4,8 @@
  *   node dist/keyholder/process.js --socket PATH [--state PATH]
  *
  * Starts sealed, serves the keyholder protocol on a Unix socket (mode 0600),
- * and on SIGTERM / SIGINT stops listening, drops every key and exits 0.
+ * and on SIGTERM / SIGINT — or when the process that started it dies — stops
+ * listening, drops every key and exits 0.
  * `--state` defaults to `keyholder.json` beside the socket. A state file that
  * exists but does not parse stops it (exit 1): it never starts as "not
  * initialized" over a damaged state. Logs are JSON lines on stderr and never
@@ -54,6 +55,14 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // Never outlive the process that started it: an orphaned keyholder would
+  // stay unsealed with nobody supervising it, and hold the socket so a
+  // restarted server could not start its own. When the parent dies the
+  // keyholder is re-parented, so a changed ppid means "seal and exit".
+  const parent = process.ppid;
+  const watch = setInterval(() => { if (process.ppid !== parent) stop('parent exited'); }, 250);
+  watch.unref();
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

@@ -2,7 +2,7 @@
 import { defineCommand } from '../../lib/command.js';
 import { EXIT_OK, usageError } from '../../lib/errors.js';
 import { readTextFile, writeAll } from '../../lib/io.js';
-import { TOKEN_FILE, VERIFIER_KEY_FILE, initDataDir } from '../../lib/init.js';
+import { INIT_TOKEN_TTL_HOURS, TOKEN_FILE, VERIFIER_KEY_FILE, initDataDir } from '../../lib/init.js';
 import { printJson } from '../../lib/output.js';
 import { serviceError } from '../../lib/service.js';
 
@@ -27,12 +27,13 @@ to DIR/shares/share-<i>.txt (mode 0600), to be handed to custodians; with
 (DIR/shares/share-<i>.kw.txt; the custodian runs "keyward unseal -i KEY").
 
 The initial admin token is printed once on stdout (or written to
-DIR/${TOKEN_FILE}); it expires after 24 hours and is meant only to enroll the
-first administrators. The audit log's public key (for "keyward audit verify
+DIR/${TOKEN_FILE}); it expires after ${INIT_TOKEN_TTL_HOURS} hours and is meant only to enroll the
+first administrators. The init is the audit log's first event (sys.init),
+adopted by the keyholder when the server first starts. The audit log's public key (for "keyward audit verify
 --key") is printed on stderr and kept in DIR/${VERIFIER_KEY_FILE}.
 
 --json prints { dataDir, initId, shares, threshold, shareFiles, origin,
-verifierKey, tokenId, token | tokenFile }.`,
+verifierKey, tokenId, tokenExpiresAt, token | tokenFile }.`,
   examples: ['keyward init --data /var/lib/keyward > admin-token', 'keyward init --data ./kw --shares 3 --threshold 2 --share-recipients custodians.txt --token-file'],
   async run({ flags, positionals }, { io, stdin }) {
     if (positionals.length > 0) usageError('init takes no positional arguments');
@@ -56,7 +57,7 @@ verifierKey, tokenId, token | tokenFile }.`,
       throw serviceError(e);
     }
     if (flags.json) {
-      const { token, shareTexts: _unused, ...rest } = r;
+      const { token, shareRecords: _unused, ...rest } = r;
       await printJson(io.stdout, { ...rest, ...(r.tokenFile === null ? { token } : {}) });
       return EXIT_OK;
     }
@@ -65,7 +66,7 @@ verifierKey, tokenId, token | tokenFile }.`,
       `Unseal shares: any ${r.threshold} of ${r.shares} unseal the service. Hand each to its custodian and delete it here:`,
       ...r.shareFiles.map((s) => `  share ${s.index}: ${s.file ?? '(in memory)'}${s.recipient ? ` (sealed to ${s.recipient})` : ''}`),
       `Audit log key: ${r.verifierKey}`,
-      r.tokenFile === null ? 'Initial admin token (shown once; expires in 24 h; enroll the first administrators with it) on stdout.' : `Initial admin token written to ${r.tokenFile}.`,
+      r.tokenFile === null ? `Initial admin token (shown once; expires in ${INIT_TOKEN_TTL_HOURS} h, at ${r.tokenExpiresAt}; enroll the first administrators with it) on stdout.` : `Initial admin token written to ${r.tokenFile}.`,
     ];
     await writeAll(io.stderr, lines.join('\n') + '\n');
     if (r.tokenFile === null) await writeAll(io.stdout, `${r.token}\n`);

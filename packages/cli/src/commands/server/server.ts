@@ -8,15 +8,15 @@ import * as server from '../../lib/server-modules.js';
 import { defineServiceCommand } from '../../lib/service.js';
 
 export const DEV_TOKEN_ENV = 'KEYWARD_DEV_ROOT_TOKEN';
-const ENV = { data: 'KEYWARD_DATA', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY' } as const;
+const ENV = { data: 'KEYWARD_DATA', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY', logFile: 'KEYWARD_LOG_FILE' } as const;
 const DEFAULT_LISTEN = '127.0.0.1:8200';
 
-interface ConfigFile { data?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown }
+interface ConfigFile { data?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown }
 
 export const serverCommand = defineServiceCommand({
   name: 'server',
   summary: 'run the key service on a data directory (or --dev: throwaway, unsealed, loopback only)',
-  usage: ['--data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--insecure] [--config FILE] [--json]', '--dev [--listen HOST:PORT] [--json]'],
+  usage: ['--data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--insecure] [--config FILE] [--log-file FILE] [--json]', '--dev [--listen HOST:PORT] [--log-file FILE] [--json]'],
   flags: {
     data: { type: 'string', value: 'DIR', help: `the data directory made by "keyward init" (or $${ENV.data})` },
     listen: { type: 'string', value: 'HOST:PORT', help: `address to listen on (or $${ENV.listen}; default ${DEFAULT_LISTEN}; port 0 = any free port)` },
@@ -24,13 +24,20 @@ export const serverCommand = defineServiceCommand({
     'tls-key': { type: 'string', value: 'FILE', help: `TLS private key, PEM (or $${ENV.key})` },
     insecure: { type: 'boolean', help: 'allow plain HTTP on a non-loopback address (tokens would travel in the clear)' },
     dev: { type: 'boolean', help: 'development server: temporary store, auto-unsealed, loopback only, NOT for real keys' },
-    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, listen, tls_cert, tls_key, insecure }' },
+    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, listen, tls_cert, tls_key, insecure, log_file }' },
+    'log-file': { type: 'string', value: 'FILE', help: `append the server's JSON logs to FILE instead of stderr (or $${ENV.logFile})` },
     json: { type: 'boolean', help: 'print { url, dataDir, dev, token? } as JSON on stdout once listening' },
   },
   details: `
 Settings: flags, else environment, else the config file. Without TLS the
-service listens only on loopback unless --insecure. It starts sealed: custodians
-run "keyward unseal". Stops on SIGINT or SIGTERM.
+service listens only on loopback unless --insecure (then it warns loudly in
+its log). --tls-cert/--tls-key are PEM files, checked at start: an unreadable
+file or a key that is not the certificate's stops it with a typed error. It
+starts sealed: custodians run "keyward unseal". Stops on SIGINT or SIGTERM.
+
+Output: stdout carries only this command's own output (the --json line);
+the server's logs (JSON lines: requests, keyholder events, warnings) go to
+stderr, or to --log-file. Logs never hold tokens, signatures or bodies.
 
 --dev makes a temporary data directory (removed at exit), initializes it,
 unseals it with its own in-memory shares and prints a root token
@@ -63,6 +70,7 @@ unseals it with its own in-memory shares and prints a root token
     } else if (cert === undefined && !loopback && !insecure) {
       usageError(`listening on ${listen.host} without TLS needs --insecure (or give --tls-cert and --tls-key)`);
     }
+    const logFile = pick(flags['log-file'], ENV.logFile, 'log_file');
     const entry = await server.serverEntry();
 
     let dataDir: string | undefined;
@@ -78,6 +86,7 @@ unseals it with its own in-memory shares and prints a root token
       ...(dataDir !== undefined ? { data: dataDir } : {}),
       ...(cert !== undefined && key !== undefined ? { tlsCert: cert, tlsKey: key } : {}),
       ...(devToken !== undefined ? { devRootToken: devToken } : {}),
+      ...(logFile !== undefined ? { logFile: path.resolve(logFile) } : {}),
     });
     const url = running.url.replace(/\/+$/, '');
     if (flags.dev) {
@@ -87,7 +96,7 @@ unseals it with its own in-memory shares and prints a root token
         '    Its store is temporary and deleted at exit, it is unsealed without custodians,',
         '    and its root token is printed below.',
         `    Address:    ${url}`,
-        `    Root token: ${running.rootToken ?? '(from ' + DEV_TOKEN_ENV + ')'}`,
+        `    Root token: ${devToken !== undefined ? `(from $${DEV_TOKEN_ENV})` : running.rootToken ?? '(none)'}`,
         '',
       ].join('\n') + '\n');
     } else {

@@ -6,7 +6,16 @@
  * fields, body bytes) with the device key record to the keyholder, which
  * verifies the signature itself and seals the result to the recipient named
  * in the signed body. For ops whose result is not sealed (encrypt, sign,
- * verify, mac) the API verifies the signature (same profile) before relaying.
+ * verify, mac, rewrap) the API verifies the signature (same profile) before
+ * relaying.
+ *
+ * `rewrap` moves up to 100 wrapped data keys to the key's newest version
+ * inside the keyholder (one keyholder op and one audit event per item; the
+ * data keys never leave it). Every item is checked first — policy for its
+ * context, its version usable for decryption — so a refusal changes nothing;
+ * a failure of item i in the keyholder fails the request with that item's
+ * code (`items[i]: …`), the items before it having been rewrapped and
+ * audited (rewrap changes no stored state, so a retry is harmless).
  */
 import { MemoryReplayCache, verifyRequest } from '@keyward/client';
 import type { FastifyRequest } from 'fastify';
@@ -16,9 +25,12 @@ import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { deviceKeyFor, signatureKeyId } from '../auth.js';
-import { ApiError } from '../errors.js';
-import type { Operation } from '../policy.js';
-import { guarded, requireKey, requireVersion } from './common.js';
+import { ApiError, toHttpError, type ApiErrorCode } from '../errors.js';
+import { decide, type Operation } from '../policy.js';
+import { guarded, policiesOf, requireKey, requireVersion } from './common.js';
+
+/** Most items one rewrap request may carry. */
+export const MAX_REWRAP_ITEMS = 100;
 
 const Params = z.strictObject({ ns: NsParam, name: NsParam });
 const Version = z.int().min(1).max(2 ** 31 - 1);
@@ -148,4 +160,71 @@ export function dataRoutes(app: App): void {
     const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message });
     return { result: { mac: r.mac! }, leaf: r.leaf };
   }));
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/rewrap', summary: `Move up to ${MAX_REWRAP_ITEMS} wrapped data keys to the newest version, inside the keyholder`, tag: 'data', auth: 'signed',
+    params: Params,
+    body: z.strictObject({
+      items: z.array(z.strictObject({ version: Version, wrapped: b64uString(4096), context: ContextSchema.default({}) })).min(1, 'items must not be empty').max(MAX_REWRAP_ITEMS, `at most ${MAX_REWRAP_ITEMS} items per request`),
+    }),
+    response: z.strictObject({ items: z.array(z.strictObject({ version: z.int(), wrapped: z.string() })) }),
+  }, async ({ params, body, req, raw }) => {
+    const signed = signedRequestOf(req, raw);
+    let requestHash: string | null = null;
+    try { requestHash = Buffer.from(requestHashOf(signed.headers)).toString('hex'); } catch { /* unsigned: refused below */ }
+    const keyRef = `${params.ns}/${params.name}`;
+    // As `guarded`, but the policy must grant rewrap for every item's context; a denial is audited once and nothing runs.
+    const who = await app.principal(req);
+    const event = { ns: params.ns, principal: who.id, auth: 'signature' as const, op: 'data.rewrap', request: requestHash };
+    const policies = await policiesOf(ctx.store, params.ns);
+    const refused = body.items.findIndex((it) => !decide(who, 'rewrap', keyRef, it.context, policies).allowed);
+    if (refused >= 0) {
+      await ctx.audit.recordFailure({ ...event, target: { key: params.name, version: body.items[refused]!.version }, outcome: 'denied', code: 'KW_FORBIDDEN', details: { item: refused, items: body.items.length } });
+      throw new ApiError('KW_FORBIDDEN', `the policy does not grant rewrap on ${keyRef} to ${who.id} for the context of items[${refused}]`);
+    }
+    try {
+      const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
+      await verifyRequest(signed, {
+        keyLookup: (id) => (id === device.keyId ? device.publicKey : null),
+        seenNonce: (nonce, c) => replay.seen(nonce, c),
+      });
+      const key = await requireKey(ctx.store, params.ns, params.name);
+      const to = usable(key, await requireVersion(ctx.store, params.ns, params.name, key.latestVersion), false);
+      const from = new Map<number, KeyVersionRow & { wrapped: Uint8Array }>();
+      for (const [i, it] of body.items.entries()) {
+        if (from.has(it.version)) continue;
+        try {
+          from.set(it.version, usable(key, await requireVersion(ctx.store, params.ns, params.name, it.version), true));
+        } catch (e) {
+          throw itemError(e, i);
+        }
+      }
+      const out: { version: number; wrapped: string }[] = [];
+      for (const [i, it] of body.items.entries()) {
+        try {
+          const r = await ctx.audit.record(
+            { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
+            async (_tx, ev) => {
+              const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped });
+              return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
+            });
+          out.push(r);
+        } catch (e) {
+          throw itemError(e, i);
+        }
+      }
+      return { items: out };
+    } catch (e) {
+      const code = toHttpError(e).code;
+      if (code !== 'KW_KEYHOLDER_UNAVAILABLE' && code !== 'KW_SEALED') await ctx.audit.recordFailure({ ...event, target: { key: params.name }, outcome: 'error', code });
+      throw e;
+    }
+  });
+}
+
+/** Names the failing item in a 4xx error; 5xx (keyholder down, sealed, internal) pass unchanged. */
+function itemError(e: unknown, i: number): unknown {
+  const h = toHttpError(e);
+  if (h.status >= 500) return e;
+  return new ApiError(h.code as ApiErrorCode, `items[${i}]: ${h.message}`, { cause: e });
 }
