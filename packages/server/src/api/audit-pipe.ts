@@ -13,12 +13,30 @@
  * the keyholder appended but the store does not hold (`pending-events`), and
  * acks them. A timer asks the keyholder for a checkpoint at least every
  * second while there is traffic and stores it.
+ *
+ * Before an event is built, its sensitive `details` (encryption-context
+ * values, client addresses, token ids: audit/redact.ts) are replaced by HMAC
+ * markers under the namespace's audit key `<ns>/audit-hmac` (`sys/audit-hmac`
+ * for events outside a namespace), MACed by the keyholder (`hmac-audit`); the
+ * key's version 1 is created on first use through the ordinary key creation
+ * path (a `keys.create` event, `generate-version`). Without a key (sealed, or
+ * the namespace does not exist) sensitive values are written as null.
+ *
+ * Unauthenticated failures are counted in `failures` (a FailureSummarizer)
+ * and written as at most one `audit.summary` event per interval; reads of the
+ * log are written as `audit.read` events, at most two per reader per interval
+ * (`recordRead`). See docs/audit.md.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { Frontier } from '@keyward/tlog';
 import { GENESIS_PREV } from '../audit/bytes.js';
+import type { JsonObject, JsonValue } from '../audit/canonical-json.js';
 import { buildEvent, eventHash, eventLeafHash, type AuditEventInput } from '../audit/event.js';
+import { DEFAULT_SENSITIVE_PATHS, redact, type HmacKey } from '../audit/redact.js';
+import { FailureSummarizer } from '../audit/summary.js';
 import type { KeyholderClient } from '../keyholder/client.js';
-import { KeyholderProtocolError, MAX_RESTORE_EVENTS, isProtocolError } from '../keyholder/protocol.js';
+import { HMAC_AUDIT_LIMITS, KeyholderProtocolError, MAX_RESTORE_EVENTS, isProtocolError } from '../keyholder/protocol.js';
+import { AUDIT_HMAC_KEY } from '../keyholder/service.js';
 import type { Store, StoreTx } from '../store/index.js';
 
 export const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
@@ -38,9 +56,70 @@ export interface AuditPipeOptions {
   readonly onError?: (what: string, e: unknown) => void;
   /** Checkpoint period, ms (default 1000). */
   readonly checkpointMs?: number;
+  /**
+   * Interval of `audit.summary` events and of coalesced `audit.read` events,
+   * ms, at least 1000 (default: the environment's `KEYWARD_AUDIT_SUMMARY_MS`,
+   * else 60 000).
+   */
+  readonly summaryMs?: number;
+  /** Paths of `details` that are redacted (default audit/redact.ts DEFAULT_SENSITIVE_PATHS). */
+  readonly sensitivePaths?: readonly string[];
 }
 
 const UNCERTAIN = new Set(['KW_KEYHOLDER_UNAVAILABLE', 'KW_KEYHOLDER_TIMEOUT', 'KW_AUDIT_CONFLICT', 'KW_AUDIT_NOT_RESTORED', 'KW_INTERNAL']);
+/** Keyholder states in which no audit HMAC is possible: sensitive values are left out, nothing fails. */
+const NO_HMAC = new Set(['KW_SEALED', 'KW_NOT_INITIALIZED']);
+/** Keyholder states in which a background write simply waits for the next tick. */
+const QUIET = new Set(['KW_SEALED', 'KW_NOT_INITIALIZED', 'KW_KEYHOLDER_UNAVAILABLE', 'KW_AUDIT_NOT_RESTORED']);
+
+/** The namespace whose audit key redacts events outside any namespace (`ns` null). */
+export const AUDIT_SYS_NS = 'sys';
+/** Default interval of audit.summary and coalesced audit.read events. */
+export const DEFAULT_SUMMARY_MS = 60_000;
+/** Most MAC results kept (by message hash) so a repeated value costs no keyholder call. */
+const MAC_CACHE_SIZE = 4096;
+/** Most readers whose audit.read events are coalesced at once; beyond, every read is written. */
+const MAX_READERS = 1024;
+
+/** What an admin read from the log (`recordRead`). */
+export interface AuditRead {
+  readonly kind: 'events' | 'inclusion' | 'consistency';
+  /** The range of event indices (events) or tree sizes (proofs) the read covers: [from, to). */
+  readonly from: number;
+  readonly to: number;
+}
+
+interface ReadWindow {
+  readonly start: number;
+  count: number;
+  readonly kinds: Record<string, number>;
+  from: number;
+  to: number;
+}
+
+/** An audit key version as the keyholder takes it. */
+interface AuditKeyVersion {
+  readonly ns: string;
+  readonly key: string;
+  readonly version: number;
+  readonly type: 'hmac-sha256';
+  readonly wrapped: string;
+}
+
+function summaryMsOf(o: AuditPipeOptions): number {
+  const env = process.env.KEYWARD_AUDIT_SUMMARY_MS;
+  const ms = o.summaryMs ?? (env !== undefined && /^[0-9]{1,12}$/.test(env) ? Number(env) : DEFAULT_SUMMARY_MS);
+  if (!Number.isSafeInteger(ms) || ms < 1000) throw new RangeError('the audit summary interval must be an integer ≥ 1000 ms');
+  return ms;
+}
+
+/** Replaces every string equal to `marker` by null (values that could not be MACed are left out). */
+function dropMarkers(v: JsonValue, marker: string): JsonValue {
+  if (v === marker) return null;
+  if (Array.isArray(v)) return (v as readonly JsonValue[]).map((x) => dropMarkers(x, marker));
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v as JsonObject).map(([k, x]) => [k, dropMarkers(x, marker)]));
+  return v;
+}
 
 export class AuditPipe {
   readonly #store: Store;
@@ -53,23 +132,51 @@ export class AuditPipe {
   #acked = 0;
   #checkpointed = -1;
   #timer: NodeJS.Timeout | null = null;
+  #summaryTimer: NodeJS.Timeout | null = null;
   #checkpointing = false;
   readonly #ms: number;
+  readonly #summaryMs: number;
+  readonly #paths: readonly string[];
+  /** Latest usable audit key version per namespace (filled on first use). */
+  readonly #auditKeys = new Map<string, AuditKeyVersion>();
+  /** MACs by `ns \n version \n SHA-256(message)`, least recently used first. */
+  readonly #macCache = new Map<string, string>();
+  #macQueue: { v: AuditKeyVersion; m: Uint8Array; cacheKey: string; resolve: (mac: string) => void; reject: (e: unknown) => void }[] = [];
+  #pendingSummary: AuditEventInput | null = null;
+  readonly #reads = new Map<string, ReadWindow>();
+  #ticking = false;
+
+  /**
+   * Unauthenticated failures (bad or missing token, unknown device key,
+   * rate-limited before authentication): `record(reason, address)` per
+   * failure, O(1) and no I/O; the pipe writes the `audit.summary` events.
+   */
+  readonly failures: FailureSummarizer;
 
   constructor(o: AuditPipeOptions) {
     this.#store = o.store;
     this.#kh = o.keyholder;
     this.#onError = o.onError ?? (() => undefined);
     this.#ms = o.checkpointMs ?? 1000;
+    this.#summaryMs = summaryMsOf(o);
+    this.#paths = o.sensitivePaths ?? DEFAULT_SENSITIVE_PATHS;
+    this.failures = new FailureSummarizer({ intervalMs: this.#summaryMs, hmacKey: () => this.#summaryKey() });
   }
 
-  /** Starts the checkpoint timer (after the keyholder is connected). */
+  /** Starts the checkpoint and summary timers (after the keyholder is connected). */
   start(): void {
     if (this.#ms > 0 && !this.#timer) {
       this.#timer = setInterval(() => void this.checkpointIfDue(), this.#ms);
       this.#timer.unref();
     }
+    if (!this.#summaryTimer) {
+      this.#summaryTimer = setInterval(() => void this.#tick(), Math.min(1000, this.#summaryMs));
+      this.#summaryTimer.unref();
+    }
   }
+
+  /** The interval of audit.summary and coalesced audit.read events, ms. */
+  get summaryMs(): number { return this.#summaryMs; }
 
   /** Events durably stored and acknowledged. */
   get size(): number { return this.#acked; }
@@ -79,7 +186,18 @@ export class AuditPipe {
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#summaryTimer) clearInterval(this.#summaryTimer);
     this.#timer = null;
+    this.#summaryTimer = null;
+  }
+
+  /**
+   * Writes what is waiting now, whatever the interval: the failure summary
+   * and every coalesced read window (before shutdown, and in tests).
+   */
+  async drain(): Promise<void> {
+    await this.#flushSummary(true);
+    await this.#flushReads(true);
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -147,42 +265,290 @@ export class AuditPipe {
   record<T>(input: AuditEventInput, body?: (tx: StoreTx, ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>): Promise<T> {
     return this.#locked(async () => {
       if (!this.#synced) await this.#sync();
-      const time = new Date();
-      const { bytes } = buildEvent(input, { index: this.#next, time, prev: this.#prev });
-      const ev: PreparedEvent = { index: this.#next, b64: b64u(bytes) };
-      let appended = false;
-      try {
-        const result = await this.#store.transaction(async (tx) => {
-          const r = body ? await body(tx, ev) : { result: undefined as T };
-          const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
-          appended = true;
-          if (leaf !== ev.index) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${ev.index}`);
-          await tx.appendAuditEvent({ time, event: new TextDecoder().decode(bytes), leafHash: eventLeafHash(bytes), expectedIdx: leaf });
-          return r.result;
-        });
-        this.#next += 1;
-        this.#prev = eventHash(bytes);
-        try {
-          await this.#kh.call('ack', { size: this.#next });
-          this.#acked = this.#next;
-        } catch (e) {
-          this.#synced = false;
-          this.#onError('ack', e);
-        }
-        return result;
-      } catch (e) {
-        if (appended || (isProtocolError(e) && UNCERTAIN.has(e.code))) this.#synced = false;
-        throw e;
-      }
+      return this.#write(await this.#redacted(input), body);
     });
   }
 
-  /** Records a refusal or failure (outcome denied/error); never throws (a failure to audit is reported to onError). */
+  /** One event, under the lock, synced; `input` is already redacted. */
+  async #write<T>(input: AuditEventInput, body?: (tx: StoreTx, ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>): Promise<T> {
+    const time = new Date();
+    const { bytes } = buildEvent(input, { index: this.#next, time, prev: this.#prev });
+    const ev: PreparedEvent = { index: this.#next, b64: b64u(bytes) };
+    let appended = false;
+    try {
+      const result = await this.#store.transaction(async (tx) => {
+        const r = body ? await body(tx, ev) : { result: undefined as T };
+        const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
+        appended = true;
+        if (leaf !== ev.index) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${ev.index}`);
+        await tx.appendAuditEvent({ time, event: new TextDecoder().decode(bytes), leafHash: eventLeafHash(bytes), expectedIdx: leaf });
+        return r.result;
+      });
+      this.#next += 1;
+      this.#prev = eventHash(bytes);
+      try {
+        await this.#kh.call('ack', { size: this.#next });
+        this.#acked = this.#next;
+      } catch (e) {
+        this.#synced = false;
+        this.#onError('ack', e);
+      }
+      return result;
+    } catch (e) {
+      if (appended || (isProtocolError(e) && UNCERTAIN.has(e.code))) this.#synced = false;
+      throw e;
+    }
+  }
+
+  /**
+   * Records a refusal or failure (outcome denied/error); never throws (a
+   * failure to audit is reported to onError). A KW_UNAUTHENTICATED failure is
+   * not written: it is counted in {@link failures} (by the API's error hook)
+   * and summarised, so a flood of them cannot become a flood of writes.
+   */
   async recordFailure(input: AuditEventInput): Promise<void> {
+    if (input.code === 'KW_UNAUTHENTICATED') return;
     try {
       await this.record(input);
     } catch (e) {
       this.#onError('audit of a refusal', e);
+    }
+  }
+
+  // --- redaction ---------------------------------------------------------------
+
+  /**
+   * `input` with every sensitive value of `details` replaced by its marker
+   * under the namespace's audit key, and `hmac_key_version` set; without a
+   * key (sealed, no such namespace) the values are written as null.
+   */
+  async #redacted(input: AuditEventInput): Promise<AuditEventInput> {
+    const details = input.details;
+    if (details === undefined || Object.keys(details).length === 0) return input;
+    // A local pass finds whether anything is sensitive (most events: nothing, and no keyholder call).
+    const probe = randomBytes(32).toString('hex');
+    const probed = await redact(details, this.#paths, { version: 1, hmac: () => probe });
+    if (probed.hmac_key_version === null) return input;
+    let key: HmacKey | null = null;
+    try {
+      key = await this.#auditKey(input.ns);
+      if (key !== null) {
+        const r = await redact(details, this.#paths, key);
+        const preset = input.hmac_key_version ?? null;
+        if (preset !== null && preset !== r.hmac_key_version) throw new KeyholderProtocolError('KW_INTERNAL', 'an event cannot carry markers of two audit key versions');
+        return { ...input, details: r.details, hmac_key_version: r.hmac_key_version };
+      }
+    } catch (e) {
+      if (!(isProtocolError(e) && NO_HMAC.has(e.code))) throw e;
+    }
+    return { ...input, details: dropMarkers(probed.details, `hmac-sha256:v1:${probe}`) as JsonObject };
+  }
+
+  /** The audit HMAC key of `ns` (null: `sys`), created on first use; null when the namespace does not exist. Under the lock. */
+  async #auditKey(ns: string | null): Promise<HmacKey | null> {
+    const name = ns ?? AUDIT_SYS_NS;
+    let key = this.#auditKeys.get(name) ?? null;
+    if (key === null) {
+      const found = await this.#loadAuditKey(name);
+      if (found === null) return null;
+      key = found === undefined ? await this.#createAuditKey(name) : found;
+      if (key === null) return null;
+      this.#auditKeys.set(name, key);
+    }
+    const v = key;
+    return { version: v.version, hmac: (m) => this.#mac(v, m) };
+  }
+
+  /** The latest usable version of `name/audit-hmac`; undefined when the key does not exist, null when it is unusable. */
+  async #loadAuditKey(ns: string): Promise<AuditKeyVersion | null | undefined> {
+    const k = await this.#store.getKey(ns, AUDIT_HMAC_KEY);
+    if (!k) return undefined;
+    if (k.type !== 'hmac-sha256') {
+      this.#onError('audit key', new KeyholderProtocolError('KW_KEY_TYPE_MISMATCH', `${ns}/${AUDIT_HMAC_KEY} is not an hmac-sha256 key`));
+      return null;
+    }
+    const versions = await this.#store.listKeyVersions(ns, AUDIT_HMAC_KEY);
+    const latest = versions.filter((x) => x.wrapped !== null && x.state === 'enabled').sort((a, b) => b.version - a.version)[0];
+    return latest ? { ns, key: AUDIT_HMAC_KEY, version: latest.version, type: 'hmac-sha256', wrapped: b64u(latest.wrapped!) } : null;
+  }
+
+  /** Creates version 1 of `ns/audit-hmac` through the ordinary key creation path (its own keys.create event). */
+  async #createAuditKey(ns: string): Promise<AuditKeyVersion | null> {
+    if (!(await this.#store.getNamespace(ns))) return null;
+    const ref = { ns, key: AUDIT_HMAC_KEY, version: 1, type: 'hmac-sha256' as const };
+    return this.#write<AuditKeyVersion>(
+      { ns, principal: null, auth: 'none', op: 'keys.create', target: { key: AUDIT_HMAC_KEY, version: 1 }, outcome: 'allowed', details: { type: 'hmac-sha256', purpose: 'audit-redaction' } },
+      async (tx, ev) => {
+        if (await tx.getKey(ns, AUDIT_HMAC_KEY)) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `${ns}/${AUDIT_HMAC_KEY} was created concurrently`);
+        const g = await this.#kh.call('generate-version', { event: ev.b64, ref });
+        await tx.createKey({ ns, name: AUDIT_HMAC_KEY, type: 'hmac-sha256', created: new Date(), rotationPeriodSeconds: null, firstVersion: { wrapped: unb64u(g.wrapped), publicKey: null } });
+        return { result: { ...ref, wrapped: g.wrapped }, leaf: g.leaf };
+      },
+    );
+  }
+
+  /** Forgets the cached audit key of `ns` (after it was rotated): the next event uses its latest version. */
+  forgetAuditKey(ns: string): void {
+    this.#auditKeys.delete(ns);
+  }
+
+  /** HMAC of a redaction message by the keyholder: cached, and batched per tick (≤ 64 messages a call). */
+  #mac(v: AuditKeyVersion, m: Uint8Array): Promise<string> {
+    const cacheKey = `${v.ns}\n${v.version}\n${createHash('sha256').update(m).digest('hex')}`;
+    const hit = this.#macCache.get(cacheKey);
+    if (hit !== undefined) {
+      this.#macCache.delete(cacheKey);
+      this.#macCache.set(cacheKey, hit);
+      return Promise.resolve(hit);
+    }
+    if (m.length > HMAC_AUDIT_LIMITS.maxMessageBytes) {
+      return Promise.reject(new KeyholderProtocolError('KW_LIMIT_EXCEEDED', `a redacted value may be at most ${HMAC_AUDIT_LIMITS.maxMessageBytes} bytes of canonical JSON`));
+    }
+    return new Promise((resolve, reject) => {
+      this.#macQueue.push({ v, m, cacheKey, resolve, reject });
+      if (this.#macQueue.length === 1) queueMicrotask(() => void this.#flushMacs());
+    });
+  }
+
+  async #flushMacs(): Promise<void> {
+    const queue = this.#macQueue;
+    this.#macQueue = [];
+    const groups = new Map<string, typeof queue>();
+    for (const q of queue) {
+      const g = `${q.v.ns}\n${q.v.version}`;
+      groups.set(g, [...(groups.get(g) ?? []), q]);
+    }
+    for (const group of groups.values()) {
+      for (let i = 0; i < group.length; i += HMAC_AUDIT_LIMITS.maxMessages) {
+        const chunk = group.slice(i, i + HMAC_AUDIT_LIMITS.maxMessages);
+        const v = chunk[0]!.v;
+        try {
+          const r = await this.#kh.call('hmac-audit', { version: { ns: v.ns, key: v.key, version: v.version, type: v.type, wrapped: v.wrapped }, messages: chunk.map((q) => b64u(q.m)) });
+          chunk.forEach((q, j) => {
+            const mac = r.macs[j]!;
+            this.#macCache.set(q.cacheKey, mac);
+            if (this.#macCache.size > MAC_CACHE_SIZE) this.#macCache.delete(this.#macCache.keys().next().value!);
+            q.resolve(mac);
+          });
+        } catch (e) {
+          for (const q of chunk) q.reject(e);
+        }
+      }
+    }
+  }
+
+  // --- summaries and audited reads -------------------------------------------------
+
+  /** The key that redacts the networks of a failure summary: `sys`'s, or null while sealed. Under the lock. */
+  async #summaryKey(): Promise<HmacKey | null> {
+    const st = await this.#kh.call('status', {});
+    if (!st.initialized || st.sealed) return null;
+    try {
+      return await this.#auditKey(null);
+    } catch (e) {
+      if (isProtocolError(e) && NO_HMAC.has(e.code)) return null;
+      throw e;
+    }
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      await this.#flushSummary(false);
+      await this.#flushReads(false);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /** Writes the failure summary when one is due (or waiting from a failed try). */
+  async #flushSummary(force: boolean): Promise<void> {
+    if (this.#pendingSummary === null && this.failures.pending === 0) return;
+    if (this.#pendingSummary === null && !force && !this.failures.due()) return;
+    try {
+      await this.#locked(async () => {
+        if (!this.#synced) await this.#sync();
+        // A summary taken but not written is kept and written first, never lost.
+        this.#pendingSummary ??= await this.failures.take({ force });
+        if (this.#pendingSummary === null) return;
+        await this.#write(await this.#redacted(this.#pendingSummary));
+        this.#pendingSummary = null;
+      });
+    } catch (e) {
+      if (!(isProtocolError(e) && QUIET.has(e.code))) this.#onError('audit summary', e);
+    }
+  }
+
+  /**
+   * Audits one read of the log by `principal` (an admin). The first read of
+   * a window is written before the caller answers (it fails if the event
+   * cannot be written: no read without its record); further reads in the
+   * same window are counted and written as one coalesced `audit.read` event
+   * when the window closes. So a reader polling the log costs at most two
+   * events per interval, and its own `audit.read` events cannot make it poll
+   * itself into a write loop.
+   */
+  async recordRead(principal: string, read: AuditRead): Promise<void> {
+    const now = Date.now();
+    const w = this.#reads.get(principal);
+    if (w && now - w.start < this.#summaryMs) {
+      w.count += 1;
+      w.kinds[read.kind] = (w.kinds[read.kind] ?? 0) + 1;
+      w.from = Math.min(w.from, read.from);
+      w.to = Math.max(w.to, read.to);
+      return;
+    }
+    if (w) {
+      this.#reads.delete(principal); // so the timer cannot write it too
+      try {
+        await this.#writeReadWindow(principal, w, now);
+      } catch (e) {
+        if (!this.#reads.has(principal)) this.#reads.set(principal, w); // kept for the timer; this read is refused
+        throw e;
+      }
+    }
+    const fresh: ReadWindow = { start: now, count: 0, kinds: {}, from: read.from, to: read.to };
+    if (this.#reads.size < MAX_READERS) this.#reads.set(principal, fresh);
+    try {
+      await this.record({ ns: null, principal, auth: 'token', op: 'audit.read', outcome: 'allowed', details: { kind: read.kind, from: read.from, to: read.to } });
+    } catch (e) {
+      if (this.#reads.get(principal) === fresh) this.#reads.delete(principal);
+      throw e;
+    }
+  }
+
+  async #writeReadWindow(principal: string, w: ReadWindow, end: number): Promise<void> {
+    if (w.count === 0) return;
+    const kinds = Object.fromEntries(Object.entries(w.kinds).sort(([a], [b]) => (a < b ? -1 : 1)));
+    await this.record({
+      ns: null, principal, auth: 'token', op: 'audit.read', outcome: 'allowed',
+      details: { coalesced: w.count, kinds, from: w.from, to: w.to, window: { start: new Date(w.start).toISOString(), end: new Date(end).toISOString() } },
+    });
+  }
+
+  /** Writes the coalesced reads of every window that has closed (or all, with `force`). */
+  async #flushReads(force: boolean): Promise<void> {
+    const now = Date.now();
+    for (const [principal, w] of [...this.#reads]) {
+      if (!force && now - w.start < this.#summaryMs) continue;
+      this.#reads.delete(principal);
+      try {
+        await this.#writeReadWindow(principal, w, now);
+      } catch (e) {
+        // Keep the counts for the next tick (a reader's new window, if any, is merged into).
+        const cur = this.#reads.get(principal);
+        if (cur) {
+          cur.count += w.count;
+          for (const [k, n] of Object.entries(w.kinds)) cur.kinds[k] = (cur.kinds[k] ?? 0) + n;
+          cur.from = Math.min(cur.from, w.from);
+          cur.to = Math.max(cur.to, w.to);
+        } else {
+          this.#reads.set(principal, w);
+        }
+        if (!(isProtocolError(e) && QUIET.has(e.code))) this.#onError('audit read summary', e);
+        return;
+      }
     }
   }
 

@@ -12,12 +12,94 @@
  * await store.createToken({ id, tokenHash: hash, principal, admin: false, expiresAt, created: new Date() });
  * const who = await authenticate(store, request.headers.authorization);
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PrincipalRow, SigningKeyRow, Store, TokenRow } from '../store/index.js';
 import { ApiError } from './errors.js';
 
 export const TOKEN_PREFIX = 'kw_';
 const TOKEN_RE = /^kw_[A-Za-z0-9_-]{43}$/;
+
+// ---------------------------------------------------------------------------
+// Unauthenticated failures (docs/audit.md §Unauthenticated failures)
+//
+// A request that fails before anyone is authenticated is never written to the
+// audit log one by one: the API counts it in the audit pipe's
+// FailureSummarizer. The refusals thrown here carry a short reason code for
+// that count (`authFailureReason`); the client only ever sees the same
+// KW_UNAUTHENTICATED for all of them (no oracle). `traceAuth` runs a request
+// with a trace that says whether a token was accepted, so a KW_RATE_LIMITED
+// can be told apart: before authentication (per address) or after (per token).
+
+/** Reasons an unauthenticated failure is counted under. */
+export type AuthFailureReason =
+  | 'token_missing' | 'token_malformed' | 'token_unknown' | 'token_expired' | 'token_revoked' | 'principal_unknown'
+  | 'device_key_missing' | 'device_key_unknown';
+
+const REASONS = new WeakMap<object, AuthFailureReason>();
+
+function refusal(reason: AuthFailureReason, message: string): ApiError {
+  const e = new ApiError('KW_UNAUTHENTICATED', message);
+  REASONS.set(e, reason);
+  const trace = TRACE.getStore();
+  if (trace) trace.failure = reason;
+  return e;
+}
+
+/**
+ * The reason an authentication refusal thrown by this module is counted
+ * under, or null for any other error.
+ *
+ * @example
+ * try { await authenticate(store, header) } catch (e) { summarizer.record(authFailureReason(e) ?? 'other', ip) }
+ */
+export function authFailureReason(e: unknown): AuthFailureReason | null {
+  return typeof e === 'object' && e !== null ? REASONS.get(e) ?? null : null;
+}
+
+/** What one request's authentication did (see {@link traceAuth}). */
+export interface AuthTrace {
+  /** A bearer token was accepted. */
+  authenticated: boolean;
+  /** The last refusal's reason, if any. */
+  failure: AuthFailureReason | null;
+}
+
+const TRACE = new AsyncLocalStorage<AuthTrace>();
+
+/**
+ * Runs `fn` (a request's handling) with `trace`, which {@link authenticate}
+ * and {@link deviceKeyFor} fill in.
+ *
+ * @example
+ * fastify.addHook('preHandler', (req, _reply, done) => { const t = newAuthTrace(); traces.set(req, t); traceAuth(t, done) });
+ */
+export function traceAuth(trace: AuthTrace, fn: () => void): void {
+  TRACE.run(trace, fn);
+}
+
+/** A trace for one request: nothing authenticated, nothing refused yet. */
+export function newAuthTrace(): AuthTrace {
+  return { authenticated: false, failure: null };
+}
+
+/**
+ * The reason an error of a request is counted under as an unauthenticated
+ * failure, or null when it is not one: an authentication refusal (missing,
+ * malformed, unknown, expired or revoked token; missing or unknown device
+ * key), or a KW_RATE_LIMITED before any token was accepted.
+ *
+ * @example
+ * const reason = unauthenticatedReason(err, trace); if (reason) audit.failures.record(reason, req.ip);
+ */
+export function unauthenticatedReason(error: unknown, trace: AuthTrace | undefined): string | null {
+  const tagged = authFailureReason(error);
+  if (tagged !== null) return tagged;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (code === 'KW_UNAUTHENTICATED') return 'unauthenticated';
+  if (code === 'KW_RATE_LIMITED' && trace !== undefined && !trace.authenticated) return 'rate_limited';
+  return null;
+}
 
 /** A new bearer token and the hash the store keeps. */
 export function newToken(): { token: string; hash: string } {
@@ -48,9 +130,9 @@ export interface Principal {
 /** The token text of an `Authorization: Bearer …` header, or null when absent. */
 export function bearerOf(header: string | string[] | undefined): string | null {
   if (header === undefined) return null;
-  if (typeof header !== 'string') throw new ApiError('KW_UNAUTHENTICATED', 'one Authorization header is expected');
+  if (typeof header !== 'string') throw refusal('token_malformed', 'one Authorization header is expected');
   const m = /^Bearer ([^\s]+)$/i.exec(header.trim());
-  if (!m) throw new ApiError('KW_UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
+  if (!m) throw refusal('token_malformed', 'the Authorization header must be "Bearer <token>"');
   return m[1]!;
 }
 
@@ -60,15 +142,19 @@ export function bearerOf(header: string | string[] | undefined): string | null {
  */
 export async function authenticate(store: Store, header: string | string[] | undefined, now = new Date()): Promise<{ principal: Principal; token: TokenRow; row: PrincipalRow }> {
   const token = bearerOf(header);
-  if (token === null) throw new ApiError('KW_UNAUTHENTICATED', 'a bearer token is required');
-  const refuse = () => new ApiError('KW_UNAUTHENTICATED', 'the bearer token is not valid (unknown, expired or revoked)');
-  if (!TOKEN_RE.test(token)) throw refuse();
+  if (token === null) throw refusal('token_missing', 'a bearer token is required');
+  // One message for every kind of invalid token; the reason is only counted.
+  const refuse = (reason: AuthFailureReason) => refusal(reason, 'the bearer token is not valid (unknown, expired or revoked)');
+  if (!TOKEN_RE.test(token)) throw refuse('token_malformed');
   const hash = tokenHash(token);
   const row = await store.getTokenByHash(hash);
-  if (!row || !timingSafeEqual(Buffer.from(row.tokenHash, 'hex'), Buffer.from(hash, 'hex'))) throw refuse();
-  if (row.revokedAt !== null || row.expiresAt.getTime() <= now.getTime()) throw refuse();
+  if (!row || !timingSafeEqual(Buffer.from(row.tokenHash, 'hex'), Buffer.from(hash, 'hex'))) throw refuse('token_unknown');
+  if (row.revokedAt !== null) throw refuse('token_revoked');
+  if (row.expiresAt.getTime() <= now.getTime()) throw refuse('token_expired');
   const p = await store.getPrincipal(row.principal);
-  if (!p) throw refuse();
+  if (!p) throw refuse('principal_unknown');
+  const trace = TRACE.getStore();
+  if (trace) trace.authenticated = true;
   return { principal: { id: p.id, ns: p.ns, roles: p.roles, admin: row.admin, tokenId: row.id }, token: row, row: p };
 }
 
@@ -85,10 +171,10 @@ export function signatureKeyId(header: string | string[] | undefined): string | 
  * KW_UNAUTHENTICATED. (The keyholder verifies the signature itself.)
  */
 export async function deviceKeyFor(store: Store, principal: Principal, keyId: string | null): Promise<SigningKeyRow> {
-  if (keyId === null) throw new ApiError('KW_UNAUTHENTICATED', 'data-plane requests must be signed (RFC 9421, label "kw", with a keyid)');
+  if (keyId === null) throw refusal('device_key_missing', 'data-plane requests must be signed (RFC 9421, label "kw", with a keyid)');
   const k = await store.getSigningKey(keyId);
   if (!k || k.principal !== principal.id || k.revokedAt !== null) {
-    throw new ApiError('KW_UNAUTHENTICATED', 'the signing key is not a registered, unrevoked device key of this principal');
+    throw refusal('device_key_unknown', 'the signing key is not a registered, unrevoked device key of this principal');
   }
   return k;
 }

@@ -35,7 +35,7 @@ export const KNOWN_OPS = [
   'keys.create', 'keys.rotate', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion', 'keys.destroy', 'keys.read',
   'data.datakey', 'data.unwrap', 'data.rewrap', 'data.encrypt', 'data.decrypt', 'data.sign', 'data.verify', 'data.mac',
   'principals.create', 'principals.update', 'tokens.create', 'tokens.revoke', 'signing_keys.add', 'signing_keys.revoke',
-  'policies.put', 'sys.init', 'sys.unseal', 'sys.seal', 'audit.summary', 'audit.export',
+  'policies.put', 'sys.init', 'sys.unseal', 'sys.seal', 'audit.summary', 'audit.export', 'audit.read',
 ] as const;
 
 const Identifier = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be 1–255 printable ASCII characters without spaces');

@@ -29,8 +29,13 @@ export interface FailureSummarizerOptions {
   readonly now?: () => number;
   /** Namespace of the summary events (default null: outside any namespace). */
   readonly ns?: string | null;
-  /** Key that turns address buckets into HMACs; without one, addresses are not recorded. */
-  readonly hmacKey?: HmacKey | null;
+  /**
+   * Key that turns address buckets into HMACs; without one, addresses are not
+   * recorded. A function is asked at each {@link FailureSummarizer.take} (the
+   * key may come and go, e.g. with the keyholder's seal): when it yields null
+   * the summary groups by reason alone; when it throws, the counts are kept.
+   */
+  readonly hmacKey?: HmacKey | null | (() => HmacKey | null | Promise<HmacKey | null>);
   /** The event's `code` (default `KW_UNAUTHENTICATED`). */
   readonly code?: string;
 }
@@ -90,7 +95,7 @@ export class FailureSummarizer {
   readonly #maxBuckets: number;
   readonly #now: () => number;
   readonly #ns: string | null;
-  readonly #key: HmacKey | null;
+  readonly #key: HmacKey | null | (() => HmacKey | null | Promise<HmacKey | null>);
   readonly #code: string;
   #counts = new Map<string, { reason: string; bucket: string | null; count: number }>();
   #total = 0;
@@ -188,7 +193,17 @@ export class FailureSummarizer {
     this.#windowStart = end;
     let redacted: { details: JsonObject; hmac_key_version: number | null };
     try {
-      redacted = this.#key === null ? { details, hmac_key_version: null } : await redact(details, ['counts.*.bucket'], this.#key);
+      const key = typeof this.#key === 'function' ? await this.#key() : this.#key;
+      if (key === null) {
+        // No key now: the networks are dropped and the counts grouped by reason alone.
+        const byReason = new Map<string, number>();
+        for (const e of entries) byReason.set(e.reason, (byReason.get(e.reason) ?? 0) + e.count);
+        const counts = [...byReason].map(([reason, count]) => ({ reason, bucket: null, count }));
+        counts.sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+        redacted = { details: { ...details, counts }, hmac_key_version: null };
+      } else {
+        redacted = await redact(details, ['counts.*.bucket'], key);
+      }
     } catch (e) {
       this.#restore(snapshot); // the keyholder may be unavailable: keep the counts for the next try
       throw e;

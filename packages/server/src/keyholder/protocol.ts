@@ -339,6 +339,32 @@ export const OPS = {
     }),
     result: z.strictObject({ ref: refResult, macs: z.array(z.string().regex(/^[0-9a-f]{64}$/)) }),
   },
+  'destroy-receipt': {
+    /**
+     * A signed destroy receipt (audit/receipt.ts) for a key version the API is
+     * about to erase. The keyholder first checks that `version.wrapped` really
+     * is that version's blob (it must unwrap under the master key for exactly
+     * this namespace, key, version and type), that `time` is within five
+     * minutes of its own clock, then signs
+     * `"keyward/v1 destroy-receipt\n" ‖ canonicalJson({ ns, key, version, blob_sha256, time })`
+     * with its checkpoint key (Ed25519; the public key is the one in the
+     * checkpoint verifier key). It builds an event, so carries none; the API
+     * puts the receipt in the `keys.destroy` event it stores with the erasure.
+     */
+    params: z.strictObject({
+      version: storedVersionSchema,
+      time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be RFC 3339 UTC with milliseconds'),
+    }),
+    result: z.strictObject({
+      ref: refResult,
+      blob_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      time: z.string(),
+      /** Hex of the raw Ed25519 public key that signed. */
+      signer: z.string().regex(/^[0-9a-f]{64}$/),
+      /** Hex of the Ed25519 signature. */
+      signature: z.string().regex(/^[0-9a-f]{128}$/),
+    }),
+  },
   append: {
     /** An audit event that is not a key operation (a denial, an admin action): appended as a pending leaf. */
     params: z.strictObject({ event: eventField }),

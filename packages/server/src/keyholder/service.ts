@@ -37,8 +37,9 @@
  */
 import { isKeywardError } from '@keyward/core';
 import { MemoryReplayCache, isHttpSigError, verifyRequest, type ReplayCache } from '@keyward/client';
-import type { NoteSigner } from '@keyward/tlog';
+import { parseVerifierKey, type NoteSigner } from '@keyward/tlog';
 import { REDACT_LABEL } from '../audit/redact.js';
+import { receiptMessage } from '../audit/receipt.js';
 import { decodeUtf8, fromBase64url, toBase64url, toHex, utf8 } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { isKeyholderError } from './errors.js';
@@ -182,6 +183,18 @@ export class HttpSigRequestVerifier implements RequestVerifier {
 
 // ---------------------------------------------------------------------------
 // Audit events
+
+/**
+ * The reserved key name of a namespace's audit redaction HMAC key
+ * (`<ns>/audit-hmac`, type `hmac-sha256`, audit/redact.ts). The keyholder
+ * only generates versions of it and MACs redaction messages with it
+ * (`hmac-audit`); every other key op on it is refused, so no caller can use
+ * it as a MAC oracle, and `hmac-audit` refuses every other key.
+ */
+export const AUDIT_HMAC_KEY = 'audit-hmac';
+
+/** Largest distance between a destroy receipt's time and the keyholder's clock. */
+const RECEIPT_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** The audit event op names (audit/event.ts KNOWN_OPS) each key op's event may carry. */
 export const AUDIT_EVENT_OPS: Readonly<Record<KeyOp, readonly string[]>> = Object.freeze({
@@ -342,6 +355,7 @@ export class KeyholderService {
       verify: (p) => this.#verify(p),
       mac: (p) => this.#mac(p),
       'hmac-audit': (p) => this.#hmacAudit(p),
+      'destroy-receipt': (p) => this.#destroyReceipt(p),
       append: (p) => Promise.resolve(this.#append(p)),
       ack: (p) => Promise.resolve(this.#ack(p)),
       'pending-events': (p) => Promise.resolve(this.#pendingEvents(p)),
@@ -560,6 +574,9 @@ export class KeyholderService {
   async #keyOp<R extends object>(op: KeyOp, eventBytes: Uint8Array, bind: EventBinding, run: (u: Unsealed) => Promise<R>): Promise<R & { leaf: number }> {
     const u = this.#requireUnsealed();
     const frontier = this.#requireFrontier();
+    if (bind.key === AUDIT_HMAC_KEY && op !== 'generate-version') {
+      throw badEvent('version.key', `${bind.ns}/${AUDIT_HMAC_KEY} is the namespace's audit redaction key: only hmac-audit uses it`);
+    }
     const event = parseEvent(eventBytes);
     checkEventBinding(event, op, bind);
     checkEventIndex(event, frontier.appended);
@@ -611,6 +628,9 @@ export class KeyholderService {
 
   #generateVersion(p: ParsedParams<'generate-version'>): Promise<OpResult<'generate-version'>> {
     const { ref } = p;
+    if (ref.key === AUDIT_HMAC_KEY && ref.type !== 'hmac-sha256') {
+      return Promise.reject(badEvent('ref.type', `${AUDIT_HMAC_KEY} is reserved for the audit redaction key, of type hmac-sha256`));
+    }
     return this.#keyOp('generate-version', p.event, { ns: ref.ns, key: ref.key, version: ref.version }, async (u) => {
       const g = await generateVersion(u.mk, ref);
       return {
@@ -645,6 +665,7 @@ export class KeyholderService {
   }
 
   #rewrap(p: ParsedParams<'rewrap'>): Promise<OpResult<'rewrap'>> {
+    if (p.to.key === AUDIT_HMAC_KEY) return Promise.reject(badEvent('to.key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: only hmac-audit uses it`));
     return this.#keyOp('rewrap', p.event, { ns: p.from.ns, key: p.from.key }, (u) =>
       this.#withVersion(u, p.from, (from) =>
         this.#withVersion(u, p.to, (to) => {
@@ -699,6 +720,7 @@ export class KeyholderService {
 
   async #hmacAudit(p: ParsedParams<'hmac-audit'>): Promise<OpResult<'hmac-audit'>> {
     const u = this.#requireUnsealed();
+    if (p.version.key !== AUDIT_HMAC_KEY) throw badEvent('version.key', `hmac-audit uses only the namespace's audit redaction key (${AUDIT_HMAC_KEY})`);
     p.messages.forEach((m, i) => {
       const prefixed = m.length >= REDACT_PREFIX.length && REDACT_PREFIX.every((b, j) => m[j] === b);
       if (!prefixed) throw badEvent(`messages.${i}`, 'hmac-audit MACs only audit redaction messages (audit/redact.ts REDACT_LABEL ‖ canonical JSON)');
@@ -707,6 +729,21 @@ export class KeyholderService {
       const key = v.secretKey('hmac-sha256');
       return { ref: v.ref, macs: p.messages.map((m) => toHex(hmacSha256(key, m))) };
     });
+  }
+
+  async #destroyReceipt(p: ParsedParams<'destroy-receipt'>): Promise<OpResult<'destroy-receipt'>> {
+    const u = this.#requireUnsealed();
+    const state = this.#requireState();
+    const at = Date.parse(p.time);
+    if (!Number.isFinite(at) || new Date(at).toISOString() !== p.time || Math.abs(at - Date.now()) > RECEIPT_CLOCK_SKEW_MS) {
+      throw badEvent('time', 'the destroy time must be a real RFC 3339 time within five minutes of the keyholder clock');
+    }
+    // Only a blob that really is this version is ever receipted (AAD binding).
+    const ref = await this.#withVersion(u, p.version, (v) => v.ref);
+    const facts = { ns: ref.ns, key: ref.key, version: ref.version, blob_sha256: toHex(sha256(p.version.wrapped)), time: p.time };
+    const signature = u.signer.sign(receiptMessage(facts));
+    if (this.#unsealed !== u) throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while signing');
+    return { ref: { ...ref }, blob_sha256: facts.blob_sha256, time: facts.time, signer: toHex(parseVerifierKey(state.audit.verifierKey).publicKey), signature: toHex(signature) };
   }
 
   // --- audit frontier ----------------------------------------------------------

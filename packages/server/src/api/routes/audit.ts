@@ -1,13 +1,26 @@
 /**
- * Audit routes (admin token, or a grant of `audit.read`): the latest signed
- * checkpoint, events, inclusion and consistency proofs (RFC 9162) computed
- * from the stored leaves. Reads of the log are not themselves logged.
+ * Audit routes (admin token): the latest signed checkpoint, events, inclusion
+ * and consistency proofs (RFC 9162) computed from the stored leaves.
+ *
+ * Reads of the log are audited (docs/audit.md §Reads of the log): every
+ * events page and every proof is an `audit.read` read, written through
+ * `AuditPipe.recordRead` — the first of a reader's window before the answer,
+ * the rest of that window as one coalesced event — so a polling reader costs
+ * at most two events per interval. The checkpoint (a signed size and root,
+ * what witnesses are given anyway) is not audited. A non-admin is refused and
+ * the refusal audited.
+ *
+ * This module also installs the API-wide hooks that count unauthenticated
+ * failures (auth.ts `unauthenticatedReason`) in the pipe's FailureSummarizer:
+ * no per-failure event, a periodic `audit.summary` instead.
  */
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MerkleCache } from '../../audit/tree.js';
 import type { Store } from '../../store/index.js';
 import type { App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
+import { newAuthTrace, traceAuth, unauthenticatedReason, type AuthTrace, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
 
 const Size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -20,11 +33,37 @@ async function tree(store: Store, size: number): Promise<MerkleCache> {
   return t;
 }
 
+/**
+ * Counts every request that fails unauthenticated (bad or missing token,
+ * unknown device key, rate-limited before authentication) in
+ * `ctx.audit.failures`, by reason and client network. Hooks apply to every
+ * route of the instance, whenever they were added.
+ */
+function summariseUnauthenticated(app: App): void {
+  const traces = new WeakMap<FastifyRequest, AuthTrace>();
+  app.fastify.addHook('preHandler', (req, _reply, done) => {
+    const trace = newAuthTrace();
+    traces.set(req, trace);
+    traceAuth(trace, done);
+  });
+  app.fastify.addHook('onError', (req, _reply, error, done) => {
+    const reason = unauthenticatedReason(error, traces.get(req));
+    if (reason !== null) app.ctx.audit.failures.record(reason, req.ip);
+    done();
+  });
+}
+
 export function auditRoutes(app: App): void {
   const { ctx } = app;
-  const admin = async (req: Parameters<App['principal']>[0]) => {
+  summariseUnauthenticated(app);
+
+  const admin = async (req: FastifyRequest): Promise<Principal> => {
     const who = await app.principal(req);
-    if (!who.admin) throw new ApiError('KW_FORBIDDEN', 'reading the audit log needs an admin token');
+    if (!who.admin) {
+      await ctx.audit.recordFailure({ ns: null, principal: who.id, auth: 'token', op: 'audit.read', outcome: 'denied', code: 'KW_FORBIDDEN', details: { client: { address: req.ip } } });
+      throw new ApiError('KW_FORBIDDEN', 'reading the audit log needs an admin token');
+    }
+    return who;
   };
 
   app.route({
@@ -39,36 +78,39 @@ export function auditRoutes(app: App): void {
   });
 
   app.route({
-    method: 'GET', url: '/v1/audit/events', summary: 'Events [from, to) (at most 1000), as their canonical JSON text', tag: 'audit', auth: 'admin',
+    method: 'GET', url: '/v1/audit/events', summary: 'Events [from, to) (at most 1000), as their canonical JSON text (an audited read)', tag: 'audit', auth: 'admin',
     query: z.strictObject({ from: Size, to: Size }),
     response: z.strictObject({ events: z.array(z.strictObject({ index: z.int(), event: z.string() })) }),
   }, async ({ query, req }) => {
-    await admin(req);
+    const who = await admin(req);
     if (query.to < query.from || query.to - query.from > 1000) throw new ApiError('KW_INVALID_ARGUMENT', 'need from ≤ to ≤ from + 1000');
+    await ctx.audit.recordRead(who.id, { kind: 'events', from: query.from, to: query.to });
     const rows = await ctx.store.readAuditEvents({ start: query.from, end: query.to });
     return { events: rows.map((r) => ({ index: r.idx, event: r.event })) };
   });
 
   app.route({
-    method: 'GET', url: '/v1/audit/proof/inclusion', summary: 'RFC 9162 inclusion proof of event `index` in the tree of `size`', tag: 'audit', auth: 'admin',
+    method: 'GET', url: '/v1/audit/proof/inclusion', summary: 'RFC 9162 inclusion proof of event `index` in the tree of `size` (an audited read)', tag: 'audit', auth: 'admin',
     query: z.strictObject({ index: Size, size: Size }),
     response: z.strictObject({ index: z.int(), size: z.int(), leaf_hash: z.string(), hashes: z.array(z.string()) }),
   }, async ({ query, req }) => {
-    await admin(req);
+    const who = await admin(req);
     const stored = await ctx.store.auditSize();
     if (query.size > stored || query.index >= query.size) throw new ApiError('KW_INVALID_ARGUMENT', `need index < size ≤ ${stored}`);
+    await ctx.audit.recordRead(who.id, { kind: 'inclusion', from: query.index, to: query.size });
     const t = await tree(ctx.store, query.size);
     return { index: query.index, size: query.size, leaf_hash: b64u(t.leaf(query.index)), hashes: t.inclusionProof(query.index, query.size).map(b64u) };
   });
 
   app.route({
-    method: 'GET', url: '/v1/audit/proof/consistency', summary: 'RFC 9162 consistency proof between tree sizes `from` and `to`', tag: 'audit', auth: 'admin',
+    method: 'GET', url: '/v1/audit/proof/consistency', summary: 'RFC 9162 consistency proof between tree sizes `from` and `to` (an audited read)', tag: 'audit', auth: 'admin',
     query: z.strictObject({ from: Size, to: Size }),
     response: z.strictObject({ from: z.int(), to: z.int(), hashes: z.array(z.string()) }),
   }, async ({ query, req }) => {
-    await admin(req);
+    const who = await admin(req);
     const stored = await ctx.store.auditSize();
     if (query.from < 1 || query.from > query.to || query.to > stored) throw new ApiError('KW_INVALID_ARGUMENT', `need 1 ≤ from ≤ to ≤ ${stored}`);
+    await ctx.audit.recordRead(who.id, { kind: 'consistency', from: query.from, to: query.to });
     const t = await tree(ctx.store, query.to);
     return { from: query.from, to: query.to, hashes: t.consistencyProof(query.from, query.to).map(b64u) };
   });

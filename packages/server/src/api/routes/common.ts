@@ -39,6 +39,8 @@ export async function guarded<T>(
     ns: spec.ns, principal: who.id, auth: spec.auth ?? 'token', op: spec.auditOp,
     target: { ...(spec.key !== undefined ? { key: spec.key } : {}), ...(spec.version !== undefined ? { version: spec.version } : {}) },
     request: spec.request ?? null,
+    // Sensitive: the audit pipe replaces these by HMAC markers (audit/redact.ts) before the event is built.
+    details: { ...(spec.context && Object.keys(spec.context).length > 0 ? { context: spec.context } : {}), client: { address: req.ip } },
   };
   const keyRef = spec.ns === null ? '*' : `${spec.ns}/${spec.key ?? ''}`;
   const policies = spec.ns === null ? [] : await policiesOf(ctx.store, spec.ns);
