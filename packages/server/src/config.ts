@@ -77,6 +77,8 @@ export const ServerConfigSchema = z.strictObject({
   keyholderMode: z.enum(['dist', 'source']).optional(),
   /** Checkpoint period in ms (default 1000). */
   checkpointMs: z.int().min(0).default(1000),
+  /** How often unauthenticated failures are summarised into one audit event, in ms (default 60000, at least 1000). */
+  auditSummaryMs: z.int().min(1000).default(60_000),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
@@ -93,6 +95,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   if (env.KEYWARD_DEV_ROOT_TOKEN) out.devRootToken = env.KEYWARD_DEV_ROOT_TOKEN;
   if (env.KEYWARD_AUDIT_ORIGIN) out.origin = env.KEYWARD_AUDIT_ORIGIN;
   if (env.KEYWARD_LOG_LEVEL) out.logLevel = env.KEYWARD_LOG_LEVEL;
+  if (env.KEYWARD_AUDIT_SUMMARY_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_AUDIT_SUMMARY_MS)) out.auditSummaryMs = Number(env.KEYWARD_AUDIT_SUMMARY_MS);
   if (env.KEYWARD_LOG_FILE) out.logFile = env.KEYWARD_LOG_FILE;
   return out;
 }

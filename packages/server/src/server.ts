@@ -183,7 +183,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     redact: { paths: ['req.headers.authorization', 'req.headers.signature', 'req.headers["signature-input"]', 'req.headers.cookie', 'req.body', 'res.body', 'body'], censor: '[redacted]' },
   };
 
-  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, onError: (what, e) => sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
+  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onError: (what, e) => sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
   const sup: Supervisor = { child: null, ready: Promise.resolve(), stopping: false };
   spawnKeyholder(sup, socket, cfg.keyholderMode ?? (FROM_SOURCE ? 'source' : 'dist'), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); });
   await sup.ready;
@@ -245,6 +245,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     },
     async close() {
       sup.stopping = true;
+      // Write the pending failure summary and read windows before the keyholder goes.
+      await audit.drain().catch((e: unknown) => sysLog('audit: final drain failed', { code: (e as { code?: string }).code ?? 'unknown' }));
       audit.stop();
       await app.fastify.close();
       await keyholder.close();

@@ -58,8 +58,7 @@ export interface AuditPipeOptions {
   readonly checkpointMs?: number;
   /**
    * Interval of `audit.summary` events and of coalesced `audit.read` events,
-   * ms, at least 1000 (default: the environment's `KEYWARD_AUDIT_SUMMARY_MS`,
-   * else 60 000).
+   * ms, at least 1000 (default 60 000; the server's `auditSummaryMs`).
    */
   readonly summaryMs?: number;
   /** Paths of `details` that are redacted (default audit/redact.ts DEFAULT_SENSITIVE_PATHS). */
@@ -107,8 +106,7 @@ interface AuditKeyVersion {
 }
 
 function summaryMsOf(o: AuditPipeOptions): number {
-  const env = process.env.KEYWARD_AUDIT_SUMMARY_MS;
-  const ms = o.summaryMs ?? (env !== undefined && /^[0-9]{1,12}$/.test(env) ? Number(env) : DEFAULT_SUMMARY_MS);
+  const ms = o.summaryMs ?? DEFAULT_SUMMARY_MS;
   if (!Number.isSafeInteger(ms) || ms < 1000) throw new RangeError('the audit summary interval must be an integer ≥ 1000 ms');
   return ms;
 }

@@ -2,7 +2,7 @@
  * Unauthenticated failures become periodic audit.summary events (never one
  * event per failure), and admin reads of the log are audited as audit.read
  * events, coalesced per reader and interval. The interval is shortened to
- * 1 s for the test (KEYWARD_AUDIT_SUMMARY_MS, read by the audit pipe).
+ * 1 s for the test (the server's auditSummaryMs).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,8 +10,6 @@ import { HpkeIdentity } from '@keyward/core';
 import { REDACTED_RE } from '../../src/audit/redact.js';
 import type { RunningServer } from '../../src/server.js';
 import { b64u, call, newDeviceKeys, newServer, signedCall, unsealAll } from './helpers.js';
-
-process.env.KEYWARD_AUDIT_SUMMARY_MS = '1000';
 
 type Count = { reason: string; bucket: string | null; count: number };
 type Ev = { index: number; op: string; auth: string; principal: string | null; outcome: string; code: string | null; details: Record<string, unknown>; hmac_key_version: number | null };
@@ -35,7 +33,7 @@ void describe('unauthenticated failures are summarised; reads of the log are aud
   };
 
   before(async () => {
-    s = await newServer();
+    s = await newServer({ auditSummaryMs: 1000 });
     const init = await s.initialize({ shares: 3, threshold: 2 });
     root = init.rootToken;
     await unsealAll(s, init.shares.slice(0, 2));
