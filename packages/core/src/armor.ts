@@ -20,9 +20,14 @@ export function armor(envelope: Uint8Array): string {
   return lines.join('\n');
 }
 
+const ARMOR_BEGIN_BYTES = utf8.encode(ARMOR_BEGIN);
+
 export function isArmored(input: Uint8Array | string): boolean {
-  const head = typeof input === 'string' ? input.slice(0, ARMOR_BEGIN.length) : String.fromCharCode(...input.subarray(0, ARMOR_BEGIN.length));
-  return head === ARMOR_BEGIN;
+  if (typeof input === 'string') return input.startsWith(ARMOR_BEGIN);
+  // Byte by byte: every binary open asks, and building a string to compare costs more than the rest of a small open's parsing.
+  if (input.length < ARMOR_BEGIN_BYTES.length) return false;
+  for (let i = 0; i < ARMOR_BEGIN_BYTES.length; i++) if (input[i] !== ARMOR_BEGIN_BYTES[i]) return false;
+  return true;
 }
 
 /** Strict decoding; throws KW_ARMOR_INVALID. */

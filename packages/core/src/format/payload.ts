@@ -31,6 +31,11 @@ export function sealedPayloadLength(n: number): number {
   return n + chunks * TAG_LENGTH;
 }
 
+/** Number of plaintext bytes in `n` bytes of a valid payload's ciphertext (the inverse of sealedPayloadLength). */
+export function openedPayloadLength(n: number): number {
+  return Math.max(0, n - Math.ceil(n / CIPHER_CHUNK_SIZE) * TAG_LENGTH);
+}
+
 /** Seals chunks in order; refuses to reuse a counter or to continue after the final chunk. */
 export class ChunkSealer {
   private index = 0;
@@ -41,13 +46,26 @@ export class ChunkSealer {
     return new ChunkSealer(await platform.aead(alg, payloadKey));
   }
 
-  async seal(chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
+  /** The nonce for the next chunk; advances the counter. */
+  private next(chunk: Uint8Array, last: boolean): Uint8Array {
     if (this.done) throw new KeywardError('KW_INVALID_ARGUMENT', 'the payload is already finished');
     if (chunk.length > CHUNK_SIZE || (!last && chunk.length !== CHUNK_SIZE)) throw new KeywardError('KW_INTERNAL', 'bad chunk length');
     const nonce = chunkNonce(this.index, last);
     this.index++;
     this.done = last;
-    return this.aead.seal(nonce, chunk);
+    return nonce;
+  }
+
+  async seal(chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
+    return this.aead.seal(this.next(chunk, last), chunk);
+  }
+
+  /** As `seal`, writing the sealed chunk into `out` at `offset`; returns its length. */
+  async sealInto(chunk: Uint8Array, last: boolean, out: Uint8Array, offset: number): Promise<number> {
+    const nonce = this.next(chunk, last);
+    if (this.aead.sealInto) await this.aead.sealInto(nonce, chunk, out, offset);
+    else out.set(await this.aead.seal(nonce, chunk), offset);
+    return chunk.length + TAG_LENGTH;
   }
 }
 

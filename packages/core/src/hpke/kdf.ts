@@ -24,10 +24,18 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): U
 
 const HPKE_V1 = utf8.encode('HPKE-v1');
 
+/** The few fixed labels, encoded once: encoding one costs more than the HMAC's input handling. */
+const labels = new Map<string, Uint8Array>();
+function labelBytes(label: string): Uint8Array {
+  let b = labels.get(label);
+  if (!b) labels.set(label, (b = utf8.encode(label)));
+  return b;
+}
+
 export function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
-  return platform.hmacSha256(salt.length ? salt : new Uint8Array(HASH_LEN), HPKE_V1, suiteId, utf8.encode(label), ikm);
+  return platform.hmacSha256(salt.length ? salt : new Uint8Array(HASH_LEN), HPKE_V1, suiteId, labelBytes(label), ikm);
 }
 
 export function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
-  return hkdfExpand(prk, concat(u16be(length), HPKE_V1, suiteId, utf8.encode(label), info), length);
+  return hkdfExpand(prk, concat(u16be(length), HPKE_V1, suiteId, labelBytes(label), info), length);
 }

@@ -2,85 +2,57 @@
  * Node adapter: files and Node streams. Output files are written aside and
  * renamed into place only after the whole envelope (and signature) verified,
  * so a failed open never leaves plaintext behind.
+ *
+ * Regular files of PARALLEL_MIN_BYTES or more, path to path, run the payload
+ * AEAD on worker threads with large positional reads and writes
+ * (parallel.ts); everything else (streams, stdin/stdout, armor, small files)
+ * goes through the streaming encoder and decoder on this thread. Both paths
+ * write the same bytes and fail with the same errors.
  */
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
+import { promises as fsp } from 'node:fs';
 import { EnvelopeDecoder, EnvelopeEncoder } from '../format/codec.js';
 import type { EnvelopeInfo, OpenOptions, SealOptions } from '../format/session.js';
 import type { RandomAccessSource } from '../random-access.js';
-import { KeywardError } from '../errors.js';
-import { armorBytes, isArmored, dearmor } from '../armor.js';
+import { armorBytes, isArmored, dearmor, ARMOR_BEGIN } from '../armor.js';
+import { AtomicFile, streamSink, type Sink } from './atomic.js';
+import { chunksOf, FileInput, type NodeInput } from './input.js';
+import { openParallel, sealParallel } from './parallel.js';
+import { sharedPool } from './pool.js';
 
-const READ_SIZE = 1 << 20;
-
-/** Input: a path, or a Node readable (e.g. process.stdin). */
-export type NodeInput = string | NodeJS.ReadableStream;
+export type { NodeInput };
 /** Output: a path (written atomically), or a Node writable (e.g. process.stdout). */
 export type NodeOutput = string | NodeJS.WritableStream;
 
-function readableOf(input: NodeInput): NodeJS.ReadableStream {
-  return typeof input === 'string' ? createReadStream(input, { highWaterMark: READ_SIZE }) : input;
+/** Options of the file functions besides those of `seal` / `open`. */
+export interface FileOptions {
+  /**
+   * Worker threads for files of PARALLEL_MIN_BYTES or more, path to path.
+   * Default: one per CPU (at most 8). 0 keeps all work on the calling thread.
+   */
+  workers?: number;
 }
 
-async function* chunksOf(input: NodeInput): AsyncGenerator<Uint8Array> {
+/**
+ * Below this size a file is sealed and opened on the calling thread: starting
+ * work on other threads costs more than it saves.
+ */
+export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+
+const defaultWorkers = () => Math.min(availableParallelism(), 8);
+
+async function sinkOf(output: NodeOutput): Promise<Sink> {
+  return typeof output === 'string' ? AtomicFile.create(output) : streamSink(output);
+}
+
+/** Runs `f` on the sink, then commits it; aborts it (removing a temp file) on any failure. */
+async function into<T>(sink: Sink, f: (sink: Sink) => Promise<T>): Promise<T> {
   try {
-    for await (const c of readableOf(input)) yield typeof c === 'string' ? Buffer.from(c) : (c as Uint8Array);
-  } catch (e) {
-    if (e instanceof KeywardError) throw e;
-    throw new KeywardError('KW_IO', `reading input failed: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-/** Writes to a temp file beside `target`; `commit` renames it into place, `abort` removes it. */
-class AtomicFile {
-  readonly tmp: string;
-  private readonly out: Writable;
-  private constructor(readonly target: string) {
-    this.tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.partial`);
-    this.out = createWriteStream(this.tmp, { flags: 'wx', mode: 0o600 });
-  }
-  static create(target: string): AtomicFile { return new AtomicFile(target); }
-  write(b: Uint8Array): Promise<void> { return writeTo(this.out, b); }
-  async commit(): Promise<void> {
-    await new Promise<void>((res, rej) => this.out.end((e?: Error | null) => (e ? rej(e) : res())));
-    await fsp.rename(this.tmp, this.target);
-  }
-  async abort(): Promise<void> {
-    this.out.destroy();
-    await fsp.rm(this.tmp, { force: true });
-  }
-}
-
-function writeTo(w: NodeJS.WritableStream, b: Uint8Array): Promise<void> {
-  return new Promise((res, rej) => {
-    const ok = w.write(b, (e?: Error | null) => { if (e) rej(new KeywardError('KW_IO', `writing output failed: ${e.message}`, { cause: e })); });
-    if (ok) res(); else w.once('drain', res);
-  });
-}
-
-interface Sink { write(b: Uint8Array): Promise<void>; commit(): Promise<void>; abort(): Promise<void> }
-
-function sinkOf(output: NodeOutput): Sink {
-  if (typeof output === 'string') return AtomicFile.create(output);
-  return { write: (b) => writeTo(output, b), commit: () => Promise.resolve(), abort: () => Promise.resolve() };
-}
-
-/** Seals a file or stream into a file or stream. */
-export async function sealFile(input: NodeInput, output: NodeOutput, opts: SealOptions & { armor?: boolean }): Promise<void> {
-  const enc = await EnvelopeEncoder.create(opts);
-  const sink = sinkOf(output);
-  const armored: Uint8Array[] = [];
-  const emit = async (parts: Uint8Array[]) => {
-    for (const p of parts) if (opts.armor) armored.push(p); else await sink.write(p);
-  };
-  try {
-    for await (const c of chunksOf(input)) await emit(await enc.push(c));
-    await emit(await enc.finish());
-    if (opts.armor) await sink.write(armorBytes(Buffer.concat(armored)));
+    const result = await f(sink);
     await sink.commit();
+    return result;
   } catch (e) {
     await sink.abort();
     throw e;
@@ -88,31 +60,87 @@ export async function sealFile(input: NodeInput, output: NodeOutput, opts: SealO
 }
 
 /**
+ * The input file, open, when the parallel path applies: path to path, a
+ * regular file of PARALLEL_MIN_BYTES or more, and worker threads available.
+ */
+async function parallelInput(input: NodeInput, output: NodeOutput, workers: number): Promise<FileInput | null> {
+  if (typeof input !== 'string' || typeof output !== 'string' || workers < 1) return null;
+  const file = await FileInput.openIfLarge(input, PARALLEL_MIN_BYTES);
+  if (file && !(await sharedPool.start(workers))) {
+    await file.close();
+    return null;
+  }
+  return file;
+}
+
+/**
+ * Seals a file or stream into a file or stream.
+ *
+ * @example
+ * await sealFile('backup.tar', 'backup.tar.kw', { recipients: [await parseRecipient(pub)] });
+ */
+export async function sealFile(input: NodeInput, output: NodeOutput, opts: SealOptions & FileOptions & { armor?: boolean }): Promise<void> {
+  const workers = opts.workers ?? defaultWorkers();
+  const file = opts.armor ? null : await parallelInput(input, output, workers);
+  if (file) {
+    try {
+      const out = await AtomicFile.create(output as string);
+      await into(out, () => sealParallel(file, out, opts, workers));
+    } finally {
+      await file.close();
+    }
+    return;
+  }
+  const enc = await EnvelopeEncoder.create(opts);
+  await into(await sinkOf(output), async (sink) => {
+    if (!opts.armor) {
+      for await (const c of chunksOf(input)) await sink.write(await enc.push(c));
+      await sink.write(await enc.finish());
+      return;
+    }
+    const parts: Uint8Array[] = [];
+    for await (const c of chunksOf(input)) parts.push(...(await enc.push(c)));
+    parts.push(...(await enc.finish()));
+    await sink.write([armorBytes(Buffer.concat(parts))]);
+  });
+}
+
+/**
  * Opens a file or stream into a file or stream. With a path output, nothing
  * appears at that path unless everything verified. With a stream output,
  * plaintext is written as chunks authenticate; the promise rejects on any
  * later failure, and the caller must discard what it received.
+ *
+ * @example
+ * const info = await openFile('backup.tar.kw', 'backup.tar', { identities: [id] });
  */
-export async function openFile(input: NodeInput, output: NodeOutput, opts: OpenOptions): Promise<EnvelopeInfo> {
+export async function openFile(input: NodeInput, output: NodeOutput, opts: OpenOptions & FileOptions): Promise<EnvelopeInfo> {
+  const workers = opts.workers ?? defaultWorkers();
+  const file = await parallelInput(input, output, workers);
+  if (file) {
+    try {
+      if (!isArmored(await file.read(0, ARMOR_BEGIN.length))) {
+        const out = await AtomicFile.create(output as string);
+        return await into(out, () => openParallel(file, out, opts, workers));
+      }
+    } finally {
+      await file.close();
+    }
+  }
   const dec = new EnvelopeDecoder(opts);
-  const sink = sinkOf(output);
-  try {
+  return into(await sinkOf(output), async (sink) => {
     let first = true;
     let armoredText: Uint8Array[] | null = null;
     for await (const c of chunksOf(input)) {
       if (first) { first = false; if (isArmored(c)) armoredText = []; }
       if (armoredText) { armoredText.push(c); continue; }
-      for (const p of await dec.push(c)) await sink.write(p);
+      await sink.write(await dec.push(c));
     }
-    if (armoredText) for (const p of await dec.push(dearmor(Buffer.concat(armoredText)))) await sink.write(p);
+    if (armoredText) await sink.write(await dec.push(dearmor(Buffer.concat(armoredText))));
     const { chunks, info } = await dec.finish();
-    for (const p of chunks) await sink.write(p);
-    await sink.commit();
+    await sink.write(chunks);
     return info;
-  } catch (e) {
-    await sink.abort();
-    throw e;
-  }
+  });
 }
 
 /** A random-access source over a file, for EnvelopeReader. Close it when done. */

@@ -12,6 +12,12 @@ export type AeadAlg = 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-gcm';
 /** An AEAD bound to one key. Nonce management is the caller's (the format's) job. */
 export interface AeadKey {
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional: as `seal` without associated data, writing the plaintext.length + 16
+   * bytes into `out` at `offset` instead of a new buffer (saves a copy per chunk).
+   * Callers fall back to `seal` where a platform lacks it.
+   */
+  sealInto?(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<void>;
   /** Returns null when authentication fails; never throws for a bad tag. */
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array | null>;
 }
