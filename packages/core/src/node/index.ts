@@ -3,11 +3,12 @@
  * renamed into place only after the whole envelope (and signature) verified,
  * so a failed open never leaves plaintext behind.
  *
- * Regular files of PARALLEL_MIN_BYTES or more, path to path, run the payload
- * AEAD on worker threads with large positional reads and writes
- * (parallel.ts); everything else (streams, stdin/stdout, armor, small files)
- * goes through the streaming encoder and decoder on this thread. Both paths
- * write the same bytes and fail with the same errors.
+ * Regular files of PARALLEL_MIN_BYTES or more (COLD_PARALLEL_MIN_BYTES until
+ * the workers have started), path to path, run the payload AEAD on worker
+ * threads with large positional reads and writes (parallel.ts); everything
+ * else (streams, stdin/stdout, armor, small files) goes through the streaming
+ * encoder and decoder on this thread. Both paths write the same bytes and
+ * fail with the same errors.
  */
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
@@ -29,17 +30,22 @@ export type NodeOutput = string | NodeJS.WritableStream;
 /** Options of the file functions besides those of `seal` / `open`. */
 export interface FileOptions {
   /**
-   * Worker threads for files of PARALLEL_MIN_BYTES or more, path to path.
-   * Default: one per CPU (at most 8). 0 keeps all work on the calling thread.
+   * Worker threads for regular files of PARALLEL_MIN_BYTES or more, path to
+   * path. Default: one per CPU (at most 8). 0 keeps all work on the calling thread.
    */
   workers?: number;
 }
 
 /**
- * Below this size a file is sealed and opened on the calling thread: starting
- * work on other threads costs more than it saves.
+ * Below this size a file is sealed and opened on the calling thread: handing
+ * work to other threads costs more than it saves (docs/benchmarks.md, (d)).
  */
 export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+/**
+ * The same while no worker is running yet: starting them takes ~40 ms, which
+ * the worker path wins back only on files of a few tens of MiB.
+ */
+export const COLD_PARALLEL_MIN_BYTES = 32 * 1024 * 1024;
 
 const defaultWorkers = () => Math.min(availableParallelism(), 8);
 
@@ -61,11 +67,12 @@ async function into<T>(sink: Sink, f: (sink: Sink) => Promise<T>): Promise<T> {
 
 /**
  * The input file, open, when the parallel path applies: path to path, a
- * regular file of PARALLEL_MIN_BYTES or more, and worker threads available.
+ * regular file of PARALLEL_MIN_BYTES or more (COLD_PARALLEL_MIN_BYTES while
+ * no worker runs), and worker threads available.
  */
 async function parallelInput(input: NodeInput, output: NodeOutput, workers: number): Promise<FileInput | null> {
   if (typeof input !== 'string' || typeof output !== 'string' || workers < 1) return null;
-  const file = await FileInput.openIfLarge(input, PARALLEL_MIN_BYTES);
+  const file = await FileInput.openIfLarge(input, sharedPool.running > 0 ? PARALLEL_MIN_BYTES : COLD_PARALLEL_MIN_BYTES);
   if (file && !(await sharedPool.start(workers))) {
     await file.close();
     return null;

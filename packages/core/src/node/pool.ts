@@ -14,13 +14,16 @@ import { workerMain, type BatchJob, type BatchResult } from './worker.js';
  * The worker runs from source text rather than a file: the same code then
  * runs from `dist/` and from TypeScript source (where Node 20 workers would
  * not inherit a TS loader). `__name` is the helper esbuild-based loaders
- * insert to keep function names; the built code does not use it.
+ * insert to keep function names; the built code does not use it. Modules come
+ * by dynamic import, which works whether the text runs as a script or (under
+ * --input-type=module) as a module.
  */
 const WORKER_SOURCE = `'use strict';
 var __name = (f) => f;
-const port = require('node:worker_threads').parentPort;
-(${workerMain.toString()})({ port, crypto: require('node:crypto'), fs: require('node:fs'), v8: require('node:v8') });
-port.postMessage('ready');
+Promise.all([import('node:worker_threads'), import('node:crypto'), import('node:fs'), import('node:v8')]).then(([{ parentPort }, crypto, fs, v8]) => {
+  (${workerMain.toString()})({ port: parentPort, crypto, fs, v8 });
+  parentPort.postMessage('ready');
+});
 `;
 
 const IDLE_MS = 5000;
@@ -75,7 +78,7 @@ export class WorkerPool {
     const slots: Slot[] = [];
     for (let i = this.slots.length; i < size; i++) {
       try {
-        slots.push(new Slot(new Worker(WORKER_SOURCE, { eval: true, resourceLimits: RESOURCE_LIMITS }), (s, e) => this.gone(s, e)));
+        slots.push(new Slot(new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: RESOURCE_LIMITS }), (s, e) => this.gone(s, e)));
       } catch {
         break;
       }

@@ -17,7 +17,7 @@ import { headerLengthFromPreamble } from '../../src/format/header.js';
 import { SigningKey } from '../../src/keys/signing.js';
 import { HpkeIdentity } from '../../src/recipients/hpke.js';
 import { open, seal } from '../../src/seal.js';
-import { openFile, PARALLEL_MIN_BYTES, sealFile } from '../../src/node/index.js';
+import { COLD_PARALLEL_MIN_BYTES, openFile, PARALLEL_MIN_BYTES, sealFile } from '../../src/node/index.js';
 import { sharedPool } from '../../src/node/pool.js';
 
 const CIPHER = CHUNK_SIZE + TAG_LENGTH;
@@ -50,6 +50,9 @@ async function failure(f: () => Promise<unknown>): Promise<string> {
 
 const partials = () => readdirSync(dir).filter((n) => n.endsWith('.partial'));
 
+/** The worker path takes files from PARALLEL_MIN_BYTES while workers run (from COLD_PARALLEL_MIN_BYTES before). */
+const workersRunning = () => sharedPool.start(2);
+
 const SIZES = {
   'one byte over the threshold': PARALLEL_MIN_BYTES + 1,
   'a whole number of chunks': PARALLEL_MIN_BYTES,
@@ -59,6 +62,7 @@ const SIZES = {
 for (const [what, size] of Object.entries(SIZES)) {
   for (const signed of [false, true]) {
     void test(`worker path and in-memory API agree, ${what}${signed ? ', signed' : ''}`, async () => {
+      await workersRunning();
       const data = input('in', size);
       const opts = { recipients: [recipient], ...(signed ? { signer } : {}) };
       const openOpts = { identities: [identity], ...(signed ? { verify } : {}) };
@@ -88,6 +92,7 @@ for (const [what, size] of Object.entries(SIZES)) {
 }
 
 void test('ChaCha20-Poly1305 payloads on the worker path', async () => {
+  await workersRunning();
   const data = input('in', PARALLEL_MIN_BYTES + 777);
   await sealFile(file('in'), file('cc.kw'), { recipients: [recipient], aead: 'chacha20-poly1305' });
   const r = await open(readFileSync(file('cc.kw')), { identities: [identity] });
@@ -98,6 +103,7 @@ void test('ChaCha20-Poly1305 payloads on the worker path', async () => {
 });
 
 void test('concurrent calls share the worker pool', async () => {
+  await workersRunning();
   const a = input('a', PARALLEL_MIN_BYTES + 5);
   const b = input('b', PARALLEL_MIN_BYTES + 9 * CHUNK_SIZE);
   await Promise.all([
@@ -142,6 +148,7 @@ function damages(h: number, sig: number): Record<string, (e: Buffer) => Buffer> 
 
 for (const signed of [false, true]) {
   void test(`damaged envelopes: the worker path fails as the decoder does, and leaves no output${signed ? ' (signed)' : ''}`, async () => {
+    await workersRunning();
     input('in', PARALLEL_MIN_BYTES + 2 * CHUNK_SIZE + 4321);
     await sealFile(file('in'), file('good.kw'), { recipients: [recipient], ...(signed ? { signer } : {}) });
     const good = readFileSync(file('good.kw'));
@@ -162,6 +169,7 @@ for (const signed of [false, true]) {
 }
 
 void test('data after a whole final chunk is KW_TRAILING_DATA on the worker path too', async () => {
+  await workersRunning();
   input('in', PARALLEL_MIN_BYTES);
   await sealFile(file('in'), file('whole.kw'), { recipients: [recipient] });
   const env = readFileSync(file('whole.kw'));
@@ -177,6 +185,7 @@ void test('data after a whole final chunk is KW_TRAILING_DATA on the worker path
 });
 
 void test('signatures on the worker path: the wrong signer and a forged signature are refused', async () => {
+  await workersRunning();
   input('in', PARALLEL_MIN_BYTES + 100);
   await sealFile(file('in'), file('signed.kw'), { recipients: [recipient], signer });
   const other = await SigningKey.generate('ed25519');
@@ -192,6 +201,7 @@ void test('signatures on the worker path: the wrong signer and a forged signatur
 });
 
 void test('I/O failures are KW_IO and leave nothing behind', async () => {
+  await workersRunning();
   input('in', PARALLEL_MIN_BYTES + 1);
   assert.match(await failure(() => sealFile(file('in'), path.join(dir, 'missing-dir', 'x.kw'), { recipients: [recipient] })), /^KW_IO/);
   assert.match(await failure(() => sealFile(file('does-not-exist'), file('y.kw'), { recipients: [recipient] })), /^KW_IO/);
@@ -214,18 +224,23 @@ void test('small files and stream outputs take the stream path and still work', 
 });
 
 void test('the worker pool does not keep a process alive', () => {
-  // A child seals a large file and returns; it must exit at once, not after the pool's idle timeout.
-  input('in', PARALLEL_MIN_BYTES + 1);
+  // A child seals a file large enough to start the workers and returns; it must exit
+  // at once, not when the pool's idle timer fires.
+  input('cold', COLD_PARALLEL_MIN_BYTES + 1);
   const script = `
     import { HpkeIdentity } from ${JSON.stringify(new URL('../../src/recipients/hpke.ts', import.meta.url).href)};
     import { sealFile } from ${JSON.stringify(new URL('../../src/node/index.ts', import.meta.url).href)};
+    import { sharedPool } from ${JSON.stringify(new URL('../../src/node/pool.ts', import.meta.url).href)};
     const id = await HpkeIdentity.generate('x25519');
-    await sealFile(${JSON.stringify(file('in'))}, ${JSON.stringify(file('child.kw'))}, { recipients: [await id.recipient()] });
-    globalThis.sealedAt = performance.now();
-    process.on('exit', () => process.stdout.write(String(Math.round(performance.now() - globalThis.sealedAt))));
+    await sealFile(${JSON.stringify(file('cold'))}, ${JSON.stringify(file('child.kw'))}, { recipients: [await id.recipient()] });
+    const workers = sharedPool.running;
+    const sealedAt = performance.now();
+    process.on('exit', () => process.stdout.write(JSON.stringify({ workers, ms: performance.now() - sealedAt })));
   `;
   const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
+  const { workers, ms } = JSON.parse(r.stdout) as { workers: number; ms: number };
+  assert.ok(workers > 0, 'the worker path ran');
   assert.ok(existsSync(file('child.kw')));
-  assert.ok(Number(r.stdout) < 2000, `exited ${r.stdout} ms after the seal finished`);
+  assert.ok(ms < 2000, `exited ${ms.toFixed(0)} ms after the seal finished`);
 });
