@@ -6,7 +6,7 @@
 import { KeywardError } from '../errors.js';
 import { CHUNK_SIZE, PREAMBLE_LENGTH } from './constants.js';
 import { checkMagicPrefix, headerLengthFromPreamble, parseHeader } from './header.js';
-import { CIPHER_CHUNK_SIZE, ChunkOpener } from './payload.js';
+import { CIPHER_CHUNK_SIZE, type ChunkOpener } from './payload.js';
 import { ByteQueue } from './queue.js';
 import { beginSeal, checkSignature, unlockHeader, type EnvelopeInfo, type OpenOptions, type OpenSession, type SealOptions, type SealSession } from './session.js';
 import { wipe } from '../bytes.js';
@@ -114,52 +114,60 @@ export class EnvelopeDecoder {
       }
       const s = this.session!;
       const rest = this.queue.take(this.queue.length);
-      const finalLen = rest.length - s.signatureLength;
-      if (finalLen <= 0 && s.opener.chunksOpened === 0) {
-        throw new KeywardError(s.signatureLength && rest.length ? 'KW_SIGNATURE_MISSING' : 'KW_TRUNCATED', 'the envelope has no payload');
-      }
-      let last: Uint8Array;
-      try {
-        if (finalLen < 0) throw new KeywardError('KW_TRUNCATED');
-        last = await s.opener.open(rest.subarray(0, finalLen), true);
-      } catch (e) {
-        const tail = s.signatureLength ? await this.diagnoseTail(s, rest) : null;
-        if (tail === 'stripped') throw new KeywardError('KW_SIGNATURE_MISSING', 'the signature was stripped from a signed envelope');
-        if (tail === 'cut') throw new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${s.opener.chunksOpened + Math.ceil(rest.length / CIPHER_CHUNK_SIZE) - 1}`);
-        throw e;
-      }
+      const { plaintext: last, finalLength: finalLen } = await openTail(s, s.opener.chunksOpened, rest);
       this.hash?.update(rest.subarray(0, finalLen));
       const info = await checkSignature(s, this.hash?.digest() ?? new Uint8Array(0), rest.subarray(finalLen));
       wipe(s.payloadKey);
       return { chunks: [last], info };
     });
   }
+}
 
-  /**
-   * Diagnoses a signed envelope's tail that is not "final chunk ‖ signature":
-   * 'stripped' when it authenticates as the end of an unsigned payload (the
-   * signature was removed), 'cut' when it is whole non-final chunks (the
-   * envelope was cut at a chunk boundary, signature included), else null.
-   */
-  private async diagnoseTail(s: OpenSession, rest: Uint8Array): Promise<'stripped' | 'cut' | null> {
-    if (rest.length === 0) return null;
-    const probe = await ChunkOpener.create(s.header.aead, s.payloadKey);
-    const opens = async (index: number, chunk: Uint8Array, last: boolean) => {
-      try {
-        (await probe.openAt(index, chunk, last)).fill(0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    let index = s.opener.chunksOpened;
-    let o = 0;
-    for (; rest.length - o > CIPHER_CHUNK_SIZE; o += CIPHER_CHUNK_SIZE, index++) {
-      if (!(await opens(index, rest.subarray(o, o + CIPHER_CHUNK_SIZE), false))) return null;
-    }
-    const lastPiece = rest.subarray(o);
-    if (await opens(index, lastPiece, true)) return 'stripped';
-    if (lastPiece.length === CIPHER_CHUNK_SIZE && (await opens(index, lastPiece, false))) return 'cut';
-    return null;
+/**
+ * The end of a payload: `rest` is everything after the last non-final chunk
+ * (`index` is the final chunk's number): the final chunk, then the signature
+ * if the envelope is signed. Shared by the streaming decoder and the Node
+ * parallel path so both fail with the same codes.
+ */
+export async function openTail(s: OpenSession, index: number, rest: Uint8Array): Promise<{ plaintext: Uint8Array; finalLength: number }> {
+  const finalLength = rest.length - s.signatureLength;
+  if (finalLength <= 0 && index === 0) {
+    throw new KeywardError(s.signatureLength && rest.length ? 'KW_SIGNATURE_MISSING' : 'KW_TRUNCATED', 'the envelope has no payload');
   }
+  try {
+    if (finalLength < 0) throw new KeywardError('KW_TRUNCATED');
+    return { plaintext: await s.opener.openIndexed(index, rest.subarray(0, finalLength), true), finalLength };
+  } catch (e) {
+    const tail = s.signatureLength ? await diagnoseTail(s.opener, index, rest) : null;
+    if (tail === 'stripped') throw new KeywardError('KW_SIGNATURE_MISSING', 'the signature was stripped from a signed envelope');
+    if (tail === 'cut') throw new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${index + Math.ceil(rest.length / CIPHER_CHUNK_SIZE) - 1}`);
+    throw e;
+  }
+}
+
+/**
+ * Diagnoses a signed envelope's tail that is not "final chunk ‖ signature":
+ * 'stripped' when it authenticates as the end of an unsigned payload (the
+ * signature was removed), 'cut' when it is whole non-final chunks (the
+ * envelope was cut at a chunk boundary, signature included), else null.
+ */
+async function diagnoseTail(opener: ChunkOpener, first: number, rest: Uint8Array): Promise<'stripped' | 'cut' | null> {
+  if (rest.length === 0) return null;
+  const opens = async (index: number, chunk: Uint8Array, last: boolean) => {
+    try {
+      (await opener.openAt(index, chunk, last)).fill(0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let index = first;
+  let o = 0;
+  for (; rest.length - o > CIPHER_CHUNK_SIZE; o += CIPHER_CHUNK_SIZE, index++) {
+    if (!(await opens(index, rest.subarray(o, o + CIPHER_CHUNK_SIZE), false))) return null;
+  }
+  const lastPiece = rest.subarray(o);
+  if (await opens(index, lastPiece, true)) return 'stripped';
+  if (lastPiece.length === CIPHER_CHUNK_SIZE && (await opens(index, lastPiece, false))) return 'cut';
+  return null;
 }

@@ -86,14 +86,17 @@ export class ChunkOpener {
   get chunksOpened(): number { return this.index; }
 
   async open(chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
-    const i = this.index;
+    const pt = await this.openIndexed(this.index, chunk, last);
+    this.index++;
+    return pt;
+  }
+
+  /** Opens chunk `i` with the checks of `open` (truncation, trailing data), without advancing. */
+  async openIndexed(i: number, chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
     if (chunk.length < TAG_LENGTH) throw new KeywardError('KW_TRUNCATED', 'payload ends inside a chunk tag');
     if (last && i > 0 && chunk.length === TAG_LENGTH) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', 'empty final chunk after other chunks (non-canonical)');
     const pt = await this.aead.open(chunkNonce(i, last), chunk);
-    if (pt) {
-      this.index++;
-      return pt;
-    }
+    if (pt) return pt;
     const other = await this.aead.open(chunkNonce(i, !last), chunk);
     if (other) {
       other.fill(0);

@@ -9,17 +9,18 @@
  * their batches with positional I/O on the two file descriptors.
  *
  * The bytes are exactly those of the streaming path (EnvelopeEncoder /
- * EnvelopeDecoder), and so are the errors: openFinal below follows
- * EnvelopeDecoder.finish step by step. Tests check both paths against each other.
+ * EnvelopeDecoder), and so are the errors: the final chunk and signature go
+ * through the decoder's own openTail. Tests check both paths against each other.
  */
 import { platform } from '#platform';
 import { wipe } from '../bytes.js';
 import { KeywardError, type KeywardErrorCode } from '../errors.js';
-import { CHUNK_SIZE, LIMITS, PREAMBLE_LENGTH, TAG_LENGTH } from '../format/constants.js';
+import { CHUNK_SIZE, LIMITS, PREAMBLE_LENGTH } from '../format/constants.js';
 import { headerLengthFromPreamble, parseHeader } from '../format/header.js';
-import { CIPHER_CHUNK_SIZE, sealedPayloadLength, type ChunkOpener } from '../format/payload.js';
+import { openTail } from '../format/codec.js';
+import { CIPHER_CHUNK_SIZE, sealedPayloadLength } from '../format/payload.js';
 import {
-  beginSeal, checkSignature, unlockHeader, type EnvelopeInfo, type OpenOptions, type OpenSession, type SealOptions,
+  beginSeal, checkSignature, unlockHeader, type EnvelopeInfo, type OpenOptions, type SealOptions,
 } from '../format/session.js';
 import type { AtomicFile } from './atomic.js';
 import type { FileInput } from './input.js';
@@ -119,7 +120,7 @@ export async function openParallel(input: FileInput, out: AtomicFile, opts: Open
     }, (ct) => hash!.update(ct));
     const restStart = headerLength + body * CIPHER_CHUNK_SIZE;
     const rest = await input.read(restStart, size - restStart);
-    const { plaintext, finalLength } = await openFinal(s, body, rest);
+    const { plaintext, finalLength } = await openTail(s, body, rest);
     hash?.update(rest.subarray(0, finalLength));
     await out.writeAt(plaintext, body * CHUNK_SIZE);
     await input.checkUnchanged();
@@ -127,67 +128,4 @@ export async function openParallel(input: FileInput, out: AtomicFile, opts: Open
   } finally {
     wipe(s.payloadKey);
   }
-}
-
-/** The final chunk and the signature, exactly as EnvelopeDecoder.finish treats them. */
-async function openFinal(s: OpenSession, index: number, rest: Uint8Array): Promise<{ plaintext: Uint8Array; finalLength: number }> {
-  const finalLength = rest.length - s.signatureLength;
-  if (finalLength <= 0 && index === 0) {
-    throw new KeywardError(s.signatureLength && rest.length ? 'KW_SIGNATURE_MISSING' : 'KW_TRUNCATED', 'the envelope has no payload');
-  }
-  try {
-    if (finalLength < 0) throw new KeywardError('KW_TRUNCATED');
-    return { plaintext: await openFinalChunk(s.opener, index, rest.subarray(0, finalLength)), finalLength };
-  } catch (e) {
-    const tail = s.signatureLength ? await diagnoseTail(s.opener, index, rest) : null;
-    if (tail === 'stripped') throw new KeywardError('KW_SIGNATURE_MISSING', 'the signature was stripped from a signed envelope');
-    if (tail === 'cut') throw new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${index + Math.ceil(rest.length / CIPHER_CHUNK_SIZE) - 1}`);
-    throw e;
-  }
-}
-
-/** ChunkOpener.open(chunk, last = true) for chunk `index`. */
-async function openFinalChunk(opener: ChunkOpener, index: number, chunk: Uint8Array): Promise<Uint8Array> {
-  if (chunk.length < TAG_LENGTH) throw new KeywardError('KW_TRUNCATED', 'payload ends inside a chunk tag');
-  if (index > 0 && chunk.length === TAG_LENGTH) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', 'empty final chunk after other chunks (non-canonical)');
-  const pt = await opensAt(opener, index, chunk, true);
-  if (pt) return pt;
-  const nonFinal = await opensAt(opener, index, chunk, false);
-  if (nonFinal) {
-    nonFinal.fill(0);
-    throw new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${index}`);
-  }
-  throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', `chunk ${index} failed authentication`);
-}
-
-/** The plaintext of chunk `index`, or null when it does not authenticate with this final flag. */
-async function opensAt(opener: ChunkOpener, index: number, chunk: Uint8Array, last: boolean): Promise<Uint8Array | null> {
-  try {
-    return await opener.openAt(index, chunk, last);
-  } catch {
-    return null;
-  }
-}
-
-/**
- * EnvelopeDecoder.diagnoseTail: a signed envelope's tail that is not "final
- * chunk ‖ signature" is 'stripped' when it authenticates as the end of an
- * unsigned payload, 'cut' when it is whole non-final chunks, else null.
- */
-async function diagnoseTail(opener: ChunkOpener, first: number, rest: Uint8Array): Promise<'stripped' | 'cut' | null> {
-  if (rest.length === 0) return null;
-  const opens = async (index: number, chunk: Uint8Array, last: boolean) => {
-    const pt = await opensAt(opener, index, chunk, last);
-    pt?.fill(0);
-    return pt !== null;
-  };
-  let index = first;
-  let o = 0;
-  for (; rest.length - o > CIPHER_CHUNK_SIZE; o += CIPHER_CHUNK_SIZE, index++) {
-    if (!(await opens(index, rest.subarray(o, o + CIPHER_CHUNK_SIZE), false))) return null;
-  }
-  const lastPiece = rest.subarray(o);
-  if (await opens(index, lastPiece, true)) return 'stripped';
-  if (lastPiece.length === CIPHER_CHUNK_SIZE && (await opens(index, lastPiece, false))) return 'cut';
-  return null;
 }
