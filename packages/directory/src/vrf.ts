@@ -1,0 +1,43 @@
+/**
+ * The KEYTRANS VRF (§11.7): ECVRF-EDWARDS25519-SHA512-TAI over the encoded
+ * VrfInput (label, version), with the 64-byte output truncated to VRF.Nh = 32
+ * bytes. The output is the label-version pair's search key in the prefix tree.
+ */
+import { ecvrfProve, ecvrfPublicKey, ecvrfVerify } from './ecvrf.js';
+import { encodeVrfInput } from './structs.js';
+import { VRF_NH } from './suite.js';
+
+const SUITE = 'ECVRF-EDWARDS25519-SHA512-TAI';
+
+/**
+ * The VRF public key for a 32-byte VRF secret key.
+ *
+ * @example
+ * const vrfPk = vrfPublicKey(vrfSk);
+ */
+export function vrfPublicKey(sk: Uint8Array): Uint8Array {
+  return ecvrfPublicKey(sk);
+}
+
+/**
+ * Evaluates the VRF for (label, version): the 32-byte search key and its 80-byte proof.
+ *
+ * @example
+ * const { output, proof } = vrfEvaluate(vrfSk, label, 0);
+ */
+export function vrfEvaluate(sk: Uint8Array, label: Uint8Array, version: number): { output: Uint8Array; proof: Uint8Array } {
+  const proof = ecvrfProve(SUITE, sk, encodeVrfInput(label, version));
+  const output = vrfVerify(vrfPublicKey(sk), label, version, proof);
+  return { output, proof };
+}
+
+/**
+ * Verifies a VRF proof for (label, version) and returns the 32-byte search key;
+ * throws `KT_BAD_VRF_PROOF` otherwise.
+ *
+ * @example
+ * const key = vrfVerify(config.vrfPublicKey, label, 3, proof);
+ */
+export function vrfVerify(pk: Uint8Array, label: Uint8Array, version: number, proof: Uint8Array): Uint8Array {
+  return ecvrfVerify(SUITE, pk, encodeVrfInput(label, version), proof).slice(0, VRF_NH);
+}
