@@ -19,10 +19,20 @@ export default tseslint.config(
   },
   {
     // Packages that must run in browsers: no Node-only modules, except in their Node adapters.
-    files: ['packages/core/src/**', 'packages/tlog/src/**', 'packages/client/src/**'],
+    files: ['packages/core/src/**', 'packages/tlog/src/**', 'packages/directory/src/**', 'packages/client/src/**'],
     ignores: ['packages/core/src/platform/node.ts', 'packages/core/src/node/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'browser-compatible packages must not import Node-only APIs (use the platform adapter)' }] }],
+    },
+  },
+  {
+    // Integrations (Node only): crypto only through @keyward/core (or node:crypto), never the server's internals.
+    files: ['packages/integrations/src/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['@noble/*', '@hpke/*', '@scure/*'], message: 'integrations use crypto only through @keyward/core or node:crypto' },
+        { group: ['@keyward/server', '@keyward/server/*'], message: 'integrations talk to the key service through @keyward/client' },
+      ] }],
     },
   },
   {

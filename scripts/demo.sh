@@ -54,8 +54,11 @@ kw unseal --share "$dir/kw/shares/share-1.txt"     # each custodian, from their 
 kw unseal --share "$dir/kw/shares/share-3.txt"
 kw status
 
+echo "== the initial token of init only enrolls the first administrators: enroll one, then act as them"
+kw token create --principal alice --kind person --admin -o "$dir/admin.token" --token-file "$dir/root.token"
+
 echo "== as the administrator: a key, a token for the billing service, a policy that lets it use the key"
-export KEYWARD_TOKEN_FILE="$dir/root.token"
+export KEYWARD_TOKEN_FILE="$dir/admin.token"
 kw keys create billing/orders
 kw token create --principal svc-billing -o "$dir/billing.token"
 cat > "$dir/policy.json" <<'POLICY'
@@ -71,7 +74,7 @@ kw open --kms --profile "$dir/profile" --context table=orders -o "$dir/row.out" 
 cmp "$dir/report.bin" "$dir/row.out" && echo "opened through the key service: matches the original"
 
 echo "== the audit trail: export it and verify it offline with the log's public key"
-export KEYWARD_TOKEN_FILE="$dir/root.token"
+export KEYWARD_TOKEN_FILE="$dir/admin.token"
 sleep 1.2   # checkpoints are signed at least every second while there is traffic
 kw audit export -o "$dir/audit.jsonl"
 kw audit verify --export "$dir/audit.jsonl" --key "$dir/kw/audit-verifier-key.txt"

@@ -13,7 +13,10 @@ import { BIN, fails, kw, ok, tempDir } from './helpers.js';
 const t = tempDir();
 let server: ChildProcess | null = null;
 let addr = '';
-const tokenFile = t.path('root.token');
+/** The initial admin token of init: it only enrolls administrators (bootstrap rule). */
+const bootstrapFile = t.path('init.token');
+/** The first administrator's token, enrolled with it (test "init token: …"). */
+const tokenFile = t.path('admin.token');
 const srvDir = t.path('srv');
 
 function freePort(): Promise<number> {
@@ -33,7 +36,7 @@ before(async () => {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') env[k] = v;
   const init = ok(await kw(['init', '--data', srvDir, '--shares', '3', '--threshold', '2']), true);
-  writeFileSync(tokenFile, init.out, { mode: 0o600 });
+  writeFileSync(bootstrapFile, init.out, { mode: 0o600 });
   server = spawn(process.execPath, [BIN, 'server', '--data', srvDir, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   server.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -118,6 +121,14 @@ void test('unseal: k-1 shares leave it sealed, the k-th unseals', async () => {
   assert.equal((JSON.parse(ok(await kw(['status', '--json'], { env: env() })).out) as { sealed: boolean }).sealed, false);
 });
 
+void test('init token: enrolls the first administrator and nothing else', async () => {
+  fails(await kw(['keys', 'create', 'app/early', '--token-file', bootstrapFile], { env: env() }), 'KW_BOOTSTRAP_ONLY');
+  fails(await kw(['token', 'create', '--principal', 'svc', '--token-file', bootstrapFile], { env: env() }), 'KW_BOOTSTRAP_ONLY');
+  ok(await kw(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', tokenFile, '--token-file', bootstrapFile], { env: env() }), true);
+  assert.equal(mode(tokenFile), 0o600);
+  assert.match(ok(await kw(['principal', 'list', '--token-file', bootstrapFile], { env: env() })).out, /^admin\tdefault\tperson/m);
+});
+
 void test('status, keys create/rotate/list/show, token create/revoke against a running server', async () => {
   const s = JSON.parse(ok(await kw(['status', '--json'], { env: env() })).out) as { initialized: boolean; sealed: boolean };
   assert.equal(s.initialized, true);
@@ -133,7 +144,7 @@ void test('status, keys create/rotate/list/show, token create/revoke against a r
   ok(await kw(['keys', 'list', 'app'], { env: { ...env(), KEYWARD_TOKEN: token } }));
   fails(await kw(['keys', 'list', 'app', '--token', token], { env: env() }), 'KW_INVALID_ARGUMENT');
   fails(await kw(['keys', 'list', 'app'], { env: env() }), 'KW_INVALID_ARGUMENT'); // no token anywhere
-  const created = JSON.parse(ok(await kw(['token', 'create', '--principal', 'root', '--admin', '--token-file', tokenFile, '--json'], { env: env() })).out) as { id: string; token: string };
+  const created = JSON.parse(ok(await kw(['token', 'create', '--principal', 'ops', '--kind', 'person', '--admin', '--token-file', tokenFile, '--json'], { env: env() })).out) as { id: string; token: string };
   assert.match(created.token, /^kw_/);
   writeFileSync(t.path('second.token'), `${created.token}\n`);
   ok(await kw(['keys', 'list', 'app', '--token-file', t.path('second.token')], { env: env() }));
@@ -151,7 +162,7 @@ void test('login, policy put, seal --kms + open --kms round trip through the ser
   ok(await kw(['login', '--profile', profile, '--token-file', tokenFile], { env: env() }));
   assert.equal(mode(`${profile}/device-keys.json`), 0o600);
   fails(await kw(['login', '--profile', profile, '--token-file', tokenFile], { env: env() }), 'KW_INVALID_ARGUMENT'); // exists
-  writeFileSync(t.path('policy.json'), JSON.stringify({ grants: [{ principals: ['root'], operations: ['datakey', 'unwrap'], keys: ['app/*'] }] }));
+  writeFileSync(t.path('policy.json'), JSON.stringify({ grants: [{ principals: ['admin'], operations: ['datakey', 'unwrap'], keys: ['app/*'] }] }));
   ok(await kw(['policy', 'put', 'app/p1', '--file', t.path('policy.json'), '--token-file', tokenFile], { env: env() }));
   const plain = 'kms round trip\n';
   writeFileSync(t.path('plain.txt'), plain);
@@ -225,11 +236,45 @@ void test('server --dev --json: stdout holds only the JSON document; the server 
 void test('every server command has --help; usage errors exit 2', async () => {
   const cmds = [['init'], ['server'], ['unseal'], ['seal-server'], ['status'], ['keys', 'create'], ['keys', 'list'], ['keys', 'show'], ['keys', 'rotate'],
     ['keys', 'disable-version'], ['keys', 'enable-version'], ['keys', 'schedule-deletion'], ['keys', 'cancel-deletion'], ['keys', 'destroy'],
-    ['token', 'create'], ['token', 'revoke'], ['policy', 'put'], ['policy', 'get'], ['login'], ['audit', 'export'], ['audit', 'verify']];
+    ['token', 'create'], ['token', 'revoke'], ['policy', 'put'], ['policy', 'get'], ['login'], ['audit', 'export'], ['audit', 'verify'],
+    ['keys', 'update'], ['principal', 'list'], ['principal', 'show'], ['principal', 'set-roles'], ['principal', 'disable'], ['signing-key', 'list'], ['signing-key', 'revoke']];
   for (const c of cmds) assert.match(ok(await kw([...c, '--help'])).out, new RegExp(`^keyward ${c.join(' ')} — `), c.join(' '));
   assert.match(ok(await kw(['seal', '--help'])).out, /--kms NS\/NAME/);
   fails(await kw(['init']), 'KW_INVALID_ARGUMENT');
   fails(await kw(['init', '--data', t.path('x'), '--threshold', '9']), 'KW_INVALID_ARGUMENT');
   fails(await kw(['keys', 'destroy', 'app/orders', '1', '--token-file', tokenFile]), 'KW_INVALID_ARGUMENT'); // needs --yes
   fails(await kw(['server', '--dev', '--listen', '0.0.0.0:0']), 'KW_INVALID_ARGUMENT');
+  fails(await kw(['server', '--dev', '--scheduler-interval', 'soon']), 'KW_INVALID_ARGUMENT');
+  fails(await kw(['principal', 'disable', 'svc', '--token-file', tokenFile]), 'KW_INVALID_ARGUMENT'); // needs --yes
+  for (const bad of ['90x', '0', '59m', '3651d', '-1d', '1.5d']) fails(await kw(['keys', 'update', 'app/orders', '--rotation-period', bad, '--token-file', tokenFile]), 'KW_INVALID_ARGUMENT');
+  fails(await kw(['keys', 'update', 'app/orders', '--token-file', tokenFile]), 'KW_INVALID_ARGUMENT'); // nothing to change
+});
+
+void test('keys create/update --rotation-period; principal list/show/set-roles/disable; signing-key list/revoke', async () => {
+  const show = async (key: string) => JSON.parse(ok(await kw(['keys', 'show', key, '--token-file', tokenFile], { env: env() })).out) as { rotation_period_seconds: number | null };
+  ok(await kw(['keys', 'create', 'app/rotating', '--rotation-period', '90d', '--token-file', tokenFile], { env: env() }));
+  assert.equal((await show('app/rotating')).rotation_period_seconds, 90 * 86400);
+  assert.match(ok(await kw(['keys', 'update', 'app/rotating', '--rotation-period', '12h', '--token-file', tokenFile], { env: env() })).out, /rotates every 43200 s/);
+  assert.equal((await show('app/rotating')).rotation_period_seconds, 43200);
+  ok(await kw(['keys', 'update', 'app/rotating', '--rotation-period', 'off', '--token-file', tokenFile], { env: env() }));
+  assert.equal((await show('app/rotating')).rotation_period_seconds, null);
+
+  const svcToken = t.path('svc-cli.token');
+  ok(await kw(['token', 'create', '--principal', 'svc-cli', '-o', svcToken, '--token-file', tokenFile], { env: env() }), true);
+  const profile = t.path('svc-profile');
+  const login = JSON.parse(ok(await kw(['login', '--profile', profile, '--token-file', svcToken, '--json'], { env: env() })).out) as { keyId: string };
+  // The owner sees and revokes its own key; an admin sees anyone's.
+  assert.match(ok(await kw(['signing-key', 'list', '--token-file', svcToken], { env: env() })).out, new RegExp(`^${login.keyId}\tsvc-cli\ted25519\t.*\tactive$`, 'm'));
+  fails(await kw(['signing-key', 'list', '--principal', 'admin', '--token-file', svcToken], { env: env() }), 'KW_FORBIDDEN');
+  assert.match(ok(await kw(['signing-key', 'revoke', login.keyId, '--token-file', svcToken], { env: env() })).out, /revoked/);
+  assert.match(ok(await kw(['signing-key', 'list', '--principal', 'svc-cli', '--token-file', tokenFile], { env: env() })).out, /\trevoked /);
+
+  assert.match(ok(await kw(['principal', 'list', '--ns', 'default', '--token-file', tokenFile], { env: env() })).out, /^svc-cli\tdefault\tservice\t-$/m);
+  assert.match(ok(await kw(['principal', 'set-roles', 'svc-cli', '--role', 'orders-app', '--role', 'reader', '--token-file', tokenFile], { env: env() })).out, /roles orders-app, reader/);
+  const shown = JSON.parse(ok(await kw(['principal', 'show', 'svc-cli', '--token-file', tokenFile], { env: env() })).out) as { roles: string[]; tokens: unknown[]; signing_keys: unknown[] };
+  assert.deepEqual([shown.roles, shown.tokens.length, shown.signing_keys.length], [['orders-app', 'reader'], 1, 1]);
+  assert.match(ok(await kw(['principal', 'disable', 'svc-cli', '--yes', '--token-file', tokenFile], { env: env() })).out, /disabled: 1 token\(s\) and 0 signing key\(s\) revoked/);
+  fails(await kw(['signing-key', 'list', '--token-file', svcToken], { env: env() }), 'KW_UNAUTHENTICATED');
+  fails(await kw(['principal', 'disable', 'svc-cli', '--yes', '--token-file', tokenFile], { env: env() }), 'KW_PRINCIPAL_DISABLED');
+  fails(await kw(['principal', 'show', 'nobody', '--token-file', tokenFile], { env: env() }), 'KW_NOT_FOUND');
 });

@@ -54,12 +54,14 @@ export {
   KmsKeyService,
   kmsRecipient,
   kmsIdentity,
+  serviceKeyIdentities,
   type KmsKeyServiceOptions,
   type GenerateDataKeyOptions,
   type KmsSealOptions,
   type RequestHashCheck,
 } from './kms/client.js';
 export { encodeKmsStanza, decodeKmsStanza, parseKeyRef, KMS_STANZA_TYPE, type ParsedKmsStanza, type KeyRef } from './kms/stanza.js';
+export { kmsMac, kmsRewrap, MAX_REWRAP_ITEMS, MAX_MAC_MESSAGE_BYTES, type MacResult, type RewrapItem, type RewrappedKey } from './kms/data-ops.js';
 export {
   DataKeyCache,
   DATA_KEY_CACHE_DEFAULT_MAX_AGE_MS,

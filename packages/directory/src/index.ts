@@ -69,3 +69,19 @@ export {
   type LabelUpdate,
 } from './builder.js';
 export { DirectoryClient, type ClientOptions, type SearchResult, type VerifiedHead } from './client.js';
+export { ibstFrontier, ibstIsLeaf, ibstLeft, ibstPathTo, ibstRight, ibstRoot, updateView } from './ibst.js';
+export { baseBinaryLadder, interpretSearchLadder, monitoringBinaryLadder, searchBinaryLadder } from './ladder.js';
+export { isDistinguished, previousRightmostDistinguished, rightmostDistinguished, type TimestampSource } from './distinguished.js';
+export { ProofReader, fixedVersionSearch, greatestVersionSearch, isExpired, type FixedOutcome, type GreatestOutcome, type LadderKey, type RetainedEntries } from './combined.js';
+export { answerSize, decodeSearchResponse, encodeSearchResponse, finishCombinedProof, verifySearchResponse, type SearchContext, type SearchResponse, type VerifiedSearch } from './search.js';
+export {
+  contactMonitor,
+  decodeMonitorResponse,
+  decodeOwnerInitResponse,
+  encodeMonitorResponse,
+  encodeOwnerInitResponse,
+  ownerInit,
+  ownerMonitor,
+  type MonitorResponse,
+  type OwnerInitResponse,
+} from './monitor.js';

@@ -74,3 +74,24 @@ export function configOf(i: any): Configuration {
   };
 }
 
+
+/** The Configuration a search/monitor vector's log ran with (`maximum_lifetime` 0 = none). */
+export function logConfig(i: any): Configuration {
+  return {
+    cipherSuite: 2,
+    mode: i.mode,
+    signaturePublicKey: hex(i.signature_public_key),
+    vrfPublicKey: hex(i.vrf_public_key),
+    maxAhead: i.max_ahead ?? 10000,
+    maxBehind: i.max_behind ?? 10000,
+    reasonableMonitoringWindow: i.monitoring_window,
+    ...(i.maximum_lifetime ? { maximumLifetime: i.maximum_lifetime } : {}),
+  };
+}
+
+/** The value of `label` at `version` in a vector's mutation list. */
+export function valueAt(i: any, label: string, version: number): string | undefined {
+  const vals = (i.mutations as any[]).flatMap((m) => (m.add as any[]).filter((a) => a.label === label).map((a) => a.value as string));
+  return vals[version];
+}
+

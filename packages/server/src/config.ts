@@ -5,6 +5,7 @@
  * |---------------------|----------------------------|--------------------|
  * | `listen`            | `KEYWARD_LISTEN`           | `127.0.0.1:8200`   |
  * | `data`              | `KEYWARD_DATA`             | (required unless dev) |
+ * | `store`             | `KEYWARD_STORE`            | none: SQLite `keyward.db` in the data directory; `postgres://…` for PostgreSQL (several nodes on one database) |
  * | `tlsCert`/`tlsKey`  | `KEYWARD_TLS_CERT`/`_KEY`  | none               |
  * | `insecure`          | `KEYWARD_INSECURE=1`       | false (non-loopback needs TLS or this) |
  * | `dev`               | `KEYWARD_DEV=1`            | false              |
@@ -13,6 +14,12 @@
  * | `logFile`           | `KEYWARD_LOG_FILE`         | none: logs go to stderr |
  * | `logStream` (programmatic only) | —              | stderr             |
  * | `rateLimit.perToken` / `.perAddress` ({ ratePerSecond, burst }) | — | 50/100, 5/20 |
+ * | `schedulerMs`       | `KEYWARD_SCHEDULER_MS`     | `60000`: the lifecycle scheduler's tick (automatic rotation, scheduled destruction); 0 = no timer |
+ * | `clock` (programmatic only) | —                  | the system clock: what the scheduler takes as now (tests) |
+ * | `mfa` ({ rpId, rpName, origins, issuer, stepUpTtlSeconds, maxFailures, lockoutSeconds, requireStepUp, clock }) | — | docs/mfa.md |
+ * | `hsmPinFile`        | `KEYWARD_HSM_PIN_FILE`     | none: HSM-wrapped mode reads the token PIN from this file (docs/hsm.md) |
+ * | `hsmPin` (programmatic only) | `KEYWARD_HSM_PIN` | none: the PIN itself (never a flag) |
+ * | `hsmRetryMs`        | `KEYWARD_HSM_RETRY_MS`     | `5000`: auto-unseal retry period while the HSM is unavailable |
  *
  * In dev mode the root token is `KEYWARD_DEV_ROOT_TOKEN` when set.
  *
@@ -28,6 +35,7 @@
 import { readFileSync } from 'node:fs';
 import { KeywardError, type KeywardErrorCode } from '@keyward/core';
 import { z } from 'zod';
+import { MfaSettingsSchema } from './api/mfa-settings.js';
 
 /** Why `startServer` or `loadConfig` refused. */
 export type ServerStartReason =
@@ -60,6 +68,12 @@ const Bucket = z.strictObject({ ratePerSecond: z.number().positive(), burst: z.i
 export const ServerConfigSchema = z.strictObject({
   listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'listen is host:port').default('127.0.0.1:8200'),
   data: z.string().min(1).optional(),
+  /**
+   * The store: absent = SQLite in the data directory; a `postgres://` or
+   * `postgresql://` URL = that PostgreSQL database (store/open.ts). The data
+   * directory still holds the keyholder socket, its state and the shares.
+   */
+  store: z.string().regex(/^postgres(?:ql)?:\/\/\S+$/, 'store is a postgres:// or postgresql:// URL').optional(),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   insecure: z.boolean().default(false),
@@ -79,6 +93,22 @@ export const ServerConfigSchema = z.strictObject({
   checkpointMs: z.int().min(0).default(1000),
   /** How often unauthenticated failures are summarised into one audit event, in ms (default 60000, at least 1000). */
   auditSummaryMs: z.int().min(1000).default(60_000),
+  /**
+   * The lifecycle scheduler's tick, ms (default 60000): rotates keys whose
+   * period has passed and destroys versions whose deletion date has come,
+   * while unsealed (api/lifecycle/scheduler.ts). 0 = no timer.
+   */
+  schedulerMs: z.int().min(0).max(24 * 3600 * 1000).default(60_000),
+  /** What the scheduler takes as now (tests inject one); default the system clock. */
+  clock: z.custom<() => Date>((v) => typeof v === 'function', 'clock must be a function returning a Date').optional(),
+  /** Second factors and step-up (api/mfa-settings.ts; docs/mfa.md): WebAuthn relying party, step-up lifetime, lockout, MFA clock. */
+  mfa: MfaSettingsSchema.optional(),
+  /** HSM-wrapped mode (docs/hsm.md): the file holding the token PIN. */
+  hsmPinFile: z.string().min(1).optional(),
+  /** The token PIN itself (programmatic, or KEYWARD_HSM_PIN); passed to the keyholder on a pipe, never in argv. */
+  hsmPin: z.string().min(1).max(1024).optional(),
+  /** Auto-unseal retry period while the HSM is unavailable, ms (default 5000; 0 = no retry). */
+  hsmRetryMs: z.int().min(0).max(3_600_000).optional(),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
@@ -88,6 +118,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   const out: Record<string, unknown> = {};
   if (env.KEYWARD_LISTEN) out.listen = env.KEYWARD_LISTEN;
   if (env.KEYWARD_DATA) out.data = env.KEYWARD_DATA;
+  if (env.KEYWARD_STORE) out.store = env.KEYWARD_STORE;
   if (env.KEYWARD_TLS_CERT) out.tlsCert = env.KEYWARD_TLS_CERT;
   if (env.KEYWARD_TLS_KEY) out.tlsKey = env.KEYWARD_TLS_KEY;
   if (env.KEYWARD_INSECURE) out.insecure = env.KEYWARD_INSECURE === '1' || env.KEYWARD_INSECURE === 'true';
@@ -97,6 +128,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   if (env.KEYWARD_LOG_LEVEL) out.logLevel = env.KEYWARD_LOG_LEVEL;
   if (env.KEYWARD_AUDIT_SUMMARY_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_AUDIT_SUMMARY_MS)) out.auditSummaryMs = Number(env.KEYWARD_AUDIT_SUMMARY_MS);
   if (env.KEYWARD_LOG_FILE) out.logFile = env.KEYWARD_LOG_FILE;
+  if (env.KEYWARD_SCHEDULER_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_SCHEDULER_MS)) out.schedulerMs = Number(env.KEYWARD_SCHEDULER_MS);
+  if (env.KEYWARD_HSM_PIN_FILE) out.hsmPinFile = env.KEYWARD_HSM_PIN_FILE;
+  if (env.KEYWARD_HSM_PIN) out.hsmPin = env.KEYWARD_HSM_PIN;
+  if (env.KEYWARD_HSM_RETRY_MS && /^[0-9]{1,9}$/.test(env.KEYWARD_HSM_RETRY_MS)) out.hsmRetryMs = Number(env.KEYWARD_HSM_RETRY_MS);
   return out;
 }
 

@@ -18,4 +18,12 @@ export { sealShareForBoot, unsealContext } from './keyholder/unseal-key.js';
 export { decodeShareFile, type DecodedShare } from './keyholder/share-file.js';
 export { buildInitState, StateFile, STATE_FILE_NAME, type InitState, type KeyholderState } from './keyholder/state.js';
 export { openSqliteStore, type Store, type StoreTx, type SqliteStore } from './store/index.js';
+export {
+  openPostgresStore, migratePostgresStore, migrateConfiguredStore, openConfiguredStore, storeLocation, isPostgresUrl, redactUrl,
+  type PostgresStore, type MigrateOutcome, type StoreLocation,
+} from './store/index.js';
+export { openSqliteStoreReadOnly, CURRENT_SCHEMA_VERSION, type ReadOnlyStore } from './store/sqlite-readonly.js';
 export { verifyExport, canonicalJson, AUDIT_EXPORT_VERSION, type VerifyResult, type AuditProblem } from './audit/index.js';
+export {
+  wrapForImport, verifyImportParams, importParamsMessage, IMPORT_ALGORITHM, IMPORT_MATERIAL_LENGTHS, type ImportParamsFacts,
+} from './keyholder/import.js';

@@ -3,7 +3,7 @@
  * init`, `keyward server --dev` and `RunningServer.initialize()`:
  *
  *   DIR/                        mode 0700
- *     keyward.db                the SQLite store (0600)
+ *     keyward.db                the SQLite store (0600), unless `store` names a PostgreSQL database
  *     keyholder.json            the keyholder's state: custody hashes, wrapped checkpoint key (0600)
  *     audit-verifier-key.txt    the audit log's public key, for `keyward audit verify --key` (0600)
  *     shares/share-N.txt        the unseal shares (0600), or share-N.kw.txt sealed to custodians
@@ -16,8 +16,10 @@
  * keeps only SHA-256(token) (hex) under principal `root` of namespace `sys`,
  * admin = true, and the store meta `init.admin_token_id` names it. It
  * expires after {@link INIT_TOKEN_TTL_SECONDS} (24 hours) everywhere — CLI
- * init, dev mode and `initialize()` alike: it exists to enroll the first
- * administrators, who then get their own tokens.
+ * init, dev mode and `initialize()` alike. It is a *bootstrap token*
+ * (api/bootstrap.ts): it can only enroll the first administrators, who then
+ * get their own tokens. Dev mode alone (`bootstrapOnly: false`) puts its
+ * token under `dev-root`, a full administrator.
  *
  * Audit: the `sys.init` event (token id, shares, threshold) is the log's
  * first event. Offline (no keyholder running: `keyward init`, dev mode before
@@ -36,19 +38,21 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { KeywardError } from '@keyward/core';
 import { newId, newToken, tokenHash } from './api/auth.js';
+import { BOOTSTRAP_NAMESPACE, BOOTSTRAP_PRINCIPAL, DEV_ROOT_PRINCIPAL } from './api/bootstrap.js';
 import { GENESIS_PREV } from './audit/bytes.js';
 import { buildEvent, eventLeafHash, type AuditEventInput } from './audit/event.js';
 import { initCustody, type ShareFile } from './keyholder/custody.js';
 import { splitToRecipients, type CustodianShare } from './keyholder/custodians.js';
+import { initHsmCustody, type HsmConnection } from './keyholder/hsm-custody.js';
 import { STATE_FILE_NAME, StateFile, buildInitState, type InitState } from './keyholder/state.js';
-import { openSqliteStore, type Store, type StoreTx } from './store/index.js';
+import { openConfiguredStore, type Store, type StoreTx } from './store/index.js';
 
 export const STORE_FILE = 'keyward.db';
 export const SHARES_DIR = 'shares';
 export const VERIFIER_KEY_FILE = 'audit-verifier-key.txt';
 export const TOKEN_FILE = 'initial-admin-token';
-export const INIT_PRINCIPAL = 'root';
-export const INIT_NAMESPACE = 'sys';
+export const INIT_PRINCIPAL = BOOTSTRAP_PRINCIPAL;
+export const INIT_NAMESPACE = BOOTSTRAP_NAMESPACE;
 /** The lifetime of the initial admin token (every init path): 24 hours. */
 export const INIT_TOKEN_TTL_SECONDS = 24 * 3600;
 
@@ -81,6 +85,25 @@ export interface InitDataDirOptions {
   readonly tokenToFile?: boolean;
   /** Attach to a running service instead of writing the store and keyholder.json directly. */
   readonly running?: RunningInit;
+  /**
+   * The store (store/open.ts): absent = SQLite `keyward.db` in the directory;
+   * a `postgres://` URL = that database, which must not be initialized yet
+   * (other nodes join it with a copy of this directory's keyholder.json and
+   * audit-verifier-key.txt: docs/key-service-design.md §Several nodes).
+   */
+  readonly store?: string;
+  /**
+   * The token is a bootstrap token that only enrolls the first administrators
+   * (default true). Dev mode alone passes false: its token is a full admin of `dev-root`.
+   */
+  readonly bootstrapOnly?: boolean;
+  /**
+   * HSM-wrapped mode (docs/hsm.md): the master key is wrapped by a new
+   * non-extractable AES-256 key generated in this token, the keyholder
+   * auto-unseals from it, and the shares are *recovery* shares of a separate
+   * key. `auditKey`: the checkpoint key pair is generated in the HSM too.
+   */
+  readonly hsm?: HsmConnection & { readonly auditKey?: boolean };
 }
 
 export interface InitOutcome {
@@ -97,6 +120,8 @@ export interface InitOutcome {
   readonly token: string;
   readonly tokenExpiresAt: string;
   readonly tokenFile: string | null;
+  /** HSM-wrapped mode: the token and the labels of the keys made in it; null otherwise. */
+  readonly hsm: { readonly tokenLabel: string; readonly keyLabel: string; readonly auditKeyLabel: string | null; readonly wrapMechanism: 'pad' | 'kwp' } | null;
 }
 
 const TOKEN_RE = /^kw_[A-Za-z0-9_-]{43}$/;
@@ -150,13 +175,16 @@ export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): P
   }
   if (opts.shareRecipients && opts.keepSharesInMemory) throw new KeywardError('KW_INVALID_ARGUMENT', 'shares sealed to custodians are written to files, not kept in memory');
   const running = opts.running ?? null;
+  if (opts.hsm && (running || opts.keepSharesInMemory)) throw new KeywardError('KW_INVALID_ARGUMENT', 'HSM-wrapped mode is set up by keyward init on a new data directory only');
   await prepareDir(dataDir, running !== null);
 
-  const init = await initCustody({ shares: n, threshold: k });
+  // HSM-wrapped mode: keys generated in the HSM first, so a token error stops init before anything is written.
+  const hsmInit = opts.hsm ? await initHsmCustody({ ...opts.hsm, shares: n, threshold: k }) : null;
+  const init = hsmInit ?? await initCustody({ shares: n, threshold: k });
   const origin = opts.origin ?? `keyward.local/audit/${init.initId.slice(0, 16)}`;
   let state: InitState;
   try {
-    state = buildInitState({ masterKey: init.masterKey, custody: init.state, origin });
+    state = buildInitState({ masterKey: init.masterKey, custody: init.state, origin, ...(hsmInit?.auditKey ? { hsmAuditKey: hsmInit.auditKey } : {}) });
   } finally {
     init.masterKey.fill(0);
   }
@@ -168,13 +196,16 @@ export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): P
   const tokenId = newId('tok_');
   const now = new Date();
   const expiresAt = new Date(now.getTime() + ttl * 1000);
-  const event: AuditEventInput = { ns: null, principal: null, auth: 'none', op: 'sys.init', outcome: 'allowed', details: { token_id: tokenId, threshold: k, shares: n, init_id: init.initId } };
+  const bootstrapOnly = opts.bootstrapOnly ?? true;
+  const principal = bootstrapOnly ? INIT_PRINCIPAL : DEV_ROOT_PRINCIPAL;
+  const event: AuditEventInput = { ns: null, principal: null, auth: 'none', op: 'sys.init', outcome: 'allowed', details: { token_id: tokenId, threshold: k, shares: n, init_id: init.initId, principal, bootstrap_only: bootstrapOnly, ...(hsmInit ? { custody: 'hsm-wrapped', hsm_token: hsmInit.state.hsm!.tokenLabel, hsm_key: hsmInit.state.hsm!.keyLabel, hsm_audit_key: hsmInit.auditKey?.label ?? null } : {}) } };
   const rows = async (tx: StoreTx): Promise<void> => {
     if (!(await tx.getNamespace(INIT_NAMESPACE))) await tx.createNamespace({ name: INIT_NAMESPACE, created: now });
-    if (!(await tx.getPrincipal(INIT_PRINCIPAL))) {
-      await tx.createPrincipal({ id: INIT_PRINCIPAL, ns: INIT_NAMESPACE, kind: 'person', name: 'initial administrator (from init)', roles: [], created: now });
+    if (!(await tx.getPrincipal(principal))) {
+      const name = bootstrapOnly ? 'initial administrator (from init; enrolls the first administrators only)' : 'dev mode administrator';
+      await tx.createPrincipal({ id: principal, ns: INIT_NAMESPACE, kind: 'person', name, roles: [], created: now });
     }
-    await tx.createToken({ id: tokenId, tokenHash: tokenHash(token), principal: INIT_PRINCIPAL, admin: true, expiresAt, created: now });
+    await tx.createToken({ id: tokenId, tokenHash: tokenHash(token), principal, admin: true, expiresAt, created: now });
     await tx.setMeta('init.id', init.initId);
     await tx.setMeta('init.admin_token_id', tokenId);
     await tx.setMeta('audit.origin', origin);
@@ -185,9 +216,13 @@ export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): P
     await running.installState(state);
     await running.record(event, rows);
   } else {
-    const store = await openSqliteStore({ path: path.join(dataDir, STORE_FILE) });
+    const store = await openConfiguredStore({ store: opts.store, dataDir });
     try {
       await store.transaction(async (tx) => {
+        // A shared (PostgreSQL) store is initialized once, by one node.
+        if ((await tx.getMeta('init.id')) !== null) {
+          throw new KeywardError('KW_INVALID_ARGUMENT', 'the store is already initialized (by another node or an earlier init); join it with a copy of that node\'s keyholder.json instead');
+        }
         await rows(tx);
         // Event 0 of the log; the keyholder adopts it when the API first replays the store into its frontier.
         const { bytes } = buildEvent(event, { index: 0, time: now, prev: GENESIS_PREV });
@@ -226,5 +261,6 @@ export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): P
     dataDir, initId: init.initId, shares: n, threshold: k, shareFiles,
     shareRecords: opts.keepSharesInMemory ? [...init.shares] : [],
     origin, verifierKey: state.audit.verifierKey, tokenId, token, tokenExpiresAt: expiresAt.toISOString(), tokenFile,
+    hsm: hsmInit ? { tokenLabel: hsmInit.state.hsm!.tokenLabel, keyLabel: hsmInit.state.hsm!.keyLabel, auditKeyLabel: hsmInit.auditKey?.label ?? null, wrapMechanism: hsmInit.state.hsm!.wrapMechanism } : null,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * `startServer(config)`: the key service process.
  *
- * Opens the SQLite store in the data directory, spawns and supervises the
+ * Opens the store (SQLite in the data directory, or the PostgreSQL database
+ * of `store`: store/open.ts), spawns and supervises the
  * keyholder process (restarted when it dies — it comes back sealed), connects
  * the keyholder client, re-synchronises the audit frontier with the store,
  * and serves the HTTP API v1 (default 127.0.0.1:8200).
@@ -37,10 +38,15 @@ import { RateLimiter } from './api/limits.js';
 import { ApiMetrics } from './api/metrics.js';
 import { buildOpenApi } from './api/openapi.js';
 import { auditRoutes } from './api/routes/audit.js';
+import { consoleRoutes } from './api/console.js';
+import { inventoryRoutes } from './api/routes/inventory.js';
 import { authRoutes } from './api/routes/auth.js';
 import { dataRoutes } from './api/routes/data.js';
+import { LifecycleScheduler } from './api/lifecycle/scheduler.js';
 import { keyRoutes } from './api/routes/keys.js';
+import { principalRoutes } from './api/routes/principals.js';
 import { policyRoutes } from './api/routes/policies.js';
+import { mfaRoutes } from './api/routes/mfa.js';
 import { sysRoutes } from './api/routes/sys.js';
 import { tokenRoutes } from './api/routes/tokens.js';
 import { ServerConfigSchema, ServerStartError, type ServerConfigInput } from './config.js';
@@ -48,7 +54,8 @@ import { initDataDir, type InitOutcome } from './init.js';
 import type { ShareFile } from './keyholder/custody.js';
 import { KeyholderClient } from './keyholder/client.js';
 import { sealShareForBoot } from './keyholder/unseal-key.js';
-import { openSqliteStore, type Store } from './store/index.js';
+import { openConfiguredStore, type PostgresStore, type Store } from './store/index.js';
+import { AUDIT_HMAC_KEY } from './keyholder/service.js';
 
 export const SERVER_VERSION = '0.1.0';
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -60,6 +67,8 @@ export interface RunningServer {
   readonly fastify: FastifyInstance;
   readonly store: Store;
   readonly keyholder: KeyholderClient;
+  /** The lifecycle scheduler (automatic rotation, scheduled destruction); `tick()` runs one now. */
+  readonly scheduler: LifecycleScheduler;
   readonly dataDir: string;
   /** The admin token made at init by this process (dev mode, or `initialize`). */
   rootToken: string | null;
@@ -69,7 +78,11 @@ export interface RunningServer {
   keyholderPid(): number | undefined;
   /** Waits until a (re)started keyholder answers. */
   keyholderReady(): Promise<void>;
-  /** First-time initialisation (what `keyward init` asks for): shares and the root admin token. */
+  /**
+   * First-time initialisation (what `keyward init` asks for): shares and the
+   * initial admin token, a bootstrap token that only enrolls the first
+   * administrators (api/bootstrap.ts).
+   */
   initialize(opts?: { shares?: number; threshold?: number; rootToken?: string }): Promise<{ shares: ShareFile[]; rootToken: string }>;
   close(): Promise<void>;
 }
@@ -107,22 +120,47 @@ export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key:
   return { cert, key };
 }
 
+/** The HSM PIN file: its content less one trailing newline. KW_IO when unreadable, KW_INVALID_ARGUMENT when empty. */
+function readPinFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ServerStartError('KW_IO', 'CONFIG_INVALID', `cannot read the HSM PIN file '${file}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
+  const pin = text.replace(/\r?\n$/, '');
+  if (pin === '') throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', `the HSM PIN file '${file}' is empty`);
+  return pin;
+}
+
 interface Supervisor {
   child: ChildProcess | null;
   ready: Promise<void>;
   stopping: boolean;
 }
 
-function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source', log: (msg: string, f?: object) => void, onRestart: () => void): void {
+/** HSM-wrapped mode: the PIN goes to the keyholder on an inherited pipe (fd 3), never argv or its environment. */
+interface KeyholderHsm { readonly pin: string; readonly retryMs?: number }
+
+function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source', log: (msg: string, f?: object) => void, onRestart: () => void, hsm: KeyholderHsm | null = null): void {
+  const hsmArgs = hsm ? ['--hsm-pin-fd', '3', ...(hsm.retryMs !== undefined ? ['--hsm-retry-ms', String(hsm.retryMs)] : [])] : [];
   const args = mode === 'source'
-    ? ['--conditions=source', '--import', 'tsx', join(HERE, 'keyholder', 'process.ts'), '--socket', socket]
-    : [join(HERE, 'keyholder', 'process.js'), '--socket', socket];
-  const child = spawn(process.execPath, args, { cwd: join(HERE, '..'), stdio: ['ignore', 'ignore', 'pipe'] });
+    ? ['--conditions=source', '--import', 'tsx', join(HERE, 'keyholder', 'process.ts'), '--socket', socket, ...hsmArgs]
+    : [join(HERE, 'keyholder', 'process.js'), '--socket', socket, ...hsmArgs];
+  const env = { ...process.env };
+  delete env.KEYWARD_HSM_PIN;
+  const child = spawn(process.execPath, args, { cwd: join(HERE, '..'), env, stdio: hsm ? ['ignore', 'ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
+  if (hsm) {
+    const pipe = child.stdio[3] as NodeJS.WritableStream & { on(ev: 'error', f: () => void): void };
+    pipe.on('error', () => undefined); // a keyholder that exits early: its own log says why
+    pipe.end(hsm.pin);
+  }
   sup.child = child;
   sup.ready = new Promise<void>((resolve, reject) => {
     let buf = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
+    const stderr = child.stderr!; // stdio[2] is always a pipe
+    stderr.setEncoding('utf8');
+    stderr.on('data', (chunk: string) => {
       buf += chunk;
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -136,7 +174,7 @@ function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source'
       if (sup.stopping) return;
       log('keyholder exited; restarting (it will be sealed)', { code, signal });
       onRestart();
-      setTimeout(() => { if (!sup.stopping) spawnKeyholder(sup, socket, mode, log, onRestart); }, 200).unref();
+      setTimeout(() => { if (!sup.stopping) spawnKeyholder(sup, socket, mode, log, onRestart, hsm); }, 200).unref();
     });
   });
   sup.ready.catch(() => undefined);
@@ -170,10 +208,11 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   // Dev mode with its own directory: initialised before the keyholder starts (it reads the state at start).
   let devInit: InitOutcome | null = null;
   if (cfg.dev && tempDir) {
-    devInit = await initDataDir(dataDir, { shares: 3, threshold: 2, keepSharesInMemory: true, ...(cfg.devRootToken ? { token: cfg.devRootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}) });
+    devInit = await initDataDir(dataDir, { shares: 3, threshold: 2, keepSharesInMemory: true, bootstrapOnly: false, ...(cfg.store ? { store: cfg.store } : {}), ...(cfg.devRootToken ? { token: cfg.devRootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}) });
   }
 
-  const store = await openSqliteStore({ path: join(dataDir, 'keyward.db') });
+  // SQLite in the data directory, or the PostgreSQL database of `store` (several nodes share it).
+  const store = await openConfiguredStore({ store: cfg.store, dataDir, onError: (what, e) => sysLog(`store: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
   const metrics = new ApiMetrics();
   const socket = join(dataDir, 'keyholder.sock');
   const keyholder = KeyholderClient.unix(socket, { backoff: { initialMs: 20, maxMs: 500 }, timeoutMs: 20_000 });
@@ -183,9 +222,24 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     redact: { paths: ['req.headers.authorization', 'req.headers.signature', 'req.headers["signature-input"]', 'req.headers.cookie', 'req.body', 'res.body', 'body'], censor: '[redacted]' },
   };
 
-  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onError: (what, e) => sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
+  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onError: (what, e) => { metrics.auditErrors.inc({ what, code: (e as { code?: string }).code ?? 'unknown' }); sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }); } });
+  // Several nodes on PostgreSQL: what other nodes change reaches this one by LISTEN/NOTIFY. Tokens,
+  // policies and key versions are read from the store on every request (nothing to invalidate);
+  // the audit pipe's cached audit-hmac key version is dropped when that key changes anywhere.
+  if ('watch' in store) {
+    await (store as PostgresStore).watch((e) => {
+      if (e.kind === 'change') {
+        if ((e.change.table === 'key_versions' || e.change.table === 'keys') && e.change.key === AUDIT_HMAC_KEY) audit.forgetAuditKey(e.change.ns);
+        return;
+      }
+      sysLog('store: change notifications may have been missed; dropping cached audit keys', { reason: e.reason });
+      store.listNamespaces().then((all) => { for (const n of all) audit.forgetAuditKey(n.name); }, () => undefined);
+    }).catch((e: unknown) => sysLog('store: cannot listen for changes made on other nodes', { code: (e as { code?: string }).code ?? 'unknown' }));
+  }
   const sup: Supervisor = { child: null, ready: Promise.resolve(), stopping: false };
-  spawnKeyholder(sup, socket, cfg.keyholderMode ?? (FROM_SOURCE ? 'source' : 'dist'), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); });
+  const hsmPin = cfg.hsmPin ?? (cfg.hsmPinFile !== undefined ? readPinFile(cfg.hsmPinFile) : undefined);
+  const hsm: KeyholderHsm | null = hsmPin === undefined ? null : { pin: hsmPin, ...(cfg.hsmRetryMs !== undefined ? { retryMs: cfg.hsmRetryMs } : {}) };
+  spawnKeyholder(sup, socket, cfg.keyholderMode ?? (FROM_SOURCE ? 'source' : 'dist'), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); }, hsm);
   await sup.ready;
   await keyholder.connect();
   audit.start();
@@ -197,13 +251,16 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
       perAddress: new RateLimiter(cfg.rateLimit.perAddress ?? { ratePerSecond: 5, burst: 20 }),
     },
     state: { initialized: false },
+    ...(cfg.clock ? { clock: cfg.clock } : {}),
   };
   const app = createApp(ctx, { logger, ...(https ? { https } : {}) });
-  for (const add of [sysRoutes, keyRoutes, dataRoutes, tokenRoutes, authRoutes, policyRoutes, auditRoutes]) add(app);
+  for (const add of [sysRoutes, keyRoutes, dataRoutes, tokenRoutes, authRoutes, principalRoutes, policyRoutes, auditRoutes, inventoryRoutes, consoleRoutes]) add(app);
+  mfaRoutes(app, cfg.mfa ?? {});
   app.route({ method: 'GET', url: '/v1/openapi.json', summary: 'This OpenAPI 3.1 document', tag: 'sys', auth: 'none' }, () => Promise.resolve(buildOpenApi(app.routes, SERVER_VERSION)));
   app.routes.push({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics', tag: 'sys', auth: 'none' });
   app.fastify.get('/metrics', async (_req, reply) => {
     metrics.auditSize.set(audit.size);
+    await metrics.observeStore(store).catch((e: unknown) => sysLog('metrics: store read failed', { code: (e as { code?: string }).code ?? 'unknown' }));
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -211,11 +268,32 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const st = await keyholder.call('status', {});
   ctx.state.initialized = st.initialized;
   if (st.initialized) await audit.sync().catch((e: unknown) => sysLog('audit sync failed at start', { code: (e as { code?: string }).code ?? 'unknown' }));
+  // Ticks do nothing while sealed; the first one after unseal catches up on what fell due meanwhile.
+  const scheduler = new LifecycleScheduler({ ctx, intervalMs: cfg.schedulerMs, log: sysLog });
+  scheduler.start();
+
+  async function initializeRunning(opts: { shares?: number; threshold?: number; rootToken?: string }, bootstrapOnly: boolean): Promise<{ shares: ShareFile[]; rootToken: string }> {
+    const r = await initDataDir(dataDir, {
+      shares: opts.shares ?? 5, threshold: opts.threshold ?? 3, keepSharesInMemory: true, bootstrapOnly,
+      ...(opts.rootToken ? { token: opts.rootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}),
+      running: {
+        store,
+        installState: async (state) => {
+          await keyholder.call('init-state', { state });
+          ctx.state.initialized = true;
+          await audit.sync();
+        },
+        record: (event, body) => audit.record(event, async (tx) => { await body(tx); return { result: undefined }; }),
+      },
+    });
+    server.rootToken = r.token;
+    return { shares: [...r.shareRecords], rootToken: r.token };
+  }
 
   const server: RunningServer = {
     url: '',
     fastify: app.fastify,
-    store, keyholder, dataDir,
+    store, keyholder, scheduler, dataDir,
     rootToken: null,
     shares: null,
     keyholderPid: () => sup.child?.pid,
@@ -226,25 +304,10 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    async initialize(opts = {}) {
-      const r = await initDataDir(dataDir, {
-        shares: opts.shares ?? 5, threshold: opts.threshold ?? 3, keepSharesInMemory: true,
-        ...(opts.rootToken ? { token: opts.rootToken } : {}), ...(cfg.origin ? { origin: cfg.origin } : {}),
-        running: {
-          store,
-          installState: async (state) => {
-            await keyholder.call('init-state', { state });
-            ctx.state.initialized = true;
-            await audit.sync();
-          },
-          record: (event, body) => audit.record(event, async (tx) => { await body(tx); return { result: undefined }; }),
-        },
-      });
-      server.rootToken = r.token;
-      return { shares: [...r.shareRecords], rootToken: r.token };
-    },
+    initialize: (opts = {}) => initializeRunning(opts, true),
     async close() {
       sup.stopping = true;
+      await scheduler.stop();
       // Write the pending failure summary and read windows before the keyholder goes.
       await audit.drain().catch((e: unknown) => sysLog('audit: final drain failed', { code: (e as { code?: string }).code ?? 'unknown' }));
       audit.stop();
@@ -267,7 +330,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     let shares: readonly ShareFile[] | null = devInit ? devInit.shareRecords : null;
     if (devInit) server.rootToken = devInit.token;
     if (!st.initialized) {
-      const r = await server.initialize({ shares: 3, threshold: 2, ...(cfg.devRootToken ? { rootToken: cfg.devRootToken } : {}) });
+      const r = await initializeRunning({ shares: 3, threshold: 2, ...(cfg.devRootToken ? { rootToken: cfg.devRootToken } : {}) }, false);
       shares = r.shares;
     }
     if (shares) {

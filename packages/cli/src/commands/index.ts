@@ -6,22 +6,29 @@
  * (`server/kms.ts`); without a kms flag they are the commands of `seal.ts` and `open.ts`.
  */
 import { defineGroup, type Entry } from '../lib/command.js';
+import { doctor } from './doctor.js';
 import { inspect } from './inspect.js';
 import { keygen } from './keygen.js';
 import { auditExport } from './server/audit-export.js';
 import { auditVerify } from './server/audit-verify.js';
+import { hsmVerifyRecovery } from './server/hsm.js';
 import { init } from './server/init.js';
 import { keysCreate } from './server/keys-create.js';
+import { keysImport, keysImportParams } from './server/keys-import.js';
 import { keysList } from './server/keys-list.js';
 import { keysRotate } from './server/keys-rotate.js';
 import { keysShow } from './server/keys-show.js';
+import { keysUpdate } from './server/keys-update.js';
 import { keysCancelDeletion, keysDestroy, keysDisableVersion, keysEnableVersion, keysScheduleDeletion } from './server/keys-version.js';
 import { openWithKms, sealWithKms } from './server/kms.js';
 import { login } from './server/login.js';
+import { migrate } from './server/migrate.js';
 import { policyGet } from './server/policy-get.js';
 import { policyPut } from './server/policy-put.js';
+import { principalDisable, principalList, principalSetRoles, principalShow } from './server/principal.js';
 import { sealServer } from './server/seal-server.js';
 import { serverCommand } from './server/server.js';
+import { signingKeyList, signingKeyRevoke } from './server/signing-key.js';
 import { status } from './server/status.js';
 import { tokenCreate } from './server/token-create.js';
 import { tokenRevoke } from './server/token-revoke.js';
@@ -29,12 +36,16 @@ import { unseal } from './server/unseal.js';
 
 export const COMMANDS: readonly Entry[] = [
   keygen, sealWithKms, openWithKms, inspect,
-  init, serverCommand, unseal, sealServer, status,
+  init, serverCommand, migrate, unseal, sealServer, status,
   defineGroup('keys', 'manage keys on the key service', [
-    keysCreate, keysList, keysShow, keysRotate, keysDisableVersion, keysEnableVersion, keysScheduleDeletion, keysCancelDeletion, keysDestroy,
+    keysCreate, keysImportParams, keysImport, keysList, keysShow, keysUpdate, keysRotate, keysDisableVersion, keysEnableVersion, keysScheduleDeletion, keysCancelDeletion, keysDestroy,
   ]),
   defineGroup('token', 'create and revoke bearer tokens', [tokenCreate, tokenRevoke]),
   defineGroup('policy', 'store and read policies', [policyPut, policyGet]),
+  defineGroup('principal', 'list, show, set roles of and disable principals', [principalList, principalShow, principalSetRoles, principalDisable]),
   login,
+  defineGroup('signing-key', 'list and revoke request-signing (device) keys', [signingKeyList, signingKeyRevoke]),
   defineGroup('audit', 'export the audit log; verify an export offline', [auditExport, auditVerify]),
+  defineGroup('hsm', 'HSM-wrapped mode: recovery shares (docs/hsm.md)', [hsmVerifyRecovery]),
+  doctor,
 ];

@@ -5,6 +5,7 @@
  *
  *   DIR/                        mode 0700
  *     keyward.db                the SQLite store (0600), whose audit log starts with the sys.init event
+ *                               (absent with --store postgres://…: that database holds it)
  *     keyholder.json            the keyholder's state: custody hashes, wrapped checkpoint key (0600)
  *     audit-verifier-key.txt    the audit log's public key, for `keyward audit verify --key` (0600)
  *     shares/share-N.txt        the unseal shares (0600), or share-N.kw.txt sealed to custodians
@@ -32,6 +33,10 @@ export interface InitOptions {
   readonly origin?: string;
   /** Write the token to DIR/initial-admin-token instead of returning it for stdout. */
   readonly tokenToFile?: boolean;
+  /** A postgres:// URL: initialize that database instead of DIR/keyward.db. */
+  readonly store?: string;
+  /** HSM-wrapped mode (docs/hsm.md): module, token label, PIN (from a file or the environment), RFC 5649 mechanism, audit key in the HSM. */
+  readonly hsm?: { readonly module: string; readonly tokenLabel: string; readonly pin: string; readonly wrapMechanism: 'pad' | 'kwp'; readonly auditKey: boolean };
 }
 
 export type { InitOutcome };
@@ -42,5 +47,7 @@ export async function initDataDir(opts: InitOptions): Promise<InitOutcome> {
     shares: opts.shares, threshold: opts.threshold, tokenToFile: opts.tokenToFile ?? false,
     ...(opts.recipients ? { shareRecipients: opts.recipients } : {}),
     ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+    ...(opts.store !== undefined ? { store: opts.store } : {}),
+    ...(opts.hsm !== undefined ? { hsm: opts.hsm } : {}),
   });
 }

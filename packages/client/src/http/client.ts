@@ -50,7 +50,7 @@ import { signRequest } from '../httpsig/sign.js';
 import { KeywardClientError, type AttemptFailure } from './errors.js';
 
 /** The data-plane operations of the v1 API: `POST /v1/data/{ns}/{name}/{op}`. */
-export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const;
+export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open'] as const;
 export type DataOperation = (typeof DATA_OPERATIONS)[number];
 
 /**
@@ -67,6 +67,7 @@ export const DATA_OPERATION_RETRY: Readonly<Record<DataOperation, boolean>> = Ob
   sign: true, // Ed25519 is deterministic: the same signature again
   verify: true, // read-only
   mac: true, // deterministic
+  open: true, // read-only (open for recipient: the data key of an envelope header)
 });
 
 /** A JSON body given as text, sent byte for byte (for bodies whose member order matters, such as an encryption context). */

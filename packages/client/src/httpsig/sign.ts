@@ -27,6 +27,13 @@ export interface SignOptions {
   readonly expiresIn?: number;
   /** Application tag (RFC 9421 §2.3), e.g. to keep the signatures of one protocol out of another. */
   readonly tag?: string;
+  /**
+   * Makes the Ed25519 signature (RFC 8032, 64 bytes) of the signature base
+   * with the key whose seed is `privateKey`, instead of `@noble/curves`: a
+   * Node caller passes node:crypto's `sign` (OpenSSL, some twenty times
+   * faster). Ed25519 is deterministic, so the result is the same bytes.
+   */
+  readonly signer?: (message: Uint8Array) => Uint8Array;
 }
 
 /** Fields to add to the request, names as sent. */
@@ -118,7 +125,8 @@ export function signRequest(req: HttpRequestLike, options: SignOptions): Signatu
   if (tag !== undefined) params.tag = tag;
   const signatureParams = serializeSignatureParams(covered, params);
   const base = baseFromParts(req.method, normalizedUrl(req.url), headers, covered, signatureParams);
-  const signature = ed25519.sign(utf8.encode(base), privateKey);
+  const signature = options.signer ? options.signer(utf8.encode(base)) : ed25519.sign(utf8.encode(base), privateKey);
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) throw new TypeError('the signer must return a 64-byte Ed25519 signature');
   return {
     'Content-Digest': digest,
     'Signature-Input': `${label}=${signatureParams}`,

@@ -51,8 +51,8 @@
  * `kmsRecipient(service, ref, { plaintextBytes })`); `unwrap` always uses it.
  */
 import {
-  KmsIdentity, KmsRecipient, open, seal,
-  type ContextPairs, type HpkeIdentity, type KmsClient, type Recipient, type SealOptions, type Stanza, type StanzaContext,
+  KmsIdentity, KmsRecipient, inspect, open, seal, toBinary,
+  type ContextPairs, type Identity, type HpkeIdentity, type KmsClient, type Recipient, type SealOptions, type Stanza, type StanzaContext,
 } from '@keyward/core';
 import { base64urlnopad } from '@scure/base';
 import { DataKeyCache, type DataKeyWithStanza } from '../cache/datakey-cache.js';
@@ -238,6 +238,33 @@ export class KmsKeyService implements KmsClient {
     return this.#openSealed(sealed, p.keyRef, p.version, context, res.requestHash, res.address);
   }
 
+  /**
+   * Open for recipient: the data key of an envelope sealed to the service's
+   * x25519 or xwing key `keyRef` (`POST …/open` with the envelope's header),
+   * sealed to this device and checked as for `unwrap` (the context being the
+   * envelope's). `version` is needed only for anonymous envelopes sealed to
+   * an older version. Core re-checks the key against the header's
+   * commitment and MAC when it opens the envelope ({@link serviceKeyIdentities}).
+   */
+  async openHeader(keyRef: string, header: Uint8Array, context: ContextPairs, options: { version?: number } = {}): Promise<Uint8Array> {
+    const ref = parseKeyRef(keyRef);
+    if (!ref) throw invalid(`key reference ${JSON.stringify(keyRef)} is not "ns/name"`);
+    if (!(header instanceof Uint8Array) || header.length === 0) throw invalid('header must be the envelope header bytes');
+    const problem = contextProblem(context);
+    if (problem) throw invalid(problem);
+    if (options.version !== undefined && !isKeyVersion(options.version)) throw invalid('version must be an integer from 1 to 2^31 − 1');
+    const text = `{"header":${JSON.stringify(base64urlnopad.encode(header))},"recipient":${JSON.stringify(this.recipient)}${options.version !== undefined ? `,"version":${options.version}` : ''}}`;
+    const res = await this.http.data(ref.ns, ref.name, 'open', new JsonText(text));
+    const body = res.body as Record<string, unknown>;
+    if (Object.hasOwn(body, 'plaintext')) throw badResponse('the open response carries a plaintext key; refused', res.address);
+    this.#checkKey(body.key, keyRef, res.address);
+    if (!isKeyVersion(body.version) || (options.version !== undefined && body.version !== options.version)) {
+      throw new KeywardClientError('KW_CLIENT_RESPONSE_MISMATCH', `the open response names version ${JSON.stringify(body.version)}`, { address: res.address });
+    }
+    const sealed = decodeB64u(body.sealed, 'sealed', res.address, this.http.maxResponseBytes);
+    return this.#openSealed(sealed, keyRef, body.version, context, res.requestHash, res.address);
+  }
+
   #checkKey(key: unknown, keyRef: string, address: string): void {
     if (typeof key !== 'string') throw badResponse('key is not a string', address);
     if (key !== keyRef) throw new KeywardClientError('KW_CLIENT_RESPONSE_MISMATCH', `the response names key ${JSON.stringify(key)}, not ${JSON.stringify(keyRef)}`, { address });
@@ -291,6 +318,45 @@ export function kmsRecipient(service: KmsKeyService, keyRef: string, options: Ge
     unwrap: (stanza, ctx) => service.unwrap(stanza, ctx),
   };
   return new KmsRecipient(sized, keyRef);
+}
+
+/**
+ * Core identities that open the `x25519` and `xwing` stanzas of `envelope`
+ * addressed to the service key `keyRef` (open for recipient): the first
+ * stanza of either type asks the service once, with the envelope's header;
+ * core then checks the returned key against the header's commitment and MAC.
+ * A stanza with another key id is "not for me" (null) without a request.
+ *
+ * @example
+ * const ids = serviceKeyIdentities(kms, 'mail/inbox', envelope);
+ * const { plaintext } = await open(envelope, { identities: ids, context });
+ */
+export function serviceKeyIdentities(service: KmsKeyService, keyRef: string, envelope: Uint8Array, options: { version?: number; keyIds?: readonly Uint8Array[] } = {}): Identity[] {
+  if (!parseKeyRef(keyRef)) throw invalid(`key reference ${JSON.stringify(keyRef)} is not "ns/name"`);
+  const d = inspect(envelope);
+  const header = toBinary(envelope).subarray(0, d.headerLength);
+  const context = d.context;
+  let answer: Promise<Uint8Array | null> | null = null;
+  const ask = (): Promise<Uint8Array | null> => {
+    answer ??= service.openHeader(keyRef, header, context, options).catch((e: unknown) => {
+      // As for kms stanzas: no access to, or no such, key or version, or no stanza of this key — not for me.
+      if (e instanceof KeywardClientError && !e.code.startsWith('KW_CLIENT_') && e.status !== 0 &&
+          (e.status === 403 || e.status === 404 || e.code === 'KW_NO_IDENTITY_MATCHED' || NOT_FOR_ME_CODES.has(e.code))) return null;
+      throw e;
+    });
+    return answer;
+  };
+  const wanted = options.keyIds?.map((k) => toHex(k));
+  const identity = (type: 'x25519' | 'xwing'): Identity => ({
+    type,
+    async unwrap(stanza: Stanza) {
+      const id = stanza.fields[0];
+      if (wanted && id && id.length > 0 && !wanted.includes(toHex(id))) return null;
+      const dk = await ask();
+      return dk ? dk.slice() : null;
+    },
+  });
+  return [identity('x25519'), identity('xwing')];
 }
 
 /** A core `Identity` that opens `kms` stanzas through the key service. */

@@ -31,6 +31,16 @@ export interface Kem {
   decap(enc: Uint8Array, sk: KemSecretKey): Promise<Uint8Array | null>;
 }
 
+/**
+ * A private key held outside this library (a non-extractable WebCrypto key,
+ * a token): only its Diffie-Hellman with a peer's raw public key is asked
+ * for. `dh` returns the raw shared secret, or null when the peer key or the
+ * result is invalid. Used as a {@link KemSecretKey} handle by `dhkem` KEMs.
+ */
+export class ExternalDh {
+  constructor(readonly dh: (peerPublicKey: Uint8Array) => Promise<Uint8Array | null>) {}
+}
+
 const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 function dhkem(id: number, group: DhGroup): Kem {
@@ -76,7 +86,13 @@ function dhkem(id: number, group: DhGroup): Kem {
       if (enc.length !== group.publicKeyLength) return null;
       const pkE = await group.importPublic(enc);
       if (!pkE) return null;
-      const dh = await group.dh(sk.handle as DhSecret, pkE);
+      let dh: Uint8Array | null;
+      if (sk.handle instanceof ExternalDh) {
+        dh = await sk.handle.dh(enc.slice()).catch(() => null);
+        if (dh && (dh.length !== group.sharedSecretLength || dh.every((x) => x === 0))) dh = null;
+      } else {
+        dh = await group.dh(sk.handle as DhSecret, pkE);
+      }
       if (!dh) return null;
       const shared = extractAndExpand(dh, concat(enc, sk.publicKey));
       dh.fill(0);

@@ -8,7 +8,7 @@ import { equalBytes, wipe } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import { DATA_KEY_LENGTH, KEY_ID_LENGTH, TAG_LENGTH } from '../format/constants.js';
 import { HpkeSuite } from '../hpke/hpke.js';
-import { KEMS, type KemPublicKey, type KemSecretKey } from '../hpke/kem.js';
+import { ExternalDh, KEMS, type KemPublicKey, type KemSecretKey } from '../hpke/kem.js';
 import { decodeKey, encodeKey, keyId } from '../keys/encoding.js';
 import type { Identity, Recipient, Stanza, StanzaContext } from './types.js';
 
@@ -53,12 +53,34 @@ export class HpkeRecipient implements Recipient {
 /** A secret key that opens `x25519` / `p256` / `xwing` stanzas. */
 export class HpkeIdentity implements Identity {
   readonly keyId: Uint8Array;
-  private constructor(readonly type: KemType, private readonly secret: Uint8Array, private readonly sk: KemSecretKey) {
+  private constructor(readonly type: KemType, private readonly secret: Uint8Array | null, private readonly sk: KemSecretKey) {
     this.keyId = keyId(type, sk.publicKey);
   }
 
   static async fromSecretKey(type: KemType, secret: Uint8Array): Promise<HpkeIdentity> {
     return new HpkeIdentity(type, secret.slice(), await KEMS[type].importSecret(secret));
+  }
+
+  /**
+   * An identity whose private key stays outside this library — e.g. a
+   * non-extractable WebCrypto X25519 key — given its raw public key and a
+   * function computing the raw Diffie-Hellman output with a peer's raw public
+   * key (null or a throw: not ours). DH KEMs only (`x25519`, `p256`). Its
+   * `toString()` refuses: there is no secret to write.
+   *
+   * @example
+   * const pair = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']);
+   * const pub = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+   * const id = HpkeIdentity.fromDh('x25519', pub, async (peer) => new Uint8Array(await crypto.subtle.deriveBits(
+   *   { name: 'X25519', public: await crypto.subtle.importKey('raw', peer, { name: 'X25519' }, true, []) }, pair.privateKey, 256)));
+   */
+  static fromDh(type: 'x25519' | 'p256', publicKey: Uint8Array, dh: (peerPublicKey: Uint8Array) => Promise<Uint8Array | null>): Promise<HpkeIdentity> {
+    const kem = KEMS[type];
+    if (!(publicKey instanceof Uint8Array) || publicKey.length !== kem.publicKeyLength) {
+      throw new KeywardError('KW_INVALID_KEY_STRING', `${type} public key must be ${kem.publicKeyLength} bytes`);
+    }
+    if (typeof dh !== 'function') throw new KeywardError('KW_INVALID_ARGUMENT', 'dh must be a function');
+    return Promise.resolve(new HpkeIdentity(type, null, { kem, publicKey: publicKey.slice(), handle: new ExternalDh(dh) }));
   }
 
   static async generate(type: KemType = 'x25519'): Promise<HpkeIdentity> {
@@ -82,7 +104,10 @@ export class HpkeIdentity implements Identity {
   recipient(): Promise<HpkeRecipient> { return HpkeRecipient.fromPublicKey(this.type, this.sk.publicKey); }
 
   /** The secret identity string. Handle like a password. */
-  toString(): string { return encodeKey(SECRET_HRP[this.type], this.secret, true); }
+  toString(): string {
+    if (this.secret === null) throw new KeywardError('KW_UNSUPPORTED', 'this identity\'s private key is held outside the library (fromDh): it has no secret string');
+    return encodeKey(SECRET_HRP[this.type], this.secret, true);
+  }
 
   async unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null> {
     const kem = KEMS[this.type];

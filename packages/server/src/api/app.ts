@@ -10,7 +10,8 @@ import type { KeyholderClient } from '../keyholder/client.js';
 import { isProtocolError } from '../keyholder/protocol.js';
 import type { Store } from '../store/index.js';
 import type { AuditPipe } from './audit-pipe.js';
-import { authenticate, type Principal } from './auth.js';
+import { authenticateRequest, type Principal } from './auth.js';
+import { bootstrapAllowsRoute, bootstrapExpired } from './bootstrap.js';
 import { ApiError, toHttpError } from './errors.js';
 import type { RateLimiter } from './limits.js';
 import { MAX_BODY_BYTES } from './limits.js';
@@ -26,6 +27,17 @@ export interface ApiContext {
   readonly limits: { readonly perToken: RateLimiter; readonly perAddress: RateLimiter };
   /** Last known keyholder facts, for health when it is down. */
   readonly state: { initialized: boolean };
+  /**
+   * The key lifecycle's clock: creation times of key versions, scheduled
+   * deletion dates, and what the scheduler finds due (server config `clock`;
+   * default the system clock). Token expiry and audit times use the system clock.
+   */
+  readonly clock?: () => Date;
+}
+
+/** Now, on the key lifecycle's clock ({@link ApiContext.clock}). */
+export function lifecycleNow(ctx: Pick<ApiContext, 'clock'>): Date {
+  return ctx.clock ? ctx.clock() : new Date();
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -63,7 +75,11 @@ export interface App {
     def: RouteDef<P, Q, B>,
     handler: (input: RouteInput<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>,
   ): void;
-  /** Authenticates the bearer token (per-address limit on failures, per-token limit after). */
+  /**
+   * Authenticates the bearer token (per-address limit on failures, per-token
+   * limit after). A bootstrap token (bootstrap.ts) is refused with
+   * KW_BOOTSTRAP_ONLY, audited, on every route outside BOOTSTRAP_ROUTES.
+   */
   principal(req: FastifyRequest): Promise<Principal>;
 }
 
@@ -149,8 +165,9 @@ export function createApp(ctx: ApiContext, opts: { logger?: boolean | object; ht
     async principal(req) {
       const ip = req.ip;
       try {
-        const who = await authenticate(ctx.store, req.headers.authorization);
+        const who = await authenticateRequest(ctx.store, req.headers);
         if (!ctx.limits.perToken.take(who.principal.tokenId)) throw new ApiError('KW_RATE_LIMITED', 'too many requests for this token');
+        if (who.principal.bootstrap) await refuseBootstrapOutsideEnrollment(who.principal, req);
         return who.principal;
       } catch (e) {
         if (e instanceof ApiError && e.code === 'KW_UNAUTHENTICATED' && !ctx.limits.perAddress.take(`auth:${ip}`)) {
@@ -161,6 +178,19 @@ export function createApp(ctx: ApiContext, opts: { logger?: boolean | object; ht
     },
   };
   return app;
+
+  async function refuseBootstrapOutsideEnrollment(who: Principal, req: FastifyRequest): Promise<void> {
+    const route = req.routeOptions.url;
+    const expired = await bootstrapExpired(ctx.store);
+    if (!expired && bootstrapAllowsRoute(req.method, route)) return;
+    await ctx.audit.recordFailure({
+      ns: null, principal: who.id, auth: 'token', op: 'auth.bootstrap_only', outcome: 'denied', code: 'KW_BOOTSTRAP_ONLY',
+      details: { route: `${req.method} ${route ?? 'unmatched'}` },
+    });
+    throw new ApiError('KW_BOOTSTRAP_ONLY', expired
+      ? 'the initial admin token has expired: the first administrators are enrolled'
+      : 'the initial admin token only enrolls the first administrators (POST /v1/tokens with admin: true for a person); use an administrator\'s token');
+  }
 }
 
 export const NsParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'names are 1–64 of A–Z a–z 0–9 . _ - and start with a letter or digit');

@@ -79,6 +79,16 @@ export const DEFAULT_SUMMARY_MS = 60_000;
 const MAC_CACHE_SIZE = 4096;
 /** Most readers whose audit.read events are coalesced at once; beyond, every read is written. */
 const MAX_READERS = 1024;
+/** Most events one group commit writes (recordOp). */
+export const MAX_GROUP_COMMIT = 64;
+
+/** A recordOp waiting for its group commit. */
+interface QueuedOp {
+  readonly input: AuditEventInput;
+  readonly op: ((ev: PreparedEvent) => Promise<{ result: unknown; leaf?: number }>) | undefined;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
 
 /** What an admin read from the log (`recordRead`). */
 export interface AuditRead {
@@ -124,6 +134,9 @@ export class AuditPipe {
   readonly #kh: KeyholderClient;
   readonly #onError: (what: string, e: unknown) => void;
   #tail: Promise<unknown> = Promise.resolve();
+  /** recordOp calls waiting for the next group commit, in order. */
+  #queue: QueuedOp[] = [];
+  #draining = false;
   #synced = false;
   #next = 0;
   #prev = GENESIS_PREV;
@@ -299,6 +312,104 @@ export class AuditPipe {
   }
 
   /**
+   * Records an audited action that changes nothing in the store besides its
+   * event — a keyholder op (`op` sends `ev.b64` with it and returns the leaf
+   * it got), or, without `op`, an event the keyholder `append`s — with group
+   * commit: the actions waiting when the pipe is free are taken together (at
+   * most {@link MAX_GROUP_COMMIT}); each goes to the keyholder in turn (its
+   * event built on the previous one's, the keyholder appending its leaf
+   * before it answers), no store transaction open meanwhile; then every
+   * event of the group is written in ONE store transaction (one fsync), the
+   * callers are answered, and the keyholder gets one `ack`. A refused op
+   * fails alone (its event is not written; the group goes on without it);
+   * after anything uncertain the events before it are committed, the pipe
+   * re-synchronises, and the actions after it wait for the next group.
+   * Actions that change stored state use {@link record} (their event in
+   * their own transaction).
+   */
+  recordOp<T>(input: AuditEventInput, op?: (ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ input, op, resolve: resolve as (r: unknown) => void, reject });
+      if (!this.#draining) void this.#drainQueue();
+    });
+  }
+
+  async #drainQueue(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue.splice(0, MAX_GROUP_COMMIT);
+        await this.#locked(() => this.#writeGroup(group)).catch((e: unknown) => { for (const q of group) q.reject(e); });
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** One group commit (see recordOp). Under the lock; settles every item of `group` or puts it back in the queue. */
+  async #writeGroup(group: QueuedOp[]): Promise<void> {
+    if (!this.#synced) await this.#sync();
+    const items: { q: QueuedOp; input: AuditEventInput }[] = [];
+    for (const q of group) {
+      try {
+        items.push({ q, input: await this.#redacted(q.input) });
+      } catch (e) {
+        q.reject(e);
+      }
+    }
+    const done: { q: QueuedOp; index: number; time: Date; bytes: Uint8Array; hash: string; result: unknown }[] = [];
+    let prev = this.#prev;
+    for (const [i, it] of items.entries()) {
+      const index = this.#next + done.length;
+      const time = new Date();
+      const { bytes } = buildEvent(it.input, { index, time, prev });
+      const ev: PreparedEvent = { index, b64: b64u(bytes) };
+      let uncertain: unknown = null;
+      try {
+        const r = it.q.op ? await it.q.op(ev) : { result: undefined };
+        const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
+        if (leaf === index) {
+          const hash = eventHash(bytes);
+          done.push({ q: it.q, index, time, bytes, hash, result: r.result });
+          prev = hash;
+          continue;
+        }
+        uncertain = new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${index}`);
+      } catch (e) {
+        if (!(isProtocolError(e) && UNCERTAIN.has(e.code))) {
+          it.q.reject(e); // refused: nothing appended, the next item takes this index
+          continue;
+        }
+        uncertain = e;
+      }
+      // The keyholder may hold an event the store does not: commit what is certain, re-sync, and retry the rest later.
+      this.#synced = false;
+      it.q.reject(uncertain);
+      this.#queue.unshift(...items.slice(i + 1).map((x) => x.q));
+      break;
+    }
+    if (done.length === 0) return;
+    try {
+      await this.#store.transaction(async (tx) => {
+        for (const d of done) await tx.appendAuditEvent({ time: d.time, event: new TextDecoder().decode(d.bytes), leafHash: eventLeafHash(d.bytes), expectedIdx: d.index });
+      });
+    } catch (e) {
+      this.#synced = false;
+      for (const d of done) d.q.reject(e);
+      return;
+    }
+    this.#next += done.length;
+    this.#prev = done[done.length - 1]!.hash;
+    // Durable now: answer, and let the keyholder count the leaves as durable (acks are ordered on the socket).
+    const size = this.#next;
+    this.#kh.call('ack', { size }).then(() => { this.#acked = Math.max(this.#acked, size); }, (e: unknown) => {
+      this.#synced = false;
+      this.#onError('ack', e);
+    });
+    for (const d of done) d.q.resolve(d.result);
+  }
+
+  /**
    * Records a refusal or failure (outcome denied/error); never throws (a
    * failure to audit is reported to onError). A KW_UNAUTHENTICATED failure is
    * not written: it is counted in {@link failures} (by the API's error hook)
@@ -307,7 +418,7 @@ export class AuditPipe {
   async recordFailure(input: AuditEventInput): Promise<void> {
     if (input.code === 'KW_UNAUTHENTICATED') return;
     try {
-      await this.record(input);
+      await this.recordOp(input);
     } catch (e) {
       this.#onError('audit of a refusal', e);
     }

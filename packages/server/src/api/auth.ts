@@ -14,7 +14,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { PrincipalRow, SigningKeyRow, Store, TokenRow } from '../store/index.js';
+import { isBootstrapPrincipal } from './bootstrap.js';
+import { checkCsrf, isSessionId, sessionCookieOf, sessionParentKey } from './console-session.js';
 import { ApiError } from './errors.js';
 
 export const TOKEN_PREFIX = 'kw_';
@@ -33,8 +36,8 @@ const TOKEN_RE = /^kw_[A-Za-z0-9_-]{43}$/;
 
 /** Reasons an unauthenticated failure is counted under. */
 export type AuthFailureReason =
-  | 'token_missing' | 'token_malformed' | 'token_unknown' | 'token_expired' | 'token_revoked' | 'principal_unknown'
-  | 'device_key_missing' | 'device_key_unknown';
+  | 'token_missing' | 'token_malformed' | 'token_unknown' | 'token_expired' | 'token_revoked' | 'principal_unknown' | 'principal_disabled'
+  | 'device_key_missing' | 'device_key_unknown' | 'csrf_rejected';
 
 const REASONS = new WeakMap<object, AuthFailureReason>();
 
@@ -125,6 +128,8 @@ export interface Principal {
   /** The token carries admin rights (control plane only; never data-plane access by itself). */
   readonly admin: boolean;
   readonly tokenId: string;
+  /** A token of the bootstrap principal (`keyward init`): it may only enroll the first administrators (bootstrap.ts). */
+  readonly bootstrap: boolean;
 }
 
 /** The token text of an `Authorization: Bearer …` header, or null when absent. */
@@ -153,9 +158,54 @@ export async function authenticate(store: Store, header: string | string[] | und
   if (row.expiresAt.getTime() <= now.getTime()) throw refuse('token_expired');
   const p = await store.getPrincipal(row.principal);
   if (!p) throw refuse('principal_unknown');
+  // Disabling also revokes its tokens; refusing here too keeps a token restored from an older backup refused.
+  if (p.disabledAt !== null) throw refuse('principal_disabled');
   const trace = TRACE.getStore();
   if (trace) trace.authenticated = true;
-  return { principal: { id: p.id, ns: p.ns, roles: p.roles, admin: row.admin, tokenId: row.id }, token: row, row: p };
+  return { principal: { id: p.id, ns: p.ns, roles: p.roles, admin: row.admin, tokenId: row.id, bootstrap: isBootstrapPrincipal(p) }, token: row, row: p };
+}
+
+/**
+ * Authenticates a request: its bearer token, or — only when it carries no
+ * Authorization header — the console's session cookie together with a valid
+ * CSRF proof (console-session.ts; KW_CSRF_REJECTED otherwise, before anything
+ * is read). A session is refused as a bearer token, a token as a session, and
+ * a session whose signing-in token was revoked or expired is refused.
+ */
+export async function authenticateRequest(store: Store, headers: IncomingHttpHeaders, now = new Date()): Promise<{ principal: Principal; token: TokenRow; row: PrincipalRow }> {
+  const session = headers.authorization === undefined ? sessionCookieOf(headers) : null;
+  if (session === null) {
+    const who = await authenticate(store, headers.authorization, now);
+    if (isSessionId(who.token.id)) throw refusal('token_unknown', 'the bearer token is not valid (unknown, expired or revoked)');
+    return who;
+  }
+  try {
+    checkCsrf(headers, session);
+  } catch (e) {
+    if (typeof e === 'object' && e !== null) REASONS.set(e, 'csrf_rejected');
+    throw e;
+  }
+  return authenticateSession(store, session, now);
+}
+
+/**
+ * Checks a console session secret (from its cookie; the caller has checked
+ * the CSRF proof where one is due): a live `ses_…` row whose signing-in
+ * token is neither revoked nor expired. KW_UNAUTHENTICATED otherwise.
+ */
+export async function authenticateSession(store: Store, secret: string, now = new Date()): Promise<{ principal: Principal; token: TokenRow; row: PrincipalRow }> {
+  const refuse = (reason: AuthFailureReason) => refusal(reason, 'the console session is not valid (unknown, expired or signed out)');
+  const who = await authenticate(store, `Bearer ${secret}`, now).catch((e: unknown) => {
+    const reason = authFailureReason(e);
+    throw reason !== null ? refuse(reason) : e;
+  });
+  if (!isSessionId(who.token.id)) throw refuse('token_unknown');
+  const parentId = await store.getMeta(sessionParentKey(who.token.id));
+  const parent = parentId === null ? null : await store.getToken(parentId);
+  if (!parent) throw refuse('token_unknown');
+  if (parent.revokedAt !== null) throw refuse('token_revoked');
+  if (parent.expiresAt.getTime() <= now.getTime()) throw refuse('token_expired');
+  return who;
 }
 
 /** The `keyid` parameter of a Signature-Input field (label `kw`), or null. */

@@ -3,7 +3,8 @@
  * with its HTTP status and default message. Codes come from `@keyward/core`
  * (ERROR_CODES), the keyholder protocol (PROTOCOL_ERRORS), the store
  * (STORE_ERROR_CODES), the audit module (AUDIT_ERRORS), the RFC 9421 verifier
- * (HTTPSIG_ERROR_CODES) and the API itself (API_ERRORS). docs/errors.md
+ * (HTTPSIG_ERROR_CODES), second factors and step-up (MFA_ERRORS) and the API
+ * itself (API_ERRORS). docs/errors.md
  * documents every one (test/api/errors.test.ts checks it).
  *
  * Error bodies are `{ error: { code, message } }`. Nothing internal leaks:
@@ -16,6 +17,7 @@
 import { ERROR_CODES, isKeywardError } from '@keyward/core';
 import { HTTPSIG_ERROR_CODES, isHttpSigError } from '@keyward/client';
 import { AUDIT_ERRORS, isAuditError } from '../audit/errors.js';
+import { MFA_ERRORS, isMfaError } from '../mfa/errors.js';
 import { PROTOCOL_ERRORS, isProtocolError } from '../keyholder/protocol.js';
 import { STORE_ERROR_CODES, isStoreError } from '../store/errors.js';
 
@@ -30,6 +32,11 @@ export const API_ERRORS = {
   KW_BODY_TOO_LARGE: 'The request body exceeds 64 KiB.',
   KW_UNSUPPORTED_MEDIA_TYPE: 'Request bodies must be application/json.',
   KW_RATE_LIMITED: 'Too many requests from this token or address; retry later.',
+  KW_KEY_ORIGIN_MISMATCH: 'The key has the other origin: imports add versions only to keys created by import (origin external), and rotate only to keys whose material the service generates.',
+  KW_BOOTSTRAP_ONLY: 'The initial admin token of keyward init only enrolls the first administrators; use an administrator token.',
+  KW_PRINCIPAL_DISABLED: 'The principal is disabled: it cannot authenticate, and gets no new token, role or signing key.',
+  KW_CSRF_REJECTED: 'A request authenticated by the console session cookie came without a valid CSRF proof (X-Keyward-CSRF) or from another site; nothing was read or changed.',
+  KW_CONSOLE_NOT_BUILT: 'The web console assets are not built (run npm run build, or install a release that ships them).',
 } as const;
 
 /** Union of every code of the registry. */
@@ -39,6 +46,7 @@ export type ApiErrorCode =
   | keyof typeof STORE_ERROR_CODES
   | keyof typeof AUDIT_ERRORS
   | keyof typeof HTTPSIG_ERROR_CODES
+  | keyof typeof MFA_ERRORS
   | keyof typeof API_ERRORS;
 
 export interface RegistryEntry {
@@ -50,7 +58,8 @@ const STATUS: Readonly<Record<string, number>> = {
   // API
   KW_UNAUTHENTICATED: 401, KW_FORBIDDEN: 403, KW_NOT_FOUND: 404, KW_KEY_EXISTS: 409,
   KW_KEY_VERSION_DISABLED: 409, KW_KEY_VERSION_DESTROYED: 410, KW_BODY_TOO_LARGE: 413,
-  KW_UNSUPPORTED_MEDIA_TYPE: 415, KW_RATE_LIMITED: 429,
+  KW_UNSUPPORTED_MEDIA_TYPE: 415, KW_RATE_LIMITED: 429, KW_KEY_ORIGIN_MISMATCH: 409, KW_BOOTSTRAP_ONLY: 403, KW_PRINCIPAL_DISABLED: 409,
+  KW_CSRF_REJECTED: 403, KW_CONSOLE_NOT_BUILT: 503,
   // core / shared
   KW_INTERNAL: 500, KW_IO: 500, KW_KMS_UNAVAILABLE: 503,
   // keyholder
@@ -59,14 +68,22 @@ const STATUS: Readonly<Record<string, number>> = {
   KW_NOT_INITIALIZED: 503, KW_ALREADY_INITIALIZED: 409, KW_AUDIT_NOT_RESTORED: 503, KW_AUDIT_CONFLICT: 503, KW_AUDIT_FORK: 500,
   KW_REQUEST_UNAUTHENTICATED: 401, KW_REQUEST_REPLAYED: 401, KW_REQUEST_MISMATCH: 400,
   KW_KEYHOLDER_UNAVAILABLE: 503, KW_KEYHOLDER_TIMEOUT: 504,
+  KW_IMPORT_TOKEN_INVALID: 400, KW_IMPORT_TOKEN_EXPIRED: 410, KW_IMPORT_TOKEN_USED: 409, KW_IMPORT_UNWRAP_FAILED: 400, KW_IMPORT_MATERIAL_INVALID: 400,
+  // HSM (hsm/errors.ts; docs/hsm.md)
+  KW_HSM_MODULE_MISSING: 503, KW_HSM_TOKEN_MISSING: 503, KW_HSM_PIN_INCORRECT: 503, KW_HSM_KEY_MISSING: 503, KW_HSM_KEY_EXISTS: 409,
+  KW_HSM_MECHANISM_UNSUPPORTED: 501, KW_HSM_UNAVAILABLE: 503, KW_HSM_INTEGRITY: 400, KW_HSM_FAILED: 502,
+  KW_HSM_AUTO_UNSEAL: 409, KW_HSM_NOT_CONFIGURED: 409,
   // store
   KW_STORE_INVALID_ARGUMENT: 400, KW_STORE_TRANSACTION_MISUSE: 500, KW_STORE_NOT_FOUND: 404, KW_STORE_CONFLICT: 409,
   KW_STORE_INVALID_TRANSITION: 409, KW_STORE_CORRUPT_ROW: 500, KW_STORE_CORRUPT_DATABASE: 500, KW_STORE_SCHEMA_TOO_NEW: 500,
-  KW_STORE_MIGRATION_FAILED: 500, KW_STORE_BUSY: 503, KW_STORE_CLOSED: 503, KW_STORE_IO: 500,
+  KW_STORE_MIGRATION_FAILED: 500, KW_STORE_BUSY: 503, KW_STORE_UNAVAILABLE: 503, KW_STORE_CLOSED: 503, KW_STORE_IO: 500,
   // audit
   KW_AUDIT_MALFORMED: 500, KW_AUDIT_CORRUPT: 500, KW_AUDIT_BAD_RECEIPT: 400,
   // RFC 9421
   HTTPSIG_MALFORMED: 400,
+  // MFA, step-up, quorum (mfa/errors.ts)
+  KW_MFA_REQUIRED: 403, KW_MFA_INVALID: 401, KW_MFA_REPLAY: 409, KW_MFA_LOCKED: 429, KW_STEP_UP_MISMATCH: 403, KW_STEP_UP_EXPIRED: 410,
+  KW_QUORUM_INVALID: 400, KW_APPROVAL_INVALID: 400, KW_APPROVAL_SELF: 403, KW_APPROVAL_NOT_MEMBER: 403,
 };
 
 function build(): Readonly<Record<string, RegistryEntry>> {
@@ -83,6 +100,7 @@ function build(): Readonly<Record<string, RegistryEntry>> {
   add(STORE_ERROR_CODES, () => 500);
   add(AUDIT_ERRORS, () => 400);
   add(HTTPSIG_ERROR_CODES, () => 401);
+  add(MFA_ERRORS, () => 400);
   return Object.freeze(out);
 }
 
@@ -127,7 +145,7 @@ const FASTIFY_CODES: Readonly<Record<string, ApiErrorCode>> = {
 export function toHttpError(e: unknown): HttpError {
   let code: string | undefined;
   let message: string | undefined;
-  if (isApiError(e) || isProtocolError(e) || isStoreError(e) || isAuditError(e) || isHttpSigError(e)) {
+  if (isApiError(e) || isProtocolError(e) || isStoreError(e) || isAuditError(e) || isHttpSigError(e) || isMfaError(e)) {
     code = e.code;
     message = e.message;
   } else if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string') {

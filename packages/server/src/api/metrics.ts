@@ -1,9 +1,18 @@
 /**
  * Prometheus metrics (prom-client), one registry per server instance:
  * request counts and latency by route and status, keyholder errors by code,
- * sealed gauge, audit log size.
+ * sealed gauge, audit log size; audit pipe failures, the latest signed
+ * checkpoint (size, time) and keys past their rotation period, read from the
+ * store at scrape time (`observeStore`). The catalog, and the alerts built on
+ * it, are in docs/operations/metrics.md and deploy/monitoring/.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What `observeStore` reads: the store's latest checkpoint and keys due for rotation. */
+export interface MetricsStoreView {
+  latestAuditCheckpoint(): Promise<{ size: number; created: Date } | null>;
+  listKeysDueForRotation(now: Date): Promise<readonly unknown[]>;
+}
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -12,8 +21,20 @@ export class ApiMetrics {
   readonly keyholderErrors = new Counter({ name: 'keyward_keyholder_errors_total', help: 'Keyholder call failures by code', labelNames: ['code'], registers: [this.registry] });
   readonly sealed = new Gauge({ name: 'keyward_sealed', help: '1 when the keyholder is sealed or down', registers: [this.registry] });
   readonly auditSize = new Gauge({ name: 'keyward_audit_events', help: 'Audit events stored and acknowledged', registers: [this.registry] });
+  readonly auditErrors = new Counter({ name: 'keyward_audit_errors_total', help: 'Audit pipe failures by stage (checkpoint, sync, summary, …) and code; KW_AUDIT_CORRUPT means the stored log no longer verifies', labelNames: ['what', 'code'], registers: [this.registry] });
+  readonly checkpointSize = new Gauge({ name: 'keyward_audit_checkpoint_size', help: 'Tree size of the latest signed audit checkpoint in the store', registers: [this.registry] });
+  readonly checkpointTime = new Gauge({ name: 'keyward_audit_checkpoint_timestamp_seconds', help: 'When the latest signed audit checkpoint was stored (Unix seconds; 0 when none)', registers: [this.registry] });
+  readonly rotationOverdue = new Gauge({ name: 'keyward_keys_rotation_overdue', help: 'Keys whose latest version is older than their rotation period', registers: [this.registry] });
 
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reads the store-derived gauges (called at scrape time). */
+  async observeStore(store: MetricsStoreView, now = new Date()): Promise<void> {
+    const cp = await store.latestAuditCheckpoint();
+    this.checkpointSize.set(cp?.size ?? 0);
+    this.checkpointTime.set(cp ? cp.created.getTime() / 1000 : 0);
+    this.rotationOverdue.set((await store.listKeysDueForRotation(now)).length);
   }
 }

@@ -13,18 +13,20 @@
  * (`ns/name`) matches a pattern (`*` at the end matches any suffix; no other
  * wildcard), and every context condition holds (the key is present with that
  * value, or with any value for `*`). Admin tokens get the control-plane
- * operations (`keys.*`, `tokens.*`, `policies.*`, `signing_keys.*`) without a
- * grant, and never data-plane operations unless a grant gives them.
+ * operations (`keys.*`, `tokens.*`, `policies.*`, `principals.*`,
+ * `signing_keys.*`, `audit.read`) without a grant, and never data-plane
+ * operations unless a grant gives them.
  *
  * @example
  * decide({ id: 'svc', roles: [], admin: false }, 'unwrap', 'billing/orders', { table: 'orders' }, [doc]).allowed
  */
 import { z } from 'zod';
 
-export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const;
+export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open'] as const;
 export const ADMIN_OPERATIONS = [
-  'keys.create', 'keys.rotate', 'keys.read', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion',
+  'keys.create', 'keys.import', 'keys.rotate', 'keys.read', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion',
   'keys.destroy', 'keys.update', 'tokens.create', 'tokens.revoke', 'policies.put', 'policies.read', 'audit.read',
+  'principals.read', 'principals.update', 'principals.disable', 'signing_keys.read', 'signing_keys.revoke',
 ] as const;
 export const OPERATIONS = [...DATA_OPERATIONS, ...ADMIN_OPERATIONS] as const;
 export type Operation = (typeof OPERATIONS)[number];

@@ -33,7 +33,8 @@ export const OUTCOMES = ['allowed', 'denied', 'error'] as const;
  */
 export const KNOWN_OPS = [
   'keys.create', 'keys.rotate', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion', 'keys.destroy', 'keys.read',
-  'data.datakey', 'data.unwrap', 'data.rewrap', 'data.encrypt', 'data.decrypt', 'data.sign', 'data.verify', 'data.mac',
+  'keys.import_params', 'keys.import',
+  'data.datakey', 'data.unwrap', 'data.rewrap', 'data.encrypt', 'data.decrypt', 'data.sign', 'data.verify', 'data.mac', 'data.open',
   'principals.create', 'principals.update', 'tokens.create', 'tokens.revoke', 'signing_keys.add', 'signing_keys.revoke',
   'policies.put', 'sys.init', 'sys.unseal', 'sys.seal', 'audit.summary', 'audit.export', 'audit.read',
 ] as const;

@@ -69,6 +69,8 @@ export class Pkcs11Token {
   private lib: Lib | null = null;
   private slot: Handle | null = null;
   private idle: Handle[] = [];
+  /** A session of its own for the synchronous calls (signEd25519Sync): never in the pool. */
+  private syncSession: Handle | null = null;
   private readonly waiters: { resolve(s: Handle): void; reject(e: Error): void }[] = [];
   /** Bumped on every reconnect: a failure seen under an older generation is already handled. */
   private generation = 0;
@@ -107,6 +109,7 @@ export class Pkcs11Token {
       if (!slot) throw new HsmError('KW_HSM_TOKEN_MISSING', `no token labelled '${this.cfg.tokenLabel}' is present`);
       const sessions: Handle[] = [];
       for (let i = 0; i < this.size; i++) sessions.push(lib.C_OpenSession(slot, P.CKF_RW_SESSION | P.CKF_SERIAL_SESSION));
+      const syncSession = lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
       try {
         lib.C_Login(sessions[0]!, P.CKU_USER, this.cfg.pin); // one login covers every session of this application
       } catch (e) {
@@ -115,6 +118,7 @@ export class Pkcs11Token {
       this.lib = lib;
       this.slot = slot;
       this.idle = sessions;
+      this.syncSession = syncSession;
     } catch (e) {
       try { lib.C_Finalize(); } catch { /* already gone */ }
       try { lib.close(); } catch { /* already gone */ }
@@ -127,6 +131,7 @@ export class Pkcs11Token {
     this.lib = null;
     this.slot = null;
     this.idle = [];
+    this.syncSession = null;
     if (!lib) return;
     try { lib.C_Finalize(); } catch { /* the library may already be finalized */ }
     try { lib.close(); } catch { /* ditto */ }
@@ -269,6 +274,35 @@ export class Pkcs11Token {
       lib.C_SignInit(s, { mechanism: CKM_EDDSA }, h);
       return new Uint8Array(await lib.C_SignAsync(s, Buffer.from(message), Buffer.alloc(64)));
     });
+  }
+
+  /**
+   * Ed25519 signature, synchronously, on a session reserved for it: for
+   * callers whose interface is synchronous (the audit checkpoint's C2SP
+   * NoteSigner). It blocks the event loop for one C_Sign (well under a
+   * millisecond on SoftHSM2; a network HSM's round trip otherwise), which is
+   * acceptable for checkpoints (at most one a second). A connection-level
+   * failure is KW_HSM_UNAVAILABLE and starts the shared reconnect in the
+   * background; the next call after it succeeds uses the new connection.
+   */
+  signEd25519Sync(label: string, message: Uint8Array): Uint8Array {
+    if (this.closed) throw new HsmError('KW_HSM_UNAVAILABLE', 'the HSM token was closed');
+    const lib = this.lib;
+    const s = this.syncSession;
+    if (!lib || !s) {
+      if (!this.reconnecting) this.reconnect(this.generation).catch(() => undefined);
+      throw new HsmError('KW_HSM_UNAVAILABLE', 'the HSM is not connected (reconnecting)');
+    }
+    const generation = this.generation;
+    try {
+      const h = this.key(lib, s, label, P.CKO_PRIVATE_KEY, 'ed25519');
+      lib.C_SignInit(s, { mechanism: CKM_EDDSA }, h);
+      return new Uint8Array(lib.C_Sign(s, Buffer.from(message), Buffer.alloc(64)));
+    } catch (e) {
+      const err = fromPkcs11(e, `signing with '${label}'`);
+      if (err.code === 'KW_HSM_UNAVAILABLE') this.reconnect(generation).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** HMAC-SHA256 by the HSM-resident key. */

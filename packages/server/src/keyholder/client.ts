@@ -93,7 +93,9 @@ export class KeyholderClient {
    * own code, KW_KEYHOLDER_UNAVAILABLE or KW_KEYHOLDER_TIMEOUT.
    */
   async call<O extends Op>(op: O, params: OpParams<O>, options: { timeoutMs?: number } = {}): Promise<OpResult<O>> {
-    const channel = await this.#ensureChannel();
+    // Connected: sent now, so calls reach the keyholder in the order they were made (the audit pipe relies on it).
+    const open = this.#channel !== null && !this.#channel.closed ? this.#channel : null;
+    const channel = open ?? await this.#ensureChannel();
     const id = this.#nextId++;
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     return new Promise<OpResult<O>>((resolve, reject) => {

@@ -18,6 +18,7 @@ import { check } from './errors.js';
 import { hmacSha256, randomBytes, sha256, type SecretInput } from './primitives.js';
 import { parseArg } from './schemas.js';
 import { INIT_ID_LENGTH, encodeShareFile, shareBody, type ShareRecord } from './share-file.js';
+import { hsmCustodySchema } from './hsm-state.js';
 
 export const MASTER_KEY_LENGTH = 32;
 const SHARE_HASH_LABEL = utf8.encode('keyward/v1 share-hash\0');
@@ -30,7 +31,15 @@ export const custodyStateSchema = z.strictObject({
   /** Hex SHA-256 per share, index i at position i − 1. */
   shareHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(2).max(255),
   mkCheck: z.string().regex(/^[0-9a-f]{64}$/),
-}).refine((s) => s.threshold <= s.shareHashes.length, 'threshold exceeds the number of shares');
+  /**
+   * HSM-wrapped mode (hsm-custody.ts, docs/hsm.md): the master key is wrapped
+   * by a key in the HSM, and the shares are of a separate recovery key whose
+   * check value this is: HMAC-SHA256(recovery key, "keyward/v1 recovery-check").
+   */
+  recoveryCheck: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  hsm: hsmCustodySchema.optional(),
+}).refine((s) => s.threshold <= s.shareHashes.length, 'threshold exceeds the number of shares')
+  .refine((s) => (s.hsm === undefined) === (s.recoveryCheck === undefined), 'hsm and recoveryCheck go together (HSM-wrapped mode)');
 export type CustodyState = z.infer<typeof custodyStateSchema>;
 
 /** A share record with its file text, as `keyward init` writes it out. */

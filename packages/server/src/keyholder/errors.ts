@@ -20,6 +20,13 @@ export const ERRORS = {
   KW_WRAPPED_KEY_MISMATCH: 'A wrapped blob does not unwrap for the key, version, type, purpose and context asked for (moved, modified or wrong key).',
   KW_KEY_TYPE_MISMATCH: 'The key version has the wrong type for this operation.',
 
+  // --- key import (bring your own key) ---------------------------------------
+  KW_IMPORT_TOKEN_INVALID: 'The import token is unknown to the keyholder (never issued, issued before a restart or seal, or for another key or type).',
+  KW_IMPORT_TOKEN_EXPIRED: 'The import token expired; ask for new import parameters.',
+  KW_IMPORT_TOKEN_USED: 'The import token was already used (each opens one import attempt); ask for new import parameters.',
+  KW_IMPORT_UNWRAP_FAILED: "The wrapped key material does not open with the import's wrapping key (wrong parameters or algorithm, or modified).",
+  KW_IMPORT_MATERIAL_INVALID: 'The imported key material has the wrong length or form for the key type.',
+
   // --- caller mistakes -----------------------------------------------------
   KW_INVALID_ARGUMENT: 'An argument is missing, has the wrong type, or is out of range.',
   KW_LIMIT_EXCEEDED: 'An input exceeds a hard limit.',

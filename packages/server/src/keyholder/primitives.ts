@@ -3,8 +3,9 @@
  * or enclave backend replaces one file.)
  *
  * The primitives the keyholder composes: SHA-256, HMAC-SHA256, HKDF-SHA256,
- * AES-256-GCM, Ed25519, randomness and constant-time comparison, all from
- * node:crypto. Nothing here is a construction of our own; wrap.ts, custody
+ * AES-256-GCM, Ed25519, randomness and constant-time comparison, and for
+ * key import RSA-OAEP-SHA-256 and AES key wrap with padding (RFC 5649), all
+ * from node:crypto. Nothing here is a construction of our own; wrap.ts, custody
  * and ops/ build on these. Every function returns plain `Uint8Array`s (never
  * pooled `Buffer`s) and wipes the intermediate buffers it made.
  */
@@ -135,5 +136,100 @@ export function ed25519Verify(publicKey: nc.KeyObject, message: Uint8Array, sign
     return nc.verify(null, message, publicKey, signature);
   } catch {
     return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Bring-your-own-key import (docs/key-service-crypto.md §8): RSA-OAEP(SHA-256)
+// and AES key wrap with padding (RFC 5649), both from OpenSSL.
+
+/** RFC 5649 §3 alternative initial value (the 32-bit constant; OpenSSL appends the length). */
+const KWP_AIV = Buffer.from('a65959a6', 'hex');
+const KWP_CIPHERS: Readonly<Record<number, string>> = { 16: 'id-aes128-wrap-pad', 24: 'id-aes192-wrap-pad', 32: 'id-aes256-wrap-pad' };
+
+function kwpCipher(kek: Uint8Array): string {
+  const name = KWP_CIPHERS[kek.length];
+  if (!name) throw new RangeError('an AES key wrap key is 16, 24 or 32 bytes');
+  return name;
+}
+
+/** AES key wrap with padding (RFC 5649) of `plaintext` (1 byte or more) under `kek` (AES-128/192/256). */
+export function aesKwpWrap(kek: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const c = nc.createCipheriv(kwpCipher(kek), kek, KWP_AIV);
+  const body = c.update(plaintext);
+  const fin = c.final();
+  const out = new Uint8Array(body.length + fin.length);
+  out.set(body, 0);
+  out.set(fin, body.length);
+  return out;
+}
+
+/** RFC 5649 unwrap; null when the integrity check (AIV, length, padding) fails. Never returns unchecked bytes. */
+export function aesKwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Uint8Array | null {
+  if (wrapped.length < 16 || wrapped.length % 8 !== 0) return null;
+  let body: Buffer | undefined;
+  try {
+    const d = nc.createDecipheriv(kwpCipher(kek), kek, KWP_AIV);
+    body = d.update(wrapped);
+    const fin = d.final();
+    const out = new Uint8Array(body.length + fin.length);
+    out.set(body, 0);
+    out.set(fin, body.length);
+    fin.fill(0);
+    return out;
+  } catch {
+    return null;
+  } finally {
+    body?.fill(0);
+  }
+}
+
+/**
+ * A fresh RSA key pair (public exponent 65537) for one import; the private
+ * half never leaves the keyholder. Generated on libuv's thread pool: RSA-3072
+ * takes about a second, which must not stall the keyholder's other requests.
+ */
+export function rsaGenerateKeyPair(bits: 3072 | 4096): Promise<{ privateKey: nc.KeyObject; publicKey: nc.KeyObject }> {
+  return new Promise((resolve, reject) => {
+    nc.generateKeyPair('rsa', { modulusLength: bits, publicExponent: 0x10001 }, (err, publicKey, privateKey) => {
+      if (err) reject(err);
+      else resolve({ privateKey, publicKey });
+    });
+  });
+}
+
+/** The DER SubjectPublicKeyInfo of a public key (what the client encrypts to). */
+export function publicKeySpki(publicKey: nc.KeyObject): Uint8Array {
+  return Uint8Array.from(publicKey.export({ format: 'der', type: 'spki' }));
+}
+
+/** RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label (RFC 8017 §7.1). */
+export function rsaOaepSha256Encrypt(publicKey: nc.KeyObject, plaintext: Uint8Array): Uint8Array {
+  return Uint8Array.from(nc.publicEncrypt({ key: publicKey, padding: nc.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, plaintext));
+}
+
+/** RSA-OAEP-SHA-256 decryption; null on any failure (one outcome, so no padding oracle is exposed). */
+export function rsaOaepSha256Decrypt(privateKey: nc.KeyObject, ciphertext: Uint8Array): Uint8Array | null {
+  try {
+    return take(nc.privateDecrypt({ key: privateKey, padding: nc.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ciphertext));
+  } catch {
+    return null;
+  }
+}
+
+/** The modulus length in bytes of an RSA key. */
+export function rsaModulusBytes(key: nc.KeyObject): number {
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType !== 'rsa' || bits === undefined) throw new TypeError('not an RSA key');
+  return Math.ceil(bits / 8);
+}
+
+/** An RSA public key from its DER SubjectPublicKeyInfo; null when it is not one of at least `minBits`. */
+export function rsaPublicKeyFromSpki(der: Uint8Array, minBits: number): nc.KeyObject | null {
+  try {
+    const k = nc.createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    return k.asymmetricKeyType === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) >= minBits ? k : null;
+  } catch {
+    return null;
   }
 }

@@ -1,7 +1,14 @@
 /**
  * The keyholder process:
  *
- *   node dist/keyholder/process.js --socket PATH [--state PATH]
+ *   node dist/keyholder/process.js --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]
+ *
+ * HSM-wrapped mode (docs/hsm.md): the token PIN comes from the inherited
+ * descriptor N (read to its end, then closed; the server passes a pipe), else
+ * from the environment variable KEYWARD_HSM_PIN (removed from this process's
+ * environment once read). Never from argv: only the descriptor's number is
+ * there. The keyholder then unseals itself from the HSM, retrying every
+ * `--hsm-retry-ms` (default 5000, or KEYWARD_HSM_RETRY_MS) while it is unavailable.
  *
  * Starts sealed, serves the keyholder protocol on a Unix socket (mode 0600),
  * and on SIGTERM / SIGINT — or when the process that started it dies — stops
@@ -14,6 +21,7 @@
  *
  * Exit codes: 0 after a signal, 1 when it cannot start, 2 on bad arguments.
  */
+import { closeSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { HttpSigRequestVerifier, KeyholderService, type KeyholderLog } from './service.js';
 import { StateFile } from './state.js';
@@ -24,14 +32,14 @@ const log: KeyholderLog = (msg, fields = {}) => {
 };
 
 function usage(message: string): never {
-  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH]\n`);
+  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]\n`);
   process.exit(2);
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values: { socket?: string; state?: string };
+  let values: { socket?: string; state?: string; 'hsm-pin-fd'?: string; 'hsm-retry-ms'?: string };
   try {
-    ({ values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, state: { type: 'string' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, state: { type: 'string' }, 'hsm-pin-fd': { type: 'string' }, 'hsm-retry-ms': { type: 'string' } }, strict: true, allowPositionals: false }));
   } catch (e) {
     usage(e instanceof Error ? e.message : 'bad arguments');
   }
@@ -39,7 +47,11 @@ async function main(argv: string[]): Promise<void> {
   const transport = new UnixSocketTransport(values.socket);
   const stateFile = values.state ? new StateFile(values.state) : StateFile.besideSocket(values.socket);
 
-  const service = await KeyholderService.open({ stateFile, verifier: new HttpSigRequestVerifier(), log });
+  const pin = readPin(values['hsm-pin-fd']);
+  const retryText = values['hsm-retry-ms'] ?? process.env.KEYWARD_HSM_RETRY_MS;
+  if (retryText !== undefined && !/^[0-9]{1,9}$/.test(retryText)) usage('--hsm-retry-ms must be a whole number of ms');
+  const hsm = pin === undefined ? undefined : { pin, ...(retryText !== undefined ? { retryMs: Number(retryText) } : {}) };
+  const service = await KeyholderService.open({ stateFile, verifier: new HttpSigRequestVerifier(), log, ...(hsm ? { hsm } : {}) });
   const server = await serveFrames(transport, (message) => service.handle(message), { log });
   log('ready', { socket: values.socket, state: stateFile.path, pid: process.pid });
 
@@ -63,6 +75,23 @@ async function main(argv: string[]): Promise<void> {
   const parent = process.ppid;
   const watch = setInterval(() => { if (process.ppid !== parent) stop('parent exited'); }, 250);
   watch.unref();
+}
+
+/** The HSM PIN: from the inherited descriptor, else KEYWARD_HSM_PIN (then dropped from the environment). One trailing newline is removed. */
+function readPin(fdText: string | undefined): string | undefined {
+  let pin: string | undefined;
+  if (fdText !== undefined) {
+    if (!/^[0-9]{1,4}$/.test(fdText) || Number(fdText) < 3) usage('--hsm-pin-fd must be a descriptor number of 3 or more');
+    const fd = Number(fdText);
+    const buf = readFileSync(fd);
+    try { closeSync(fd); } catch { /* already closed */ }
+    pin = buf.toString('utf8').replace(/\r?\n$/, '');
+    buf.fill(0);
+  } else if (process.env.KEYWARD_HSM_PIN !== undefined) {
+    pin = process.env.KEYWARD_HSM_PIN.replace(/\r?\n$/, '');
+  }
+  delete process.env.KEYWARD_HSM_PIN;
+  return pin === '' ? undefined : pin;
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

@@ -31,9 +31,11 @@
  * const res = responseSchema.parse(JSON.parse(text));
  * if (!res.ok) throw KeyholderProtocolError.fromWire(res.error);
  */
+import { ERROR_CODES } from '@keyward/core';
 import { z } from 'zod';
 import { fromBase64url } from './bytes.js';
 import { ERRORS } from './errors.js';
+import { HSM_ERRORS } from '../hsm/errors.js';
 import { contextSchema, nameSchema, versionRefSchema, versionSchema } from './schemas.js';
 import { initStateSchema } from './state.js';
 
@@ -57,6 +59,21 @@ export const PROTOCOL_ERRORS = {
   KW_REQUEST_MISMATCH: 'The operation differs from what the caller signed (recipient, key, version, context or blob).',
   KW_KEYHOLDER_UNAVAILABLE: 'The keyholder process cannot be reached (not running, restarting, or the connection was lost).',
   KW_KEYHOLDER_TIMEOUT: 'The keyholder did not answer in time; the operation may or may not have happened.',
+  // `open` (open for recipient) reports envelope failures with core's codes and wording.
+  KW_NOT_AN_ENVELOPE: ERROR_CODES.KW_NOT_AN_ENVELOPE,
+  KW_UNSUPPORTED_VERSION: ERROR_CODES.KW_UNSUPPORTED_VERSION,
+  KW_MALFORMED_HEADER: ERROR_CODES.KW_MALFORMED_HEADER,
+  KW_UNSUPPORTED: ERROR_CODES.KW_UNSUPPORTED,
+  KW_NO_IDENTITY_MATCHED: ERROR_CODES.KW_NO_IDENTITY_MATCHED,
+  KW_STANZA_UNWRAP_FAILED: ERROR_CODES.KW_STANZA_UNWRAP_FAILED,
+  KW_TOO_MANY_TRIALS: ERROR_CODES.KW_TOO_MANY_TRIALS,
+  KW_COMMITMENT_MISMATCH: ERROR_CODES.KW_COMMITMENT_MISMATCH,
+  KW_HEADER_MAC_MISMATCH: ERROR_CODES.KW_HEADER_MAC_MISMATCH,
+  KW_CONTEXT_INVALID: ERROR_CODES.KW_CONTEXT_INVALID,
+  // HSM (hsm/errors.ts, docs/hsm.md)
+  ...HSM_ERRORS,
+  KW_HSM_AUTO_UNSEAL: 'This keyholder unseals itself from its HSM (HSM-wrapped mode): it takes no unseal shares. The shares made at init are recovery shares; they authorise recovery operations (keyward hsm verify-recovery) and open nothing without the HSM.',
+  KW_HSM_NOT_CONFIGURED: 'This keyholder is not in HSM-wrapped mode: recovery shares do not apply (use keyward unseal).',
 } as const;
 
 /** Union of the codes a keyholder response (or the client) reports. */
@@ -127,6 +144,10 @@ export const MAX_SEALED_SHARE_BYTES = 64 * 1024;
 export const SIGNED_REQUEST_LIMITS = { maxBodyBytes: 64 * 1024, maxHeaders: 64, maxHeaderValue: 8192, maxUrl: 8192 } as const;
 /** hmac-audit: messages per request and bytes per message. */
 export const HMAC_AUDIT_LIMITS = { maxMessages: 64, maxMessageBytes: 4096 } as const;
+/** import-version: the wrapped material (RSA-4096 block + RFC 5649 of ≤ 256 bytes). */
+export const MAX_IMPORT_WRAPPED_BYTES = 1024;
+/** open: the envelope header (as ops/open.ts). */
+export const MAX_OPEN_HEADER_BYTES = 32 * 1024;
 /** frontier-restore: events replayed in one request (larger backlogs: append + ack). */
 export const MAX_RESTORE_EVENTS = 1000;
 
@@ -207,6 +228,8 @@ export const signedRequestSchema = z.strictObject({
 });
 
 const refResult = versionRefSchema;
+/** A principal or MFA factor id (printable ASCII, as the store's identifiers). */
+const mfaIdent = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1–255 printable ASCII characters without spaces');
 const leaf = safeSize;
 const versionedText = (max: number) => z.string().min(4).max(max).regex(/^kw:v[1-9][0-9]*:[A-Za-z0-9_-]*$/);
 
@@ -225,6 +248,17 @@ export const OPS = {
       initId: z.string().nullable(),
       /** While sealed (and initialized): where to send shares, and progress. */
       unseal: z.strictObject({ recipient: z.string(), bootId: z.string(), received: z.int(), threshold: z.int() }).nullable(),
+      /** HSM-wrapped mode (hsm-custody.ts HsmStatus); absent or null otherwise. */
+      hsm: z.strictObject({
+        state: z.enum(['connecting', 'available', 'unavailable', 'failed', 'sealed']),
+        code: z.string().nullable(),
+        message: z.string().max(4096).nullable(),
+        tokenLabel: z.string(),
+        keyLabel: z.string(),
+        auditKeyLabel: z.string().nullable(),
+        retryMs: z.int(),
+        attempts: z.int(),
+      }).nullable().optional(),
       audit: z.strictObject({
         origin: z.string().nullable(),
         verifierKey: z.string().nullable(),
@@ -250,6 +284,16 @@ export const OPS = {
     params: z.strictObject({ share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }) }),
     result: z.strictObject({ sealed: z.boolean(), received: z.int(), threshold: z.int() }),
   },
+  'recovery-share': {
+    /**
+     * HSM-wrapped mode: one recovery share file sealed to this boot's unseal
+     * key (as `unseal`), checked like an unseal share; at the threshold the
+     * recovery key is rebuilt, checked against recoveryCheck and wiped
+     * (`verified: true`). Opens nothing (hsm-custody.ts RecoveryVerifier).
+     */
+    params: z.strictObject({ share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }) }),
+    result: z.strictObject({ received: z.int(), threshold: z.int(), verified: z.boolean() }),
+  },
   seal: {
     params: empty,
     result: z.strictObject({ sealed: z.literal(true) }),
@@ -263,6 +307,65 @@ export const OPS = {
       publicKeyText: z.string().max(4096).optional(),
       leaf,
     }),
+  },
+  'import-params': {
+    /**
+     * A fresh RSA wrapping key pair for one bring-your-own-key import into
+     * `ns/key` of `type` (import.ts), held in memory until used or expired.
+     * Signed with the checkpoint key over import.ts's importParamsMessage.
+     * Touches no stored key material, so it carries no event (the API
+     * audits the request).
+     */
+    params: z.strictObject({
+      ns: nameSchema,
+      key: nameSchema,
+      type: versionRefSchema.shape.type,
+      ttlSeconds: z.int().min(1).max(24 * 3600).optional(),
+      bits: z.union([z.literal(3072), z.literal(4096)]).optional(),
+    }),
+    result: z.strictObject({
+      token: z.string().min(1).max(64),
+      /** DER SubjectPublicKeyInfo of the RSA wrapping key. */
+      publicKey: b64uText(1024),
+      algorithm: z.literal('RSA_AES_KEY_WRAP_SHA_256'),
+      expiresAt: z.string(),
+      publicKeySha256: z.string().regex(/^[0-9a-f]{64}$/),
+      signer: z.string().regex(/^[0-9a-f]{64}$/),
+      signature: z.string().regex(/^[0-9a-f]{128}$/),
+    }),
+  },
+  'import-version': {
+    /** Opens `wrapped` with the token's private key (consumed) and stores the material as version `ref` (origin external). */
+    params: z.strictObject({
+      event: eventField,
+      ref: versionRefSchema,
+      token: z.string().min(1).max(64),
+      wrapped: b64uBytes(MAX_IMPORT_WRAPPED_BYTES, { min: 1 }),
+    }),
+    result: z.strictObject({
+      ref: refResult,
+      wrapped: b64uText(MAX_WRAPPED_BYTES),
+      publicKey: b64uText(MAX_PUBLIC_KEY_BYTES).optional(),
+      publicKeyText: z.string().max(4096).optional(),
+      leaf,
+    }),
+  },
+  open: {
+    /**
+     * Open for recipient (ops/open.ts): the header of an envelope sealed to
+     * an x25519/xwing version's public key; its data key leaves sealed to
+     * the recipient named in the caller's signed body. `context` is the one
+     * the API decided policy on: it must equal the header's.
+     */
+    params: z.strictObject({
+      event: eventField,
+      version: storedVersionSchema,
+      header: b64uBytes(MAX_OPEN_HEADER_BYTES, { min: 1 }),
+      context: contextField.optional(),
+      recipient: z.string().min(1).max(4096),
+      request: signedRequestSchema,
+    }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
   },
   datakey: {
     params: z.strictObject({
@@ -365,6 +468,30 @@ export const OPS = {
       signature: z.string().regex(/^[0-9a-f]{128}$/),
     }),
   },
+  'totp-new': {
+    /**
+     * A fresh TOTP seed for a second factor (issue #7; ops/totp.ts): wrapped
+     * under the master key with purpose `totp-seed`, AAD { principal, factor },
+     * and its base32 text, which the API shows once (enrollment) and never
+     * stores. Not a key op: the API audits the enrollment.
+     */
+    params: z.strictObject({ principal: mfaIdent, factor: mfaIdent }),
+    result: z.strictObject({ sealed: b64uText(256), base32: z.string().regex(/^[A-Z2-7]{16,128}$/) }),
+  },
+  'totp-verify': {
+    /**
+     * Checks a TOTP code against a sealed seed at `time` (within five minutes
+     * of the keyholder clock): ok with its time step, or why not. The seed
+     * never leaves; a step at or before `lastTimeStep` is a replay.
+     */
+    params: z.strictObject({
+      principal: mfaIdent, factor: mfaIdent, sealed: b64uBytes(256, { min: 1 }),
+      code: z.string().regex(/^[0-9]{6,8}$/, 'a TOTP code is 6 to 8 digits'),
+      lastTimeStep: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable(),
+      time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be RFC 3339 UTC with milliseconds'),
+    }),
+    result: z.strictObject({ ok: z.boolean(), timeStep: z.int().min(0).nullable(), reason: z.enum(['malformed', 'wrong', 'replay']).nullable() }),
+  },
   append: {
     /** An audit event that is not a key operation (a denial, an admin action): appended as a pending leaf. */
     params: z.strictObject({ event: eventField }),
@@ -402,7 +529,7 @@ export const OPS = {
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];
 /** Ops that use key material and so carry an audit event. */
-export const KEY_OPS = ['generate-version', 'datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const satisfies readonly Op[];
+export const KEY_OPS = ['generate-version', 'import-version', 'open', 'datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const satisfies readonly Op[];
 export type KeyOp = (typeof KEY_OPS)[number];
 
 /** Params as sent (binary values as base64url strings). */

@@ -43,25 +43,31 @@ import { receiptMessage } from '../audit/receipt.js';
 import { decodeUtf8, fromBase64url, toBase64url, toHex, utf8 } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { isKeyholderError } from './errors.js';
+import { HsmError, isHsmError } from '../hsm/errors.js';
+import { HsmAutoUnseal, RecoveryVerifier } from './hsm-custody.js';
 import { AuditFrontier, type FrontierLimits, type TreeHead } from './frontier.js';
-import { generateVersion, loadVersion, type KeyVersion } from './keys.js';
+import { ImportTokens, importParamsMessage, unwrapImport } from './import.js';
+import { generateVersion, importVersion, loadVersion, type KeyVersion } from './keys.js';
 import { checkContext, parseCallerRecipient, sealToCaller } from './ops/caller.js';
 import { datakey } from './ops/datakey.js';
 import { decrypt } from './ops/decrypt.js';
 import { encrypt } from './ops/encrypt.js';
 import { mac, verifyMac } from './ops/mac.js';
+import { headerContext, openForRecipient } from './ops/open.js';
 import { rewrapDataKey } from './ops/rewrap.js';
 import { sign } from './ops/sign.js';
 import { unwrapDataKey } from './ops/unwrap.js';
 import { verify } from './ops/verify.js';
-import { hmacSha256, secretKeyObject, sha256, wipe, type KeyObject } from './primitives.js';
+import { totpNew, totpVerify } from './ops/totp.js';
+import { ed25519PublicKey, ed25519Verify, hmacSha256, secretKeyObject, sha256, wipe, type KeyObject } from './primitives.js';
 import {
-  KeyholderProtocolError, OPS, errorResponse, requestSchema,
+  KeyholderProtocolError, OPS, PROTOCOL_ERRORS, errorResponse, requestSchema,
   type KeyOp, type KeyholderResponse, type Op, type OpParams, type OpResult, type ParsedParams, type RequestId,
 } from './protocol.js';
 import type { Context, VersionRef } from './schemas.js';
 import { openCheckpointSigner, type KeyholderState, type StateFile } from './state.js';
 import { UnsealKey } from './unseal-key.js';
+import { VersionCache } from './version-cache.js';
 import { Unsealer } from './unsealer.js';
 
 // ---------------------------------------------------------------------------
@@ -134,6 +140,9 @@ export function requestHashOf(headers: SignedHttpRequest['headers']): Uint8Array
   return sha256(utf8.encode(input), Uint8Array.of(0x0a), utf8.encode(signature));
 }
 
+/** Device public keys kept imported by {@link HttpSigRequestVerifier}. */
+const DEVICE_KEY_CACHE_SIZE = 1024;
+
 /**
  * {@link RequestVerifier} over `@keyward/client`'s RFC 9421 profile
  * (Ed25519, Content-Digest covered, created/nonce/keyid required), with an
@@ -141,6 +150,8 @@ export function requestHashOf(headers: SignedHttpRequest['headers']): Uint8Array
  * survive a restart, a request signed before this verifier was made
  * (`startedAt`, default: now) is refused: its nonce may already have been
  * used with the previous process.
+ * The Ed25519 check itself is OpenSSL's (primitives.ts), about ten times
+ * faster than the portable default of `verifyRequest`.
  */
 export class HttpSigRequestVerifier implements RequestVerifier {
   readonly #replay: ReplayCache;
@@ -148,6 +159,7 @@ export class HttpSigRequestVerifier implements RequestVerifier {
   readonly #maxAgeSeconds: number;
   readonly #maxSkewSeconds: number;
   readonly #startedAt: number;
+  readonly #deviceKeys = new Map<string, KeyObject>();
 
   constructor(options: { replay?: ReplayCache; now?: () => number; maxAgeSeconds?: number; maxSkewSeconds?: number; startedAt?: number } = {}) {
     this.#replay = options.replay ?? new MemoryReplayCache({ maxEntries: 100_000 });
@@ -155,6 +167,24 @@ export class HttpSigRequestVerifier implements RequestVerifier {
     this.#maxAgeSeconds = options.maxAgeSeconds ?? 300;
     this.#maxSkewSeconds = options.maxSkewSeconds ?? 30;
     this.#startedAt = options.startedAt ?? this.#now();
+  }
+
+  /**
+   * The device public key as an OpenSSL KeyObject, imported once per key
+   * (an import costs about as much as a verification); at most
+   * DEVICE_KEY_CACHE_SIZE kept, least recently used dropped. Public keys only.
+   */
+  #publicKeyObject(raw: Uint8Array): KeyObject {
+    const id = toHex(raw);
+    let k = this.#deviceKeys.get(id);
+    if (k) {
+      this.#deviceKeys.delete(id);
+    } else {
+      k = ed25519PublicKey(raw);
+      if (this.#deviceKeys.size >= DEVICE_KEY_CACHE_SIZE) this.#deviceKeys.delete(this.#deviceKeys.keys().next().value!);
+    }
+    this.#deviceKeys.set(id, k);
+    return k;
   }
 
   async verify(request: SignedHttpRequest, device: DeviceKeyRecord): Promise<VerifiedCaller> {
@@ -167,6 +197,7 @@ export class HttpSigRequestVerifier implements RequestVerifier {
           now: this.#now(),
           maxAgeSeconds: this.#maxAgeSeconds,
           maxSkewSeconds: this.#maxSkewSeconds,
+          verifySignature: (signature, message, publicKey) => ed25519Verify(this.#publicKeyObject(publicKey), message, signature),
         },
       );
       if (v.created < this.#startedAt) {
@@ -199,6 +230,8 @@ const RECEIPT_CLOCK_SKEW_MS = 5 * 60_000;
 /** The audit event op names (audit/event.ts KNOWN_OPS) each key op's event may carry. */
 export const AUDIT_EVENT_OPS: Readonly<Record<KeyOp, readonly string[]>> = Object.freeze({
   'generate-version': ['keys.create', 'keys.rotate'],
+  'import-version': ['keys.import'],
+  open: ['data.open'],
   datakey: ['data.datakey'],
   unwrap: ['data.unwrap'],
   rewrap: ['data.rewrap'],
@@ -280,12 +313,21 @@ export interface KeyholderServiceOptions {
   readonly verifier: RequestVerifier;
   readonly log?: KeyholderLog;
   readonly frontierLimits?: FrontierLimits;
+  /** The clock of import tokens (tests); default Date.now. */
+  readonly importClock?: () => number;
+  /**
+   * HSM-wrapped mode (hsm-custody.ts): the token PIN (never from argv) and
+   * the retry period; used only when the state names an HSM.
+   */
+  readonly hsm?: { readonly pin: string; readonly retryMs?: number };
 }
 
 /** What exists only while unsealed. */
 interface Unsealed {
   readonly mk: KeyObject;
   readonly signer: NoteSigner;
+  /** Unwrapped key versions (version-cache.ts); emptied when the keyholder seals. */
+  readonly versions: VersionCache;
 }
 
 type StoredVersion = ParsedParams<'datakey'>['version'];
@@ -310,10 +352,14 @@ function sameContext(a: unknown, b: Context): boolean {
 export function toProtocolError(e: unknown): KeyholderProtocolError {
   if (e instanceof KeyholderProtocolError) return e;
   if (isKeyholderError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e, details: e.details });
+  if (isHsmError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e, ...(e.ckr ? { details: { reason: e.ckr } } : {}) });
   if (isHttpSigError(e)) {
     return new KeyholderProtocolError(e.code === 'HTTPSIG_REPLAY' ? 'KW_REQUEST_REPLAYED' : 'KW_REQUEST_UNAUTHENTICATED', e.message, { cause: e, details: { reason: e.code } });
   }
-  if (isKeywardError(e) && (e.code === 'KW_INVALID_ARGUMENT' || e.code === 'KW_LIMIT_EXCEEDED')) return new KeyholderProtocolError(e.code, e.message, { cause: e });
+  // Core's codes the protocol carries (envelope failures of `open`, argument errors) keep their code.
+  if (isKeywardError(e) && e.code !== 'KW_INTERNAL' && Object.hasOwn(PROTOCOL_ERRORS, e.code)) {
+    return new KeyholderProtocolError(e.code as keyof typeof PROTOCOL_ERRORS, e.message, { cause: e });
+  }
   return new KeyholderProtocolError('KW_INTERNAL', 'internal error', { cause: e });
 }
 
@@ -328,6 +374,11 @@ export class KeyholderService {
   #unsealKey: UnsealKey;
   #unsealed: Unsealed | null = null;
   #initializing = false;
+  /** HSM-wrapped mode: the auto-unseal loop and the recovery-share checker. */
+  readonly #hsmOpts: KeyholderServiceOptions['hsm'];
+  #hsmUnseal: HsmAutoUnseal | null = null;
+  #recovery: RecoveryVerifier | null = null;
+  readonly #imports: ImportTokens;
   readonly #handlers: Handlers;
 
   private constructor(opts: KeyholderServiceOptions, state: KeyholderState | null, unsealKey: UnsealKey) {
@@ -339,13 +390,19 @@ export class KeyholderService {
     this.#frontier = state ? AuditFrontier.awaitingRestore(headOf(state), this.#limits) : null;
     this.#unsealer = state ? new Unsealer(state.custody) : null;
     this.#unsealKey = unsealKey;
+    this.#hsmOpts = opts.hsm;
+    this.#imports = new ImportTokens(opts.importClock ? { now: opts.importClock } : {});
     this.#handlers = {
       status: () => Promise.resolve(this.#status()),
       'init-state': (p) => this.#initState(p),
       'unseal-key': () => Promise.resolve(this.#unsealKeyInfo()),
       unseal: (p) => this.#unseal(p),
+      'recovery-share': (p) => this.#recoveryShare(p),
       seal: () => this.#seal(),
       'generate-version': (p) => this.#generateVersion(p),
+      'import-params': (p) => this.#importParams(p),
+      'import-version': (p) => this.#importVersion(p),
+      open: (p) => this.#open(p),
       datakey: (p) => this.#datakey(p),
       unwrap: (p) => this.#unwrap(p),
       rewrap: (p) => this.#rewrap(p),
@@ -356,6 +413,11 @@ export class KeyholderService {
       mac: (p) => this.#mac(p),
       'hmac-audit': (p) => this.#hmacAudit(p),
       'destroy-receipt': (p) => this.#destroyReceipt(p),
+      'totp-new': (p) => {
+        const t = totpNew(this.#requireUnsealed().mk, p);
+        return Promise.resolve({ sealed: toBase64url(t.sealed), base32: t.base32 });
+      },
+      'totp-verify': (p) => totpVerify(this.#requireUnsealed().mk, p),
       append: (p) => Promise.resolve(this.#append(p)),
       ack: (p) => Promise.resolve(this.#ack(p)),
       'pending-events': (p) => Promise.resolve(this.#pendingEvents(p)),
@@ -367,7 +429,26 @@ export class KeyholderService {
   /** Reads the state file (a malformed one throws: the keyholder must not start) and makes this boot's unseal key. Starts sealed. */
   static async open(opts: KeyholderServiceOptions): Promise<KeyholderService> {
     const state = await opts.stateFile.read();
-    return new KeyholderService(opts, state, await UnsealKey.generate());
+    const service = new KeyholderService(opts, state, await UnsealKey.generate());
+    if (state?.custody.hsm) await service.#startHsm(state);
+    return service;
+  }
+
+  /** HSM-wrapped mode: auto-unseal now, and retry on a timer while the HSM is unavailable (hsm-custody.ts). */
+  async #startHsm(state: KeyholderState): Promise<void> {
+    this.#recovery = new RecoveryVerifier(state.custody);
+    const pin = this.#hsmOpts?.pin;
+    this.#hsmUnseal = new HsmAutoUnseal({
+      custody: state.custody, audit: state.audit, pin: pin ?? '', log: this.#log,
+      ...(this.#hsmOpts?.retryMs !== undefined ? { retryMs: this.#hsmOpts.retryMs } : {}),
+      activate: (mk, signer) => this.#activate(mk, signer ?? undefined),
+    });
+    if (pin === undefined) {
+      this.#log('HSM-wrapped mode but no PIN was given (KEYWARD_HSM_PIN or --hsm-pin-fd): staying sealed');
+      this.#hsmUnseal.giveUp(new HsmError('KW_HSM_PIN_INCORRECT', 'no HSM PIN was given to the keyholder (--hsm-pin-file, KEYWARD_HSM_PIN or "hsm_pin_file" in the config)'));
+      return;
+    }
+    await this.#hsmUnseal.start();
   }
 
   get sealed(): boolean { return this.#unsealed === null; }
@@ -406,7 +487,11 @@ export class KeyholderService {
 
   /** Seals (drops every key) and forgets the unseal key: on SIGTERM. */
   shutdown(): void {
+    this.#hsmUnseal?.stop();
+    this.#recovery?.reset();
+    this.#unsealed?.versions.clear();
     this.#unsealed = null;
+    this.#imports.clear();
     this.#unsealer?.reset();
     this.#unsealKey.dispose();
   }
@@ -471,7 +556,8 @@ export class KeyholderService {
       initialized: st !== null,
       sealed: this.#unsealed === null,
       initId: st?.custody.initId ?? null,
-      unseal: st && !this.#unsealed && progress
+      hsm: this.#hsmUnseal?.status() ?? null,
+      unseal: st && !this.#unsealed && progress && !st.custody.hsm
         ? { recipient: this.#unsealKey.recipient, bootId: this.#unsealKey.bootId, received: progress.received, threshold: progress.threshold }
         : null,
       audit: {
@@ -495,6 +581,7 @@ export class KeyholderService {
       this.#frontier = AuditFrontier.fresh(this.#limits);
       this.#unsealer = new Unsealer(state.custody);
       this.#log('initialized', { init: state.custody.initId, threshold: state.custody.threshold });
+      if (state.custody.hsm) await this.#startHsm(state);
       return { initId: state.custody.initId, threshold: state.custody.threshold };
     } finally {
       this.#initializing = false;
@@ -502,13 +589,14 @@ export class KeyholderService {
   }
 
   #unsealKeyInfo(): OpResult<'unseal-key'> {
-    this.#requireState();
-    if (this.#unsealed) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
+    const st = this.#requireState();
+    // HSM-wrapped mode: the per-boot key receives recovery shares, unsealed or not.
+    if (this.#unsealed && !st.custody.hsm) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
     return { recipient: this.#unsealKey.recipient, bootId: this.#unsealKey.bootId };
   }
 
   async #unseal(p: ParsedParams<'unseal'>): Promise<OpResult<'unseal'>> {
-    this.#requireState();
+    if (this.#requireState().custody.hsm) throw new KeyholderProtocolError('KW_HSM_AUTO_UNSEAL');
     if (this.#unsealed) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
     const unsealer = this.#unsealer!;
     const shareFile = await this.#unsealKey.openSealedShare(p.share);
@@ -530,27 +618,47 @@ export class KeyholderService {
     return { sealed: false, received: progress.received, threshold: progress.threshold };
   }
 
-  #activate(masterKey: Uint8Array): void {
+  async #recoveryShare(p: ParsedParams<'recovery-share'>): Promise<OpResult<'recovery-share'>> {
+    this.#requireState();
+    const recovery = this.#recovery;
+    if (!recovery) throw new KeyholderProtocolError('KW_HSM_NOT_CONFIGURED');
+    const shareFile = await this.#unsealKey.openSealedShare(p.share);
+    try {
+      const r = await recovery.submit(shareFile);
+      this.#log(r.verified ? 'recovery quorum verified' : 'recovery share accepted', { received: r.received, threshold: r.threshold });
+      return r;
+    } finally {
+      wipe(shareFile);
+    }
+  }
+
+  /** `hsmSigner`: the checkpoint signer in the HSM (HSM-wrapped mode with --hsm-audit-key). */
+  #activate(masterKey: Uint8Array, hsmSigner?: NoteSigner): void {
     const state = this.#requireState();
     const mk = secretKeyObject(masterKey);
     wipe(masterKey);
     let signer: NoteSigner;
     try {
-      signer = openCheckpointSigner(mk, state);
+      signer = hsmSigner ?? openCheckpointSigner(mk, state);
     } catch (e) {
       this.#unsealer = new Unsealer(state.custody);
       this.#log('unseal failed', { reason: 'checkpoint key does not open' });
       throw new KeyholderProtocolError('KW_INTERNAL', 'the master key does not open the checkpoint signing key in the state file; the keyholder stays sealed', { cause: e });
     }
-    this.#unsealed = { mk, signer };
-    this.#unsealKey.dispose();
+    this.#unsealed = { mk, signer, versions: new VersionCache() };
+    // HSM-wrapped mode keeps the per-boot key: recovery shares are sealed to it.
+    if (!state.custody.hsm) this.#unsealKey.dispose();
     this.#log('unsealed', { init: state.custody.initId });
   }
 
   async #seal(): Promise<OpResult<'seal'>> {
     const wasUnsealed = this.#unsealed !== null;
     // Synchronously: from here on every op sees KW_SEALED, and in-flight ops are refused when they finish.
+    this.#unsealed?.versions.clear();
     this.#unsealed = null;
+    this.#imports.clear();
+    // HSM-wrapped mode: no auto-unseal again until the keyholder restarts.
+    this.#hsmUnseal?.stop();
     const state = this.#state;
     if (state) {
       this.#unsealer?.reset();
@@ -588,13 +696,12 @@ export class KeyholderService {
     return { ...result, leaf };
   }
 
+  /** Runs `fn` with the unwrapped version (kept in the unsealed state's VersionCache for the next operation). */
   async #withVersion<R>(u: Unsealed, stored: StoredVersion, fn: (v: KeyVersion) => Promise<R> | R): Promise<R> {
-    const v = await loadVersion(u.mk, refOf(stored), stored.wrapped, stored.publicKey ? { publicKey: stored.publicKey } : {});
-    try {
-      return await fn(v);
-    } finally {
-      v.dispose();
-    }
+    const ref = refOf(stored);
+    const v = await u.versions.get(ref, stored.wrapped, stored.publicKey, () =>
+      loadVersion(u.mk, ref, stored.wrapped, stored.publicKey ? { publicKey: stored.publicKey } : {}));
+    return fn(v);
   }
 
   /**
@@ -602,7 +709,7 @@ export class KeyholderService {
    * spent), then has the verifier check the signature, window and nonce.
    * Returns the request hash the released secret is bound to.
    */
-  async #authorize(req: SignedRequest, bind: { recipient: string; ref: VersionRef; context: Context | undefined; wrapped?: Uint8Array; ciphertext?: string }): Promise<Uint8Array> {
+  async #authorize(req: SignedRequest, bind: { recipient: string; ref: VersionRef; context: Context | undefined; wrapped?: Uint8Array; ciphertext?: string; header?: Uint8Array }): Promise<Uint8Array> {
     let body: unknown;
     try {
       body = JSON.parse(decodeUtf8(req.body, 'the signed body'));
@@ -618,6 +725,8 @@ export class KeyholderService {
     if (body.context !== undefined && !sameContext(body.context, bind.context ?? {})) throw mismatch('context', 'encryption context');
     if (bind.wrapped && body.wrapped !== undefined && body.wrapped !== b64u(bind.wrapped)) throw mismatch('wrapped', 'wrapped data key');
     if (bind.ciphertext !== undefined && body.ciphertext !== undefined && body.ciphertext !== bind.ciphertext) throw mismatch('ciphertext', 'ciphertext');
+    // The header decides which data key is released: the caller must have signed it.
+    if (bind.header && body.header !== b64u(bind.header)) throw mismatch('header', 'envelope header');
 
     const caller = await this.#verifier.verify(
       { method: req.method, url: req.url, headers: req.headers, body: req.body },
@@ -639,6 +748,66 @@ export class KeyholderService {
         ...(g.publicKey ? { publicKey: b64u(g.publicKey) } : {}),
         ...(g.publicKeyText ? { publicKeyText: g.publicKeyText } : {}),
       };
+    });
+  }
+
+  async #importParams(p: ParsedParams<'import-params'>): Promise<OpResult<'import-params'>> {
+    const u = this.#requireUnsealed();
+    const state = this.#requireState();
+    if (p.key === AUDIT_HMAC_KEY) throw badEvent('key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: it is never imported`);
+    const issued = await this.#imports.issue({ ns: p.ns, key: p.key, type: p.type }, {
+      ...(p.ttlSeconds !== undefined ? { ttlMs: p.ttlSeconds * 1000 } : {}),
+      ...(p.bits !== undefined ? { bits: p.bits } : {}),
+    });
+    const signature = u.signer.sign(importParamsMessage(issued.facts));
+    if (this.#unsealed !== u) throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while signing');
+    this.#log('import parameters issued', { ns: p.ns, key: p.key, type: p.type });
+    return {
+      token: issued.token, publicKey: b64u(issued.publicKey), algorithm: 'RSA_AES_KEY_WRAP_SHA_256', expiresAt: issued.expiresAt,
+      publicKeySha256: issued.facts.public_key_sha256, signer: toHex(parseVerifierKey(state.audit.verifierKey).publicKey), signature: toHex(signature),
+    };
+  }
+
+  #importVersion(p: ParsedParams<'import-version'>): Promise<OpResult<'import-version'>> {
+    const { ref } = p;
+    if (ref.key === AUDIT_HMAC_KEY) return Promise.reject(badEvent('ref.key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: it is never imported`));
+    const binding = { ns: ref.ns, key: ref.key, type: ref.type };
+    // A bad token is refused before the event is looked at, and leaves the token as it was.
+    try {
+      this.#imports.check(p.token, binding);
+    } catch (e) {
+      return Promise.reject(toProtocolError(e));
+    }
+    return this.#keyOp('import-version', p.event, { ns: ref.ns, key: ref.key, version: ref.version }, async (u) => {
+      const material = this.#imports.consume(p.token, binding, (k) => unwrapImport(k, p.wrapped));
+      try {
+        const g = await importVersion(u.mk, ref, material);
+        this.#log('key material imported', { ns: ref.ns, key: ref.key, version: ref.version, type: ref.type });
+        return {
+          ref: g.ref,
+          wrapped: b64u(g.wrapped),
+          ...(g.publicKey ? { publicKey: b64u(g.publicKey) } : {}),
+          ...(g.publicKeyText ? { publicKeyText: g.publicKeyText } : {}),
+        };
+      } finally {
+        wipe(material);
+      }
+    });
+  }
+
+  #open(p: ParsedParams<'open'>): Promise<OpResult<'open'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('open', p.event, ref, async (u) => {
+      // The API decided policy on the context it read from the header: it must be the header's
+      // (which the HPKE info and the header MAC then authenticate when the stanza opens).
+      if (!sameContext(p.context ?? {}, headerContext(p.header))) {
+        throw new KeyholderProtocolError('KW_REQUEST_MISMATCH', "the context the API passed differs from the envelope header's", { details: { field: 'context' } });
+      }
+      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, header: p.header });
+      return this.#withVersion(u, p.version, async (v) => {
+        const r = await openForRecipient({ version: v, header: p.header, recipient: p.recipient, requestHash });
+        return { ref: r.ref, sealed: b64u(r.sealed) };
+      });
     });
   }
 
@@ -740,6 +909,8 @@ export class KeyholderService {
     }
     // Only a blob that really is this version is ever receipted (AAD binding).
     const ref = await this.#withVersion(u, p.version, (v) => v.ref);
+    // The version is being destroyed: no unwrapped copy of it stays in memory.
+    u.versions.evict(ref);
     const facts = { ns: ref.ns, key: ref.key, version: ref.version, blob_sha256: toHex(sha256(p.version.wrapped)), time: p.time };
     const signature = u.signer.sign(receiptMessage(facts));
     if (this.#unsealed !== u) throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while signing');

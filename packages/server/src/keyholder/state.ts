@@ -34,6 +34,7 @@ import {
   type KeyObject, type SecretInput,
 } from './primitives.js';
 import { parseArg } from './schemas.js';
+import { hsmLabelSchema } from './hsm-state.js';
 import { unwrap, wrap } from './wrap.js';
 
 export const STATE_FILE_NAME = 'keyholder.json';
@@ -60,9 +61,15 @@ const auditStateSchema = z
   .strictObject({
     origin: originSchema,
     verifierKey: z.string().min(1).max(512),
-    signingKeyWrapped: b64uString(SEED_LENGTH + 49),
+    /** The checkpoint key wrapped under the master key; absent when it lives in the HSM. */
+    signingKeyWrapped: b64uString(SEED_LENGTH + 49).optional(),
+    /** The label of the checkpoint key pair in the HSM (`keyward init --hsm-audit-key`; hsm-custody.ts). */
+    hsmKeyLabel: hsmLabelSchema.optional(),
   })
   .superRefine((a, ctx) => {
+    if ((a.signingKeyWrapped === undefined) === (a.hsmKeyLabel === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'the audit state names exactly one checkpoint key: signingKeyWrapped or hsmKeyLabel', path: ['signingKeyWrapped'] });
+    }
     try {
       const v = parseVerifierKey(a.verifierKey);
       if (v.type !== SIGNATURE_TYPE_ED25519) ctx.addIssue({ code: 'custom', message: 'the checkpoint verifier key must be an Ed25519 (type 0x01) key', path: ['verifierKey'] });
@@ -97,9 +104,14 @@ const checkpointKeyAad = (initId: string, origin: string) => ({ init: initId, or
  * fragment and a fresh checkpoint signing key wrapped under the master key
  * (which the caller then wipes).
  */
-export function buildInitState(opts: { masterKey: SecretInput; custody: CustodyState; origin: string }): InitState {
+export function buildInitState(opts: { masterKey: SecretInput; custody: CustodyState; origin: string; hsmAuditKey?: { label: string; publicKey: Uint8Array } }): InitState {
   const custody = parseArg(custodyStateSchema, opts.custody, 'custody state');
   const origin = parseArg(originSchema, opts.origin, 'origin');
+  if (opts.hsmAuditKey) {
+    // The checkpoint key pair lives in the HSM (hsm-custody.ts): the state names it and its public key.
+    const { label, publicKey } = opts.hsmAuditKey;
+    return { format: STATE_FORMAT, custody, audit: { origin, verifierKey: formatVerifierKey(origin, SIGNATURE_TYPE_ED25519, publicKey), hsmKeyLabel: label } };
+  }
   const seed = randomBytes(SEED_LENGTH);
   try {
     const publicKey = ed25519PublicBytes(ed25519PrivateKey(seed));
@@ -134,8 +146,9 @@ export function keyObjectNoteSigner(name: string, privateKey: KeyObject): NoteSi
  */
 export function openCheckpointSigner(masterKey: SecretInput, state: InitState): NoteSigner {
   const { initId } = state.custody;
-  const { origin } = state.audit;
-  const seed = unwrap(masterKey, CHECKPOINT_KEY_PURPOSE, checkpointKeyAad(initId, origin), fromBase64url(state.audit.signingKeyWrapped)!);
+  const { origin, signingKeyWrapped } = state.audit;
+  if (signingKeyWrapped === undefined) throw new KeyholderError('KW_INTERNAL', 'the checkpoint signing key is in the HSM (hsmKeyLabel): it is opened through the HSM, not the master key');
+  const seed = unwrap(masterKey, CHECKPOINT_KEY_PURPOSE, checkpointKeyAad(initId, origin), fromBase64url(signingKeyWrapped)!);
   try {
     const privateKey = ed25519PrivateKey(seed);
     const expected = parseVerifierKey(state.audit.verifierKey);

@@ -42,11 +42,18 @@ export class Unsealer {
   private unsealed = false;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** `state` is the custody fragment of the keyholder state file; it is checked here. */
-  constructor(state: unknown) {
+  private readonly checkOf: (key: Uint8Array) => Uint8Array;
+
+  /**
+   * `state` is the custody fragment of the keyholder state file; it is checked
+   * here. `check` replaces the master-key check for shares of another key (the
+   * recovery key of HSM-wrapped mode: hsm-custody.ts).
+   */
+  constructor(state: unknown, check?: { value: string; of: (key: Uint8Array) => Uint8Array }) {
     this.state = parseCustodyState(state);
     this.hashes = this.state.shareHashes.map((h) => fromHex(h, 32)!);
-    this.mkCheck = fromHex(this.state.mkCheck, 32)!;
+    this.mkCheck = fromHex(check?.value ?? this.state.mkCheck, 32)!;
+    this.checkOf = check?.of ?? mkCheckOf;
   }
 
   get threshold(): number { return this.state.threshold; }
@@ -106,7 +113,7 @@ export class Unsealer {
     } finally {
       for (const b of shares) wipe(b);
     }
-    if (masterKey.length !== MASTER_KEY_LENGTH || !equalCT(mkCheckOf(masterKey), this.mkCheck)) {
+    if (masterKey.length !== MASTER_KEY_LENGTH || !equalCT(this.checkOf(masterKey), this.mkCheck)) {
       wipe(masterKey);
       throw new KeyholderError('KW_UNSEAL_FAILED');
     }

@@ -81,3 +81,14 @@ export function totpAt(secret: Uint8Array, now: Date, params: TotpParams = {}): 
     algorithm: params.algorithm ?? TOTP_DEFAULTS.algorithm,
   });
 }
+
+/**
+ * The otpauth:// URI for a seed given as base32 text (the enrollment QR
+ * code), with the default parameters.
+ *
+ * @example
+ * totpUri('JBSWY3DPEHPK3PXP', 'Keyward', 'alice') // otpauth://totp/Keyward:alice?secret=…
+ */
+export function totpUri(base32Text: string, issuer: string, account: string): string {
+  return generateURI({ issuer, label: account, secret: base32Text, digits: TOTP_DEFAULTS.digits, period: TOTP_DEFAULTS.period });
+}

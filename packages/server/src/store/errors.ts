@@ -29,6 +29,8 @@ export const STORE_ERROR_CODES = {
   KW_STORE_SCHEMA_TOO_NEW: 'The database was written by a newer Keyward with a schema this code does not know; refusing to open it.',
   KW_STORE_MIGRATION_FAILED: 'A schema migration failed; the database was left at its previous version.',
   KW_STORE_BUSY: 'The database stayed locked by another connection beyond the busy timeout, or a WAL checkpoint could not complete.',
+  KW_STORE_UNAVAILABLE:
+    'The database server cannot be reached or dropped the connection (PostgreSQL down, restarting, or refusing connections); retry, possibly on another node.',
   KW_STORE_CLOSED: 'The store was closed.',
   KW_STORE_IO: 'The database engine failed (I/O error, disk full, permissions).',
 } as const;

@@ -1,6 +1,6 @@
 /**
- * `server/store`: persistence behind one interface. SQLite now (embedded
- * default); PostgreSQL later, passing the same conformance suite
+ * `server/store`: persistence behind one interface. SQLite (embedded
+ * default) and PostgreSQL (several nodes on one database), passing the same conformance suite
  * (`test/store/conformance.ts`). The store keeps data and its integrity (types,
  * references, the key-version transition table, an append-only gapless audit
  * log); it holds no business rules — who may do what is decided by the API.
@@ -22,3 +22,8 @@ export {
 } from './schema.js';
 export { CURRENT_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 export { openSqliteStore, type SqliteSettings, type SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations.js';
+export { migratePostgresStore, openPostgresStore, type PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { CHANGE_CHANNEL, MAX_CACHE_TTL_MS, type ChangeEvent, type ChangeListener, type StoreChange } from './postgres-notify.js';
+export { redactUrl } from './postgres-errors.js';
+export { SQLITE_FILE, isPostgresUrl, migrateConfiguredStore, openConfiguredStore, storeLocation, type MigrateOutcome, type StoreLocation } from './open.js';

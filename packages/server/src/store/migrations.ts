@@ -183,6 +183,61 @@ BEGIN
 END;
 `;
 
+const V3_PRINCIPAL_DISABLED = `
+ALTER TABLE principals ADD COLUMN disabled_at INTEGER CHECK (disabled_at IS NULL OR disabled_at >= 0);
+`;
+
+// Issue #7: second factors (TOTP seeds sealed by the keyholder, WebAuthn public keys,
+// hashed recovery codes), the per-principal failure counter, and step-up records.
+const V4_MFA = `
+CREATE TABLE mfa_factors (
+  id        TEXT PRIMARY KEY,
+  principal TEXT NOT NULL REFERENCES principals (id),
+  kind      TEXT NOT NULL CHECK (kind IN ('totp', 'webauthn', 'recovery')),
+  name      TEXT NOT NULL,
+  state     TEXT NOT NULL CHECK (state IN ('pending', 'active')),
+  secret    BLOB,
+  data      TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),
+  last_step INTEGER CHECK (last_step IS NULL OR last_step >= 0),
+  counter   INTEGER CHECK (counter IS NULL OR counter >= 0),
+  created   INTEGER NOT NULL,
+  last_used INTEGER,
+  CHECK (CASE WHEN kind = 'recovery' THEN secret IS NULL ELSE secret IS NOT NULL OR (kind = 'webauthn' AND state = 'pending') END)
+) STRICT;
+CREATE INDEX mfa_factors_by_principal ON mfa_factors (principal);
+
+CREATE TABLE mfa_lockouts (
+  principal    TEXT PRIMARY KEY REFERENCES principals (id),
+  failures     INTEGER NOT NULL CHECK (failures >= 0),
+  locked_until INTEGER,
+  updated      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE step_ups (
+  id          TEXT PRIMARY KEY CHECK (length(id) = 43),
+  principal   TEXT NOT NULL REFERENCES principals (id),
+  request     TEXT NOT NULL CHECK (json_valid(request)),
+  created     INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL CHECK (expires_at > created),
+  verified_at INTEGER,
+  factor      TEXT,
+  consumed_at INTEGER,
+  CHECK ((verified_at IS NULL) = (factor IS NULL)),
+  CHECK (consumed_at IS NULL OR verified_at IS NOT NULL)
+) STRICT;
+
+CREATE TRIGGER step_ups_consumed_is_final BEFORE UPDATE ON step_ups
+WHEN OLD.consumed_at IS NOT NULL
+BEGIN
+  SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: a consumed step-up never changes');
+END;
+
+CREATE TRIGGER step_ups_request_fixed BEFORE UPDATE OF id, principal, request, created, expires_at ON step_ups
+BEGIN
+  SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: a step-up never changes the request it is bound to');
+END;
+`;
+
 /** Every migration, in order. Append only. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'base tables', sql: V1_BASE_TABLES },
@@ -191,6 +246,8 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'integrity triggers (transition table, append-only gapless audit log) and lookup indexes',
     sql: V2_GUARDS_AND_INDEXES,
   },
+  { version: 3, description: 'principals can be disabled (disabled_at)', sql: V3_PRINCIPAL_DISABLED },
+  { version: 4, description: 'second factors, MFA lockout counters and step-up records (issue #7)', sql: V4_MFA },
 ];
 
 /** The schema version this code writes. */

@@ -232,8 +232,18 @@ export const PrincipalRowSchema = z
     name: DisplayNameSchema,
     roles: dbJson(RolesSchema),
     created: DbTime,
+    disabled_at: DbTime.nullable(),
   })
-  .transform((r) => ({ id: r.id, ns: r.ns, kind: r.kind, name: r.name, roles: r.roles, created: r.created }));
+  .transform((r) => ({
+    id: r.id,
+    ns: r.ns,
+    kind: r.kind,
+    name: r.name,
+    roles: r.roles,
+    created: r.created,
+    /** When the principal was disabled (it can no longer authenticate; terminal), or null. */
+    disabledAt: r.disabled_at,
+  }));
 
 export const TokenRowSchema = z
   .object({

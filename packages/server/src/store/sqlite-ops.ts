@@ -47,6 +47,8 @@ import {
   type KeyVersionState,
 } from './schema.js';
 import { z } from 'zod';
+import { MFA_OP_KINDS } from './mfa-types.js';
+import { SqliteMfaOps } from './sqlite-mfa.js';
 import type {
   AuditCheckpointRow,
   AuditEventRow,
@@ -98,6 +100,7 @@ export const OP_KINDS = {
   getPrincipal: 'read',
   listPrincipals: 'read',
   setPrincipalRoles: 'write',
+  disablePrincipal: 'write',
   createToken: 'write',
   getTokenByHash: 'read',
   getToken: 'read',
@@ -121,6 +124,7 @@ export const OP_KINDS = {
   getAuditCheckpoint: 'read',
   getMeta: 'read',
   setMeta: 'write',
+  ...MFA_OP_KINDS,
 } as const satisfies Record<keyof StoreOps, 'read' | 'write'>;
 
 /** Meta keys only the store writes. */
@@ -134,7 +138,7 @@ const blobOrNull = (b: Uint8Array | null): Buffer | null => (b === null ? null :
 
 const KEY_COLUMNS = 'ns, name, type, created, rotation_period_seconds, min_decryption_version, exportable, latest_version';
 const VERSION_COLUMNS = 'ns, key, version, state, wrapped, public_key, created, deletion_at, destroyed_at';
-const PRINCIPAL_COLUMNS = 'id, ns, kind, name, roles, created';
+const PRINCIPAL_COLUMNS = 'id, ns, kind, name, roles, created, disabled_at';
 const TOKEN_COLUMNS = 'id, token_hash, principal, admin, expires_at, revoked_at, created';
 const SIGNING_KEY_COLUMNS = 'key_id, principal, alg, public_key, created, revoked_at';
 const POLICY_COLUMNS = 'id, ns, version, document, created';
@@ -173,11 +177,12 @@ function prepareStatements(db: Database) {
                                   WHERE state = 'scheduled_for_deletion' AND deletion_at <= ?
                                   ORDER BY deletion_at, ns, key, version`),
 
-    insertPrincipal: s(`INSERT INTO principals (${PRINCIPAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`),
+    insertPrincipal: s(`INSERT INTO principals (${PRINCIPAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)`),
     getPrincipal: s(`SELECT ${PRINCIPAL_COLUMNS} FROM principals WHERE id = ?`),
     getPrincipalByName: s('SELECT id FROM principals WHERE ns = ? AND name = ?'),
     listPrincipals: s(`SELECT ${PRINCIPAL_COLUMNS} FROM principals WHERE ns = ? ORDER BY name`),
     setPrincipalRoles: s('UPDATE principals SET roles = ? WHERE id = ?'),
+    disablePrincipal: s('UPDATE principals SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?'),
 
     insertToken: s(`INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?)`),
     getTokenByHash: s(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`),
@@ -220,11 +225,28 @@ export class SqliteOps implements SyncStoreOps {
   readonly #st: Statements;
   /** Called after a blob is destroyed, so the store can truncate the WAL once the change commits. */
   readonly #onDestroy: () => void;
+  /** Second factors, lockouts and step-ups (sqlite-mfa.ts). */
+  readonly #mfa: SqliteMfaOps;
 
   constructor(db: Database, onDestroy: () => void) {
     this.#st = prepareStatements(db);
     this.#onDestroy = onDestroy;
+    this.#mfa = new SqliteMfaOps(db);
   }
+
+  // --- MFA (sqlite-mfa.ts) -------------------------------------------------------------
+
+  addMfaFactor(...a: Parameters<SyncStoreOps['addMfaFactor']>) { return this.#mfa.addMfaFactor(...a); }
+  getMfaFactor(...a: Parameters<SyncStoreOps['getMfaFactor']>) { return this.#mfa.getMfaFactor(...a); }
+  listMfaFactors(...a: Parameters<SyncStoreOps['listMfaFactors']>) { return this.#mfa.listMfaFactors(...a); }
+  updateMfaFactor(...a: Parameters<SyncStoreOps['updateMfaFactor']>) { return this.#mfa.updateMfaFactor(...a); }
+  removeMfaFactor(...a: Parameters<SyncStoreOps['removeMfaFactor']>) { return this.#mfa.removeMfaFactor(...a); }
+  getMfaLockout(...a: Parameters<SyncStoreOps['getMfaLockout']>) { return this.#mfa.getMfaLockout(...a); }
+  setMfaLockout(...a: Parameters<SyncStoreOps['setMfaLockout']>) { return this.#mfa.setMfaLockout(...a); }
+  createStepUp(...a: Parameters<SyncStoreOps['createStepUp']>) { return this.#mfa.createStepUp(...a); }
+  getStepUp(...a: Parameters<SyncStoreOps['getStepUp']>) { return this.#mfa.getStepUp(...a); }
+  markStepUpVerified(...a: Parameters<SyncStoreOps['markStepUpVerified']>) { return this.#mfa.markStepUpVerified(...a); }
+  consumeStepUp(...a: Parameters<SyncStoreOps['consumeStepUp']>) { return this.#mfa.consumeStepUp(...a); }
 
   // --- namespaces ------------------------------------------------------------------
 
@@ -385,6 +407,15 @@ export class SqliteOps implements SyncStoreOps {
     const i = parseInput(IdentifierSchema, id, 'principal id');
     const r = parseInput(RolesSchema, roles, 'roles');
     if (this.#st.setPrincipalRoles.run(JSON.stringify(r), i).changes !== 1) {
+      throw new StoreError('KW_STORE_NOT_FOUND', `principal ${i} does not exist`);
+    }
+    return this.#mustGet(this.getPrincipal(i), 'principal');
+  }
+
+  disablePrincipal(id: string, disabledAt: Date): PrincipalRow {
+    const i = parseInput(IdentifierSchema, id, 'principal id');
+    const at = parseInput(TimeSchema, disabledAt, 'disabledAt');
+    if (this.#st.disablePrincipal.run(ms(at), i).changes !== 1) {
       throw new StoreError('KW_STORE_NOT_FOUND', `principal ${i} does not exist`);
     }
     return this.#mustGet(this.getPrincipal(i), 'principal');

@@ -42,7 +42,9 @@ import type {
   SigningKeyRowSchema,
   TokenRowSchema,
 } from './schema.js';
+import type { MfaStore } from './mfa-types.js';
 
+export type * from './mfa-types.js';
 export type { JsonValue, KeyType, KeyVersionState, PrincipalKind, SigningKeyAlg } from './schema.js';
 
 // --- rows (what the store returns) ----------------------------------------------------
@@ -146,6 +148,12 @@ export interface PrincipalStore {
   getPrincipal(id: string): Promise<PrincipalRow | null>;
   listPrincipals(ns: string): Promise<PrincipalRow[]>;
   setPrincipalRoles(id: string, roles: readonly string[]): Promise<PrincipalRow>;
+  /**
+   * Sets `disabledAt` (terminal: there is no enable); disabling a disabled
+   * principal keeps its first time. `KW_STORE_NOT_FOUND` if it does not exist.
+   * Revoking its tokens and signing keys is the caller's business (same transaction).
+   */
+  disablePrincipal(id: string, disabledAt: Date): Promise<PrincipalRow>;
 }
 
 /** Bearer tokens, stored as SHA-256 hashes only. */
@@ -231,7 +239,8 @@ export interface StoreOps
     SigningKeyStore,
     PolicyStore,
     AuditStore,
-    MetaStore {}
+    MetaStore,
+    MfaStore {}
 
 /** A transaction handle: the operations, valid only until `transaction(fn)` settles. */
 export type StoreTx = StoreOps;

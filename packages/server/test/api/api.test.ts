@@ -10,7 +10,7 @@ import type { ShareFile } from '../../src/keyholder/custody.js';
 import { releaseContext } from '../../src/keyholder/ops/caller.js';
 import { requestHashOf } from '../../src/keyholder/service.js';
 import type { RunningServer } from '../../src/server.js';
-import { armoredShare, b64u, call, newDeviceKeys, newServer, signedCall, snapshot, unb64u, unsealAll, type Device } from './helpers.js';
+import { armoredShare, b64u, call, enrollAdmin, newDeviceKeys, newServer, signedCall, snapshot, unb64u, unsealAll, type Device } from './helpers.js';
 
 void describe('HTTP API v1', () => {
   let s: RunningServer;
@@ -24,7 +24,10 @@ void describe('HTTP API v1', () => {
 
   before(async () => {
     s = await newServer({ rateLimit: { perAddress: { ratePerSecond: 0.01, burst: 15 } } });
-    ({ shares, rootToken: root } = await s.initialize({ shares: 5, threshold: 3 }));
+    let bootstrap: string;
+    ({ shares, rootToken: bootstrap } = await s.initialize({ shares: 5, threshold: 3 }));
+    // The init token only enrolls administrators (api/bootstrap.ts); even while sealed.
+    root = await enrollAdmin(s, bootstrap);
     alice = await HpkeIdentity.generate('x25519');
     recipient = (await alice.recipient()).toString();
   });

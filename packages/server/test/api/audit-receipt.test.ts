@@ -12,7 +12,7 @@ import { parseEvent, eventLeafHash, type AuditEvent } from '../../src/audit/even
 import { verifyReceipt } from '../../src/audit/receipt.js';
 import { isProtocolError } from '../../src/keyholder/protocol.js';
 import type { RunningServer } from '../../src/server.js';
-import { b64u, call, unb64u, newServer, unsealAll } from './helpers.js';
+import { b64u, call, enrollAdmin, unb64u, newServer, unsealAll } from './helpers.js';
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -25,8 +25,8 @@ void describe('destroy receipts', () => {
   before(async () => {
     s = await newServer();
     const init = await s.initialize({ shares: 3, threshold: 2 });
-    root = init.rootToken;
     await unsealAll(s, init.shares.slice(0, 2));
+    root = await enrollAdmin(s, init.rootToken);
     const st = await s.keyholder.call('status', {});
     verifierKey = st.audit.verifierKey!;
     trusted = parseVerifierKey(verifierKey).publicKey;
@@ -48,7 +48,7 @@ void describe('destroy receipts', () => {
     const row = rows.find((r) => (JSON.parse(r.event) as AuditEvent).op === 'keys.destroy')!;
     const event = parseEvent(row.event);
     assert.equal(event.outcome, 'allowed');
-    assert.equal(event.principal, 'root');
+    assert.equal(event.principal, 'admin');
     const facts = verifyReceipt(event, [trusted]);
     assert.deepEqual({ ns: facts.ns, key: facts.key, version: facts.version }, { ns: 'ops', key: 'release', version: 1 });
     assert.equal(facts.blob_sha256, sha256Hex(blob), 'the receipt names exactly the blob that was erased');

@@ -13,7 +13,7 @@ import { REDACTED_RE } from '../../src/audit/redact.js';
 import { isProtocolError } from '../../src/keyholder/protocol.js';
 import { AUDIT_HMAC_KEY } from '../../src/keyholder/service.js';
 import type { RunningServer } from '../../src/server.js';
-import { b64u, call, newDeviceKeys, newServer, signedCall, unsealAll, type Device } from './helpers.js';
+import { b64u, call, enrollAdmin, newDeviceKeys, newServer, signedCall, unsealAll, type Device } from './helpers.js';
 
 type Ev = { index: number; op: string; ns: string | null; principal: string | null; outcome: string; target: { key?: string; version?: number }; details: Record<string, unknown>; hmac_key_version: number | null };
 
@@ -34,8 +34,8 @@ void describe('audit redaction (HMAC markers under the namespace audit key)', ()
   before(async () => {
     s = await newServer();
     const init = await s.initialize({ shares: 3, threshold: 2 });
-    root = init.rootToken;
     await unsealAll(s, init.shares.slice(0, 2));
+    root = await enrollAdmin(s, init.rootToken);
     assert.equal((await call(s, 'POST', '/v1/keys/billing/orders', { token: root, body: { type: 'aes256' } })).status, 201);
     const t = await call(s, 'POST', '/v1/tokens', { token: root, body: { principal: 'svc-orders', ns: 'billing', roles: ['orders-app'] } });
     assert.equal(t.status, 201, JSON.stringify(t.body));

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { HpkeIdentity } from '@keyward/core';
 import { REDACTED_RE } from '../../src/audit/redact.js';
 import type { RunningServer } from '../../src/server.js';
-import { b64u, call, newDeviceKeys, newServer, signedCall, unsealAll } from './helpers.js';
+import { b64u, call, enrollAdmin, newDeviceKeys, newServer, signedCall, unsealAll } from './helpers.js';
 
 type Count = { reason: string; bucket: string | null; count: number };
 type Ev = { index: number; op: string; auth: string; principal: string | null; outcome: string; code: string | null; details: Record<string, unknown>; hmac_key_version: number | null };
@@ -35,8 +35,8 @@ void describe('unauthenticated failures are summarised; reads of the log are aud
   before(async () => {
     s = await newServer({ auditSummaryMs: 1000 });
     const init = await s.initialize({ shares: 3, threshold: 2 });
-    root = init.rootToken;
     await unsealAll(s, init.shares.slice(0, 2));
+    root = await enrollAdmin(s, init.rootToken);
     // A token (its id is redacted under the sys audit key, which is so created now).
     const t = await call(s, 'POST', '/v1/tokens', { token: root, body: { principal: 'svc', ns: 'app', roles: ['app'] } });
     svc = t.body.token;
@@ -114,7 +114,7 @@ void describe('unauthenticated failures are summarised; reads of the log are aud
     assert.equal(first.status, 200);
     const immediate = await events(start);
     assert.equal(immediate.length, 1, 'written before the answer');
-    assert.deepEqual([immediate[0]!.op, immediate[0]!.principal, immediate[0]!.outcome], ['audit.read', 'root', 'allowed']);
+    assert.deepEqual([immediate[0]!.op, immediate[0]!.principal, immediate[0]!.outcome], ['audit.read', 'admin', 'allowed']);
     assert.deepEqual(immediate[0]!.details, { kind: 'events', from: 0, to: 5 });
 
     const size = await s.store.auditSize();

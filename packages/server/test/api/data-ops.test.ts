@@ -10,7 +10,7 @@ import { HpkeIdentity, open } from '@keyward/core';
 import { releaseContext } from '../../src/keyholder/ops/caller.js';
 import { requestHashOf } from '../../src/keyholder/service.js';
 import type { RunningServer } from '../../src/server.js';
-import { b64u, call, newDeviceKeys, newServer, signedCall, unb64u, unsealAll, type Device } from './helpers.js';
+import { b64u, call, enrollAdmin, newDeviceKeys, newServer, signedCall, unb64u, unsealAll, type Device } from './helpers.js';
 
 void describe('data plane: rewrap, encrypt/decrypt, sign/verify, mac', () => {
   let s: RunningServer;
@@ -23,8 +23,8 @@ void describe('data plane: rewrap, encrypt/decrypt, sign/verify, mac', () => {
   before(async () => {
     s = await newServer();
     const init = await s.initialize({ shares: 3, threshold: 2 });
-    root = init.rootToken;
     assert.equal((await unsealAll(s, init.shares.slice(0, 2))).body.sealed, false);
+    root = await enrollAdmin(s, init.rootToken);
     for (const [name, type] of [['files', 'aes256'], ['enc', 'aes256'], ['signer', 'ed25519'], ['macs', 'hmac-sha256']] as const) {
       const c = await call(s, 'POST', `/v1/keys/app/${name}`, { token: root, body: { type } });
       assert.equal(c.status, 201, JSON.stringify(c.body));

@@ -38,6 +38,16 @@ export async function call(s: RunningServer, method: 'GET' | 'POST' | 'PUT' | 'D
   return { status: r.statusCode, body };
 }
 
+/**
+ * Enrolls a first administrator with the bootstrap token of init (the only
+ * thing it may do: api/bootstrap.ts) and returns the administrator's token.
+ */
+export async function enrollAdmin(s: RunningServer, bootstrapToken: string, principal = 'admin'): Promise<string> {
+  const r = await call(s, 'POST', '/v1/tokens', { token: bootstrapToken, body: { principal, kind: 'person', admin: true } });
+  if (r.status !== 201) throw new Error(`enrolling ${principal}: ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}
+
 export interface Device { keyId: string; seed: Uint8Array; publicKey: Uint8Array }
 
 export function newDeviceKeys(): { seed: Uint8Array; publicKey: Uint8Array } {

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { HpkeIdentity } from '@keyward/core';
 import { ServerStartError, loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
-import { b64u, call, newDeviceKeys, newServer, signedCall, unsealAll, type Device } from './helpers.js';
+import { b64u, call, enrollAdmin, newDeviceKeys, newServer, signedCall, unsealAll, type Device } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kw-sys-'));
 process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -28,8 +28,8 @@ void describe('sys/seal', () => {
     const s = await newServer();
     try {
       const init = await s.initialize({ shares: 3, threshold: 2 });
-      const root = init.rootToken;
       await unsealAll(s, init.shares.slice(0, 2));
+      const root = await enrollAdmin(s, init.rootToken);
       for (const [name, type] of [['k', 'aes256'], ['sig', 'ed25519'], ['m', 'hmac-sha256']] as const) {
         assert.equal((await call(s, 'POST', `/v1/keys/app/${name}`, { token: root, body: { type } })).status, 201);
       }
@@ -144,7 +144,7 @@ void describe('logs', () => {
     try {
       const init = await s.initialize({ shares: 2, threshold: 2 });
       await unsealAll(s, init.shares);
-      const root = init.rootToken;
+      const root = await enrollAdmin(s, init.rootToken);
       await call(s, 'POST', '/v1/keys/app/k', { token: root, body: { type: 'aes256' } });
       const t = await call(s, 'POST', '/v1/tokens', { token: root, body: { principal: 'svc', ns: 'app', roles: ['w'] } });
       const keys = newDeviceKeys();

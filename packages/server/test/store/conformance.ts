@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isStoreError, type StoreErrorCode } from '../../src/store/errors.js';
 import type { KeyType, KeyVersionRow, KeyVersionState, Store } from '../../src/store/types.js';
+import { exerciseMfaStore } from './conformance-mfa.js';
 
 // --- fixtures -----------------------------------------------------------------------------
 
@@ -202,6 +203,8 @@ const STORE_METHODS = [
   'appendAuditEvent', 'getAuditEvent', 'readAuditEvents', 'auditSize',
   'addAuditCheckpoint', 'latestAuditCheckpoint', 'getAuditCheckpoint',
   'getMeta', 'setMeta',
+  'addMfaFactor', 'getMfaFactor', 'listMfaFactors', 'updateMfaFactor', 'removeMfaFactor', 'getMfaLockout', 'setMfaLockout',
+  'createStepUp', 'getStepUp', 'markStepUpVerified', 'consumeStepUp',
   'transaction', 'checkpoint', 'schemaVersion', 'close',
 ] as const satisfies readonly (keyof Store)[];
 
@@ -240,6 +243,9 @@ export function exerciseStore(name: string, open: () => Promise<Store>, harness?
       }
     });
   };
+
+  // Second factors, lockouts and step-ups (issue #7).
+  exerciseMfaStore(name, open);
 
   void describe(`store conformance: ${name}`, () => {
     void describe('shape', () => {
@@ -615,7 +621,7 @@ export function exerciseStore(name: string, open: () => Promise<Store>, harness?
       test('create, get, list (sorted by name) and set roles', async (s) => {
         await seedNamespace(s);
         const p = await s.createPrincipal({ id: 'u-2', ns: 'acme', kind: 'person', name: 'zoë müller', roles: ['admin', 'reader'], created: T0 });
-        assert.deepEqual(p, { id: 'u-2', ns: 'acme', kind: 'person', name: 'zoë müller', roles: ['admin', 'reader'], created: T0 });
+        assert.deepEqual(p, { id: 'u-2', ns: 'acme', kind: 'person', name: 'zoë müller', roles: ['admin', 'reader'], created: T0, disabledAt: null });
         await s.createPrincipal({ id: 'u-1', ns: 'acme', kind: 'service', name: 'billing', roles: [], created: T0 });
         assert.deepEqual(await s.getPrincipal('u-2'), p);
         assert.equal(await s.getPrincipal('nobody'), null);
@@ -625,6 +631,23 @@ export function exerciseStore(name: string, open: () => Promise<Store>, harness?
         assert.deepEqual((await s.getPrincipal('u-1'))!.roles, ['writer']);
         await expectCode(s.setPrincipalRoles('nobody', []), 'KW_STORE_NOT_FOUND');
         await expectCode(s.setPrincipalRoles('u-1', ['has space']), 'KW_STORE_INVALID_ARGUMENT');
+      });
+
+      test('disable: sets disabledAt once (the first time is kept), touches nothing else; unknown principal not found', async (s) => {
+        await seedPrincipal(s);
+        await s.createToken({ id: 't1', tokenHash: hexHash(1), principal: 'p1', admin: false, expiresAt: at(3600), created: T0 });
+        const before = await s.getPrincipal('p1');
+        assert.equal(before!.disabledAt, null);
+        const d = await s.disablePrincipal('p1', at(10));
+        assert.deepEqual(d, { ...before!, disabledAt: at(10) });
+        assert.deepEqual((await s.disablePrincipal('p1', at(20))).disabledAt, at(10));
+        assert.deepEqual((await s.getPrincipal('p1'))!.disabledAt, at(10));
+        assert.deepEqual((await s.listPrincipals('acme')).map((x) => x.disabledAt), [at(10)]);
+        // Tokens are the caller's business (revoked in the same transaction by the API).
+        assert.equal((await s.getToken('t1'))!.revokedAt, null);
+        await expectCode(s.disablePrincipal('nobody', at(1)), 'KW_STORE_NOT_FOUND');
+        await expectCode(s.disablePrincipal('p1', new Date(Number.NaN)), 'KW_STORE_INVALID_ARGUMENT');
+        await expectCode(s.disablePrincipal('has space', at(1)), 'KW_STORE_INVALID_ARGUMENT');
       });
 
       test('duplicate id or (namespace, name) conflicts; missing namespace not found; bad input refused', async (s) => {

@@ -7,7 +7,7 @@
  * take over only when a kms flag is on the command line, and add the kms
  * flags to their help.
  */
-import { KmsKeyService, kmsIdentity } from '@keyward/client';
+import { KmsKeyService, kmsIdentity, serviceKeyIdentities } from '@keyward/client';
 import { armor, open as coreOpen } from '@keyward/core';
 import type { Command } from '../../lib/command.js';
 import { parseArgs, type FlagsSpec } from '../../lib/args.js';
@@ -36,6 +36,7 @@ const KMS_SEAL_FLAGS = {
 
 const KMS_OPEN_FLAGS = {
   kms: { type: 'boolean', help: 'open kms stanzas through the key service with the login profile' },
+  'kms-key': { type: 'string', multiple: true, value: 'NS/NAME', help: "open stanzas sealed to the service's x25519/xwing key NS/NAME (keyward seal -r <its recipient>) through the service" },
   identity: { type: 'string', short: 'i', multiple: true, value: 'FILE', help: 'also try the identities in FILE' },
   context: { type: 'string', multiple: true, value: 'K=V', help: 'the encryption context the envelope must carry' },
   'any-context': { type: 'boolean', help: 'accept any encryption context' },
@@ -47,11 +48,11 @@ const KMS_OPEN_FLAGS = {
 
 const KMS_HELP = (verb: 'seal' | 'open') => `
 With the key service (kms envelopes):
-  keyward ${verb} ${verb === 'seal' ? '--kms NS/NAME [-r RECIPIENT]... [--context K=V]... [--armor] [-o OUT] [IN]' : '--kms [-i FILE]... [--context K=V]... [-o OUT] [IN]'}
+  keyward ${verb} ${verb === 'seal' ? '--kms NS/NAME [-r RECIPIENT]... [--context K=V]... [--armor] [-o OUT] [IN]' : '--kms | --kms-key NS/NAME [-i FILE]... [--context K=V]... [-o OUT] [IN]'}
     [--profile DIR] [--addr URL] [--token-file FILE]
   ${verb === 'seal'
     ? 'The service provides the data key (POST /v1/data/NS/NAME/datakey, sealed to this\n  device\'s identity); the kms stanza holds the wrapped key. Other recipients get the same key.'
-    : 'kms stanzas are opened with POST /v1/data/NS/NAME/unwrap, the data key coming back\n  sealed to this device\'s identity.'}
+    : 'kms stanzas are opened with POST /v1/data/NS/NAME/unwrap, the data key coming back\n  sealed to this device\'s identity. --kms-key NS/NAME opens x25519/xwing stanzas sealed to\n  the service key NS/NAME (POST /v1/data/NS/NAME/open with the envelope header; the data key\n  comes back sealed to this device, and the header is re-checked here).'}
   Needs "keyward login" first (the profile's signing key signs each request).
   The address is --addr, else $${ADDR_ENV}, else the profile's.${TOKEN_DETAILS.replace(/\n/g, '\n  ')}
 `;
@@ -73,7 +74,7 @@ function wantsHelp(argv: readonly string[]): boolean {
   return false;
 }
 
-const SERVICE_NAMES = ['kms', 'profile', 'token-file', 'addr'];
+const SERVICE_NAMES = ['kms', 'kms-key', 'profile', 'token-file', 'addr'];
 
 async function kmsService(flags: { profile: string | undefined; addr: string | undefined; 'token-file': string | undefined }, io: Io, stdin: StdinClaim): Promise<{ service: KmsKeyService; profile: Profile }> {
   const profile = await loadProfile(profileDir(flags.profile, io));
@@ -142,7 +143,7 @@ export const openWithKms: Command = {
   kind: 'command',
   name: open.name,
   summary: `${open.summary}; --kms: through the key service`,
-  flags: { ...open.flags, kms: KMS_OPEN_FLAGS.kms, ...SERVICE_FLAGS },
+  flags: { ...open.flags, kms: KMS_OPEN_FLAGS.kms, 'kms-key': KMS_OPEN_FLAGS['kms-key'], ...SERVICE_FLAGS },
   help: (prefix) => open.help(prefix) + KMS_HELP('open'),
   async run(argv, io, prefix) {
     if (wantsHelp(argv)) {
@@ -156,7 +157,8 @@ export const openWithKms: Command = {
       return EXIT_OK;
     }
     try {
-      if (!flags.kms) usageError('--profile, --token-file and --addr apply to open --kms');
+      if (!flags.kms && flags['kms-key'].length === 0) usageError('--profile, --token-file and --addr apply to open --kms or --kms-key');
+      const serviceKeys = flags['kms-key'].map((k) => keyRef(k, '--kms-key'));
       if (positionals.length > 1) usageError('open reads one input; give at most one IN');
       if (flags['any-context'] && flags.context.length > 0) usageError('--context and --any-context contradict each other');
       const input = positionals[0];
@@ -170,7 +172,9 @@ export const openWithKms: Command = {
       const envelope = await (await peekInput(input, io, 0)).readAll();
       let result;
       try {
-        result = await coreOpen(envelope, { identities: [kmsIdentity(service), ...ids.keyward], context, anyContext: flags['any-context'] });
+        const serviceIds = [];
+        for (const k of serviceKeys) serviceIds.push(...serviceKeyIdentities(service, `${k.ns}/${k.name}`, envelope));
+        result = await coreOpen(envelope, { identities: [...(flags.kms ? [kmsIdentity(service)] : []), ...serviceIds, ...ids.keyward], context, anyContext: flags['any-context'] });
       } finally {
         service.http.dispose();
       }

@@ -8,25 +8,33 @@ import * as server from '../../lib/server-modules.js';
 import { defineServiceCommand } from '../../lib/service.js';
 
 export const DEV_TOKEN_ENV = 'KEYWARD_DEV_ROOT_TOKEN';
-const ENV = { data: 'KEYWARD_DATA', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY', logFile: 'KEYWARD_LOG_FILE' } as const;
+const SCHEDULER_ENV = 'KEYWARD_SCHEDULER_MS';
+const ENV = { data: 'KEYWARD_DATA', store: 'KEYWARD_STORE', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY', logFile: 'KEYWARD_LOG_FILE' } as const;
 const DEFAULT_LISTEN = '127.0.0.1:8200';
 
-interface ConfigFile { data?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown }
+interface ConfigFile { data?: unknown; store?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown; scheduler_ms?: unknown; hsm_pin_file?: unknown; hsm_retry_ms?: unknown }
+const HSM_PIN_ENV = 'KEYWARD_HSM_PIN';
+const HSM_PIN_FILE_ENV = 'KEYWARD_HSM_PIN_FILE';
+const HSM_RETRY_ENV = 'KEYWARD_HSM_RETRY_MS';
 
 export const serverCommand = defineServiceCommand({
   name: 'server',
   summary: 'run the key service on a data directory (or --dev: throwaway, unsealed, loopback only)',
-  usage: ['--data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--insecure] [--config FILE] [--log-file FILE] [--json]', '--dev [--listen HOST:PORT] [--log-file FILE] [--json]'],
+  usage: ['--data DIR [--store postgres://…] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--insecure] [--config FILE] [--log-file FILE] [--json]', '--dev [--listen HOST:PORT] [--log-file FILE] [--json]'],
   flags: {
     data: { type: 'string', value: 'DIR', help: `the data directory made by "keyward init" (or $${ENV.data})` },
+    store: { type: 'string', value: 'URL', help: `the PostgreSQL store, postgres://… (or $${ENV.store}, or "store" in --config); default: DIR/keyward.db` },
     listen: { type: 'string', value: 'HOST:PORT', help: `address to listen on (or $${ENV.listen}; default ${DEFAULT_LISTEN}; port 0 = any free port)` },
     'tls-cert': { type: 'string', value: 'FILE', help: `TLS certificate chain, PEM (or $${ENV.cert})` },
     'tls-key': { type: 'string', value: 'FILE', help: `TLS private key, PEM (or $${ENV.key})` },
     insecure: { type: 'boolean', help: 'allow plain HTTP on a non-loopback address (tokens would travel in the clear)' },
     dev: { type: 'boolean', help: 'development server: temporary store, auto-unsealed, loopback only, NOT for real keys' },
-    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, listen, tls_cert, tls_key, insecure, log_file }' },
+    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, store, listen, tls_cert, tls_key, insecure, log_file, scheduler_ms, hsm_pin_file, hsm_retry_ms }' },
     'log-file': { type: 'string', value: 'FILE', help: `append the server's JSON logs to FILE instead of stderr (or $${ENV.logFile})` },
+    'scheduler-interval': { type: 'string', value: 'MS', help: `tick of the key lifecycle scheduler (automatic rotation, scheduled destruction), ms (or $${SCHEDULER_ENV}, or "scheduler_ms" in --config; default 60000; 0 = off)` },
     json: { type: 'boolean', help: 'print { url, dataDir, dev, token? } as JSON on stdout once listening' },
+    'hsm-pin-file': { type: 'string', value: 'FILE', help: `HSM-wrapped mode: the token PIN file (or $${HSM_PIN_FILE_ENV}, or $${HSM_PIN_ENV} holding the PIN, or "hsm_pin_file" in --config)` },
+    'hsm-retry-ms': { type: 'string', value: 'MS', help: `HSM-wrapped mode: auto-unseal retry period while the HSM is unavailable (or $${HSM_RETRY_ENV}, or "hsm_retry_ms"; default 5000)` },
   },
   details: `
 Settings: flags, else environment, else the config file. Without TLS the
@@ -38,6 +46,20 @@ starts sealed: custodians run "keyward unseal". Stops on SIGINT or SIGTERM.
 Output: stdout carries only this command's own output (the --json line);
 the server's logs (JSON lines: requests, keyholder events, warnings) go to
 stderr, or to --log-file. Logs never hold tokens, signatures or bodies.
+
+--store postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] keeps the
+store in PostgreSQL instead of DIR/keyward.db: several nodes, each with its
+own data directory (keyholder socket, keyholder.json, shares) and keyholder,
+share one database. Pending schema migrations are applied at start under an
+advisory lock. A change on one node (version disabled or destroyed, token
+revoked, policy replaced) reaches the others by LISTEN/NOTIFY. Prefer a
+password in ~/.pgpass or $PGPASSWORD over one in the URL; logs never show it.
+
+HSM-wrapped mode (a data directory made by "keyward init --hsm-module …",
+docs/hsm.md): the keyholder unseals itself from the HSM at start, with the
+PIN from --hsm-pin-file, $${HSM_PIN_FILE_ENV}, $${HSM_PIN_ENV} or "hsm_pin_file" (handed to the
+keyholder process on a pipe, never in argv). If the HSM is unavailable it
+stays sealed, "keyward status" says why, and it retries every --hsm-retry-ms.
 
 --dev makes a temporary data directory (removed at exit), initializes it,
 unseals it with its own in-memory shares and prints a root token
@@ -71,6 +93,18 @@ unseals it with its own in-memory shares and prints a root token
       usageError(`listening on ${listen.host} without TLS needs --insecure (or give --tls-cert and --tls-key)`);
     }
     const logFile = pick(flags['log-file'], ENV.logFile, 'log_file');
+    const schedulerText = flags['scheduler-interval'] ?? nonEmpty(io.env[SCHEDULER_ENV]) ?? (typeof file.scheduler_ms === 'number' ? String(file.scheduler_ms) : file.scheduler_ms);
+    if (schedulerText !== undefined && (typeof schedulerText !== 'string' || !/^\d{1,8}$/.test(schedulerText) || Number(schedulerText) > 86_400_000)) {
+      usageError('the scheduler interval (--scheduler-interval, $KEYWARD_SCHEDULER_MS, "scheduler_ms") must be a whole number of ms from 0 to 86400000');
+    }
+    const hsmPinFile = pick(flags['hsm-pin-file'], HSM_PIN_FILE_ENV, 'hsm_pin_file');
+    const hsmPin = hsmPinFile === undefined ? nonEmpty(io.env[HSM_PIN_ENV]) : undefined;
+    const hsmRetryText = flags['hsm-retry-ms'] ?? nonEmpty(io.env[HSM_RETRY_ENV]) ?? (typeof file.hsm_retry_ms === 'number' ? String(file.hsm_retry_ms) : file.hsm_retry_ms);
+    if (hsmRetryText !== undefined && (typeof hsmRetryText !== 'string' || !/^\d{1,7}$/.test(hsmRetryText) || Number(hsmRetryText) > 3_600_000)) {
+      usageError('the HSM retry period (--hsm-retry-ms, $KEYWARD_HSM_RETRY_MS, "hsm_retry_ms") must be a whole number of ms from 0 to 3600000');
+    }
+    const store = pick(flags.store, ENV.store, 'store');
+    if (store !== undefined && !/^postgres(?:ql)?:\/\//.test(store)) usageError('--store must be a postgres:// or postgresql:// URL');
     const entry = await server.serverEntry();
 
     let dataDir: string | undefined;
@@ -84,9 +118,14 @@ unseals it with its own in-memory shares and prints a root token
       listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`,
       insecure, dev: flags.dev,
       ...(dataDir !== undefined ? { data: dataDir } : {}),
+      ...(store !== undefined ? { store } : {}),
       ...(cert !== undefined && key !== undefined ? { tlsCert: cert, tlsKey: key } : {}),
       ...(devToken !== undefined ? { devRootToken: devToken } : {}),
       ...(logFile !== undefined ? { logFile: path.resolve(logFile) } : {}),
+      ...(schedulerText !== undefined ? { schedulerMs: Number(schedulerText) } : {}),
+      ...(hsmPinFile !== undefined ? { hsmPinFile: path.resolve(hsmPinFile) } : {}),
+      ...(hsmPin !== undefined ? { hsmPin } : {}),
+      ...(hsmRetryText !== undefined ? { hsmRetryMs: Number(hsmRetryText) } : {}),
     });
     const url = running.url.replace(/\/+$/, '');
     if (flags.dev) {
@@ -100,7 +139,7 @@ unseals it with its own in-memory shares and prints a root token
         '',
       ].join('\n') + '\n');
     } else {
-      await writeAll(io.stderr, `keyward server listening on ${url} (data ${dataDir ?? ''})\n`);
+      await writeAll(io.stderr, `keyward server listening on ${url} (data ${dataDir ?? ''}${store !== undefined ? `, store ${(await server.serverModule()).redactUrl(store)}` : ''})\n`);
     }
     if (flags.json) await printJson(io.stdout, { url, dataDir: dataDir ?? null, dev: flags.dev, ...(flags.dev ? { token: running.rootToken } : {}) });
     await waitForSignal();

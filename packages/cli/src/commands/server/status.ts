@@ -19,7 +19,7 @@ export const status = defineServiceCommand({
     const service = { addresses: addresses(flags.addr, io), token: null, insecure: flags.insecure };
     const health = await call<Record<string, unknown>>(service, 'GET', '/v1/sys/health');
     let progress: unknown = null;
-    if (health.sealed === true && health.initialized !== false) {
+    if (health.sealed === true && health.initialized !== false && health.hsm === undefined) {
       try {
         progress = (await call<Record<string, unknown>>(service, 'GET', '/v1/sys/unseal-key')).progress ?? null;
       } catch {
@@ -37,6 +37,8 @@ export const status = defineServiceCommand({
       `keyholder:   ${String(health.keyholder)}`,
       `version:     ${String(health.version)}`,
     ];
+    const hsm = health.hsm as { state?: unknown; code?: unknown } | undefined;
+    if (hsm) lines.push(`hsm:         ${String(hsm.state)}${typeof hsm.code === 'string' ? ` (${hsm.code})` : ''} — HSM-wrapped mode: unseals itself from the HSM`);
     await writeAll(io.stdout, lines.join('\n') + '\n');
     return EXIT_OK;
   },

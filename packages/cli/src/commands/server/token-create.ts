@@ -7,11 +7,12 @@ import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, call, defineServiceCommand, read
 export const tokenCreate = defineServiceCommand({
   name: 'create',
   summary: 'create a bearer token for a principal',
-  usage: ['--principal ID [--ttl SECONDS] [--admin] [-o FILE] [--json]'],
+  usage: ['--principal ID [--kind person|service] [--ttl SECONDS] [--admin] [-o FILE] [--json]'],
   flags: {
     principal: { type: 'string', value: 'ID', help: 'the principal the token acts as' },
     ttl: { type: 'string', value: 'SECONDS', help: 'lifetime in seconds (default: the service default)' },
     admin: { type: 'boolean', help: 'an administration token' },
+    kind: { type: 'string', value: 'KIND', help: 'person or service, for a principal created by this call (administrators enrolled with the initial token are persons)' },
     output: { type: 'string', short: 'o', value: 'FILE', help: 'write the new token to FILE (mode 0600; never overwrites) instead of stdout' },
     ...TOKEN_FLAGS,
     json: { type: 'boolean', help: 'print the service answer as JSON (the token is left out when -o is given)' },
@@ -29,6 +30,10 @@ keeps only its SHA-256.\n${TOKEN_DETAILS}`,
       body.ttl_seconds = Number(flags.ttl);
     }
     if (flags.admin) body.admin = true;
+    if (flags.kind !== undefined) {
+      if (flags.kind !== 'person' && flags.kind !== 'service') usageError('--kind must be person or service');
+      body.kind = flags.kind;
+    }
     if (flags.output !== undefined && flags.output !== '-') await checkOutputPath(flags.output);
     const token = await readToken(flags['token-file'], io, stdin);
     const res = await call<Record<string, unknown>>(({ addresses: addresses(flags.addr, io), token }), 'POST', '/v1/tokens', body);

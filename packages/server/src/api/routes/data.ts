@@ -18,8 +18,10 @@
  * audited (rewrap changes no stored state, so a retry is harmless).
  */
 import { MemoryReplayCache, verifyRequest } from '@keyward/client';
+import { HpkeRecipient, inspect, type KemType } from '@keyward/core';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { MAX_OPEN_HEADER_BYTES } from '../../keyholder/protocol.js';
 import { requestHashOf } from '../../keyholder/service.js';
 import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
@@ -87,7 +89,8 @@ export function dataRoutes(app: App): void {
       }
       const key = await requireKey(ctx.store, params.ns, params.name);
       const version = usable(key, await requireVersion(ctx.store, params.ns, params.name, target ?? key.latestVersion), opts.decrypting ?? false);
-      return ctx.audit.record({ ...event, outcome: 'allowed' }, (_tx, ev) =>
+      // The op changes no stored state: its event is group-committed with others' (audit-pipe.ts recordOp).
+      return ctx.audit.recordOp({ ...event, outcome: 'allowed' }, (ev) =>
         run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }));
     });
   }
@@ -121,6 +124,39 @@ export function dataRoutes(app: App): void {
     if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'ciphertext must start with kw:v<N>:');
     return dataOp('decrypt', req, raw, params, { context: body.context, version: Number(m[1]), decrypting: true }, async ({ key, version, request, eventB64 }) => {
       const r = await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) });
+      return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
+    });
+  });
+
+  /**
+   * The version whose public key a stanza of the header names (by key id);
+   * the latest when none does (anonymous stanzas: pass `version`). Read
+   * before authorization only to pick the version, as `dataOp` does.
+   */
+  async function versionForHeader(ns: string, name: string, stanzaKeyIds: readonly string[]): Promise<number | undefined> {
+    const k = await ctx.store.getKey(ns, name);
+    if (!k || (k.type !== 'x25519' && k.type !== 'xwing')) return k?.latestVersion;
+    const wanted = new Set(stanzaKeyIds);
+    for (const v of (await ctx.store.listKeyVersions(ns, name)).reverse()) {
+      if (!v.publicKey) continue;
+      const id = Buffer.from((await HpkeRecipient.fromPublicKey(k.type as KemType, v.publicKey)).keyId).toString('hex');
+      if (wanted.has(id)) return v.version;
+    }
+    return k.latestVersion;
+  }
+
+  app.route({
+    method: 'POST', url: '/v1/data/:ns/:name/open', summary: 'Open for recipient: the data key of an envelope header sealed to an x25519/xwing key, sealed to the recipient in the signed body', tag: 'data', auth: 'signed',
+    params: Params, body: z.strictObject({ header: b64uString(MAX_OPEN_HEADER_BYTES), recipient: Recipient, version: Version.optional() }), response: Sealed,
+  }, async ({ params, body, req, raw }) => {
+    const header = Uint8Array.from(Buffer.from(body.header, 'base64url'));
+    if (Buffer.from(header).toString('base64url') !== body.header || header.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'header must be canonical unpadded base64url');
+    const d = inspect(header);
+    if (d.headerLength !== header.length) throw new ApiError('KW_INVALID_ARGUMENT', 'send the envelope header only (its first headerLength bytes), not the payload');
+    const context = Object.fromEntries(d.context);
+    const version = body.version ?? (await versionForHeader(params.ns, params.name, d.stanzas.flatMap((st) => (st.keyId ? [st.keyId] : []))));
+    return dataOp('open', req, raw, params, { context, ...(version !== undefined ? { version } : {}), decrypting: true }, async ({ key, version: v, request, eventB64 }) => {
+      const r = await ctx.keyholder.call('open', { event: eventB64, version: storedOf(key, v), header: body.header, context, recipient: body.recipient, request: wireRequest(request) });
       return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
     });
   });
@@ -202,9 +238,9 @@ export function dataRoutes(app: App): void {
       const out: { version: number; wrapped: string }[] = [];
       for (const [i, it] of body.items.entries()) {
         try {
-          const r = await ctx.audit.record(
+          const r = await ctx.audit.recordOp(
             { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
-            async (_tx, ev) => {
+            async (ev) => {
               const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped });
               return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
             });

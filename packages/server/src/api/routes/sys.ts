@@ -7,7 +7,9 @@ import type { App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
 
-const Health = z.strictObject({ initialized: z.boolean(), sealed: z.boolean(), keyholder: z.enum(['up', 'down']), version: z.string() });
+/** HSM-wrapped mode: the auto-unseal state (keyholder/hsm-custody.ts HsmStatus) and the code of its last failure. */
+const HsmHealth = z.strictObject({ state: z.enum(['connecting', 'available', 'unavailable', 'failed', 'sealed']), code: z.string().nullable() });
+const Health = z.strictObject({ initialized: z.boolean(), sealed: z.boolean(), keyholder: z.enum(['up', 'down']), version: z.string(), hsm: HsmHealth.optional() });
 const Progress = z.strictObject({ sealed: z.boolean(), progress: z.strictObject({ received: z.int(), threshold: z.int() }) });
 
 export function sysRoutes(app: App): void {
@@ -28,7 +30,10 @@ export function sysRoutes(app: App): void {
 
   app.route({ method: 'GET', url: '/v1/sys/health', summary: 'Health: initialized, sealed, keyholder up/down', tag: 'sys', auth: 'none', response: Health }, async () => {
     const st = await status();
-    return { initialized: st?.initialized ?? ctx.state.initialized, sealed: st?.sealed ?? true, keyholder: st ? 'up' : 'down', version: ctx.version };
+    return {
+      initialized: st?.initialized ?? ctx.state.initialized, sealed: st?.sealed ?? true, keyholder: st ? 'up' : 'down', version: ctx.version,
+      ...(st?.hsm ? { hsm: { state: st.hsm.state, code: st.hsm.code } } : {}),
+    };
   });
 
   app.route({
@@ -37,6 +42,7 @@ export function sysRoutes(app: App): void {
   }, async () => {
     const st = await ctx.keyholder.call('status', {});
     if (!st.initialized) throw new ApiError('KW_NOT_INITIALIZED');
+    if (st.hsm) throw new ApiError('KW_HSM_AUTO_UNSEAL');
     if (!st.unseal) throw new ApiError('KW_ALREADY_UNSEALED');
     return { recipient: st.unseal.recipient, boot: st.unseal.bootId, progress: { received: st.unseal.received, threshold: st.unseal.threshold } };
   });
@@ -65,6 +71,45 @@ export function sysRoutes(app: App): void {
     await ctx.audit.recordFailure({ ns: null, principal: null, auth: 'none', op: 'sys.unseal', outcome: 'allowed', details: { received: r.received, threshold: r.threshold, sealed: r.sealed } });
     ctx.metrics.sealed.set(r.sealed ? 1 : 0);
     return { sealed: r.sealed, progress: { received: r.received, threshold: r.threshold } };
+  });
+
+  // HSM-wrapped mode: recovery shares (docs/hsm.md §Recovery shares), sealed end to end to the per-boot key like unseal shares.
+  app.route({
+    method: 'GET', url: '/v1/sys/recovery-key', summary: "HSM-wrapped mode: the keyholder's per-boot recipient for recovery shares", tag: 'sys', auth: 'none',
+    response: z.strictObject({ recipient: z.string(), boot: z.string() }),
+  }, async () => {
+    const st = await ctx.keyholder.call('status', {});
+    if (!st.initialized) throw new ApiError('KW_NOT_INITIALIZED');
+    if (!st.hsm) throw new ApiError('KW_HSM_NOT_CONFIGURED');
+    const k = await ctx.keyholder.call('unseal-key', {});
+    return { recipient: k.recipient, boot: k.bootId };
+  });
+
+  app.route({
+    method: 'POST', url: '/v1/sys/recovery-share', summary: 'HSM-wrapped mode: submit one recovery share sealed to the boot key; verifies the quorum at the threshold', tag: 'sys', auth: 'none',
+    body: z.strictObject({ share: z.string().min(1).max(96 * 1024) }),
+    response: z.strictObject({ received: z.int(), threshold: z.int(), verified: z.boolean() }),
+  }, async ({ body, req }) => {
+    if (!ctx.limits.perAddress.take(`unseal:${req.ip}`)) throw new ApiError('KW_RATE_LIMITED', 'too many recovery attempts from this address');
+    let bytes: Uint8Array;
+    try {
+      bytes = isArmored(body.share) ? dearmor(body.share) : Uint8Array.from(Buffer.from(body.share, 'base64url'));
+    } catch {
+      throw new ApiError('KW_INVALID_ARGUMENT', 'share must be an armored Keyward envelope');
+    }
+    if (bytes.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'share must be an armored Keyward envelope');
+    const base = { ns: null, principal: null, auth: 'none' as const, op: 'sys.recovery_share' };
+    let r: OpResult<'recovery-share'>;
+    try {
+      r = await ctx.keyholder.call('recovery-share', { share: b64u(bytes) });
+    } catch (e) {
+      if (isProtocolError(e) && (e.code.startsWith('KW_SHARE_') || e.code === 'KW_UNSEAL_FAILED' || e.code === 'KW_SEALED_SHARE_REJECTED')) {
+        await ctx.audit.recordFailure({ ...base, outcome: 'denied', code: e.code });
+      }
+      throw e;
+    }
+    await ctx.audit.recordFailure({ ...base, outcome: 'allowed', details: { received: r.received, threshold: r.threshold, verified: r.verified } });
+    return r;
   });
 
   app.route({ method: 'POST', url: '/v1/sys/seal', summary: 'Seal the keyholder (admin token)', tag: 'sys', auth: 'admin', response: z.strictObject({ sealed: z.literal(true) }) }, async ({ req }) => {

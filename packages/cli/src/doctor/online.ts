@@ -1,0 +1,121 @@
+/**
+ * Checks of a running service (`keyward doctor --addr URL`): health (sealed,
+ * keyholder), transport, keyholder errors from `/metrics`, and with an admin
+ * token the keys of the namespaces named with `--namespace` and the audit log
+ * (exported through the API and verified offline with `--audit-key`).
+ */
+import { parseCheckpoint, parseNote } from '@keyward/tlog';
+import * as server from '../lib/server-modules.js';
+import { call, type ServiceOptions } from '../lib/service.js';
+import { addressFindings } from './config.js';
+import { finding, type Finding } from './findings.js';
+
+export interface OnlineOptions {
+  readonly service: ServiceOptions;
+  readonly namespaces: readonly string[];
+  /** The log's verifier key (text), or null to skip verification. */
+  readonly auditKey: string | null;
+  readonly now: Date;
+  readonly checkpointMaxAgeSeconds: number;
+}
+
+interface KeyView {
+  ns: string; name: string; rotation_period_seconds: number | null; latest_version: number;
+  versions?: { version: number; state: string; created: string; deletion_at: string | null }[];
+}
+
+export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const base = opts.service.addresses[0] ?? '';
+  const anon = { ...opts.service, token: null };
+  let health: { sealed?: unknown; keyholder?: unknown; initialized?: unknown };
+  try {
+    health = await call(anon, 'GET', '/v1/sys/health');
+  } catch (e) {
+    out.push(finding('service-unreachable', `no answer from ${opts.service.addresses.join(', ')}: ${(e as Error).message}`,
+      'start it: keyward server --data DIR (then unseal), or check --addr', { details: { code: (e as { code?: unknown }).code ?? null } }));
+    return out;
+  }
+  out.push(...addressFindings(base));
+  if (health.keyholder === 'down') {
+    out.push(finding('keyholder-down', 'the keyholder process does not answer', 'restart the service: keyward server --data DIR (the keyholder comes back sealed; then each custodian: keyward unseal --share FILE)'));
+  } else if (health.sealed === true) {
+    out.push(finding('node-sealed', 'the service is sealed', 'each custodian, from their own machine: keyward unseal --share FILE (docs/operations/key-ceremony.md)'));
+  }
+
+  // Keyholder errors since start, from the Prometheus endpoint (no token needed).
+  try {
+    const res = await fetch(new URL('/metrics', base));
+    const text = await res.text();
+    let errors = 0;
+    const codes: Record<string, number> = {};
+    for (const m of text.matchAll(/^keyward_keyholder_errors_total\{code="([^"]*)"\} (\d+(?:\.\d+)?)$/gm)) {
+      errors += Number(m[2]);
+      codes[m[1]!] = Number(m[2]);
+    }
+    if (errors > 0) {
+      out.push(finding('keyholder-errors', `${errors} keyholder call(s) failed since the server started (${Object.entries(codes).map(([c, n]) => `${c}: ${n}`).join(', ')})`,
+        'read the server log for "keyholder" lines; a sealed or restarted keyholder needs: keyward unseal --share FILE', { details: { codes } }));
+    }
+  } catch {
+    // /metrics is optional for this report.
+  }
+
+  if (opts.service.token === null) {
+    out.push(finding('audit-not-checked', 'no admin token given: keys and the audit log were not checked', 'keyward doctor --addr URL --token-file FILE (or $KEYWARD_TOKEN_FILE)'));
+    return out;
+  }
+
+  for (const ns of opts.namespaces) {
+    const { keys } = await call<{ keys: KeyView[] }>(opts.service, 'GET', `/v1/keys/${encodeURIComponent(ns)}`);
+    for (const summary of keys) {
+      const k = await call<KeyView>(opts.service, 'GET', `/v1/keys/${encodeURIComponent(ns)}/${encodeURIComponent(summary.name)}`);
+      const latest = k.versions?.find((v) => v.version === k.latest_version);
+      if (k.rotation_period_seconds !== null && latest && Date.parse(latest.created) + k.rotation_period_seconds * 1000 <= opts.now.getTime()) {
+        out.push(finding('key-rotation-overdue', `key ${ns}/${k.name} v${k.latest_version} is past its rotation period of ${k.rotation_period_seconds} s`,
+          `keyward keys rotate ${ns}/${k.name}`, { details: { key: `${ns}/${k.name}`, version: k.latest_version, created: latest.created } }));
+      }
+      for (const v of k.versions ?? []) {
+        if (v.state === 'scheduled_for_deletion') {
+          out.push(finding('version-scheduled-for-deletion', `key ${ns}/${k.name} v${v.version} is scheduled for deletion on ${v.deletion_at ?? '?'}`,
+            `if that is a mistake: keyward keys cancel-deletion ${ns}/${k.name} ${v.version}`, { details: { key: `${ns}/${k.name}`, version: v.version, deletionAt: v.deletion_at } }));
+        }
+      }
+    }
+  }
+
+  // The audit log: export through the API, verify offline.
+  const { note } = await call<{ note: string }>(opts.service, 'GET', '/v1/audit/checkpoint');
+  const cp = parseCheckpoint(parseNote(note).text);
+  const after = await call<{ events: { index: number; event: string }[] }>(opts.service, 'GET', `/v1/audit/events?from=${cp.size}&to=${cp.size + 1}`);
+  const oldest = after.events[0] ? Date.parse((JSON.parse(after.events[0].event) as { time?: string }).time ?? '') : NaN;
+  if (!Number.isNaN(oldest) && (opts.now.getTime() - oldest) / 1000 > opts.checkpointMaxAgeSeconds) {
+    out.push(finding('audit-checkpoint-stale', `audit events after tree size ${cp.size} are not covered by a signed checkpoint; the oldest is ${Math.round((opts.now.getTime() - oldest) / 1000)} s old`,
+      'unseal the service (a sealed keyholder signs no checkpoint): keyward unseal --share FILE; check the server log for "audit: checkpoint failed"'));
+  }
+  if (opts.auditKey === null) {
+    out.push(finding('audit-not-checked', 'no --audit-key given: the audit log was not verified', 'keyward doctor --addr URL --token-file FILE --audit-key audit-verifier-key.txt'));
+  } else {
+    const { canonicalJson, AUDIT_EXPORT_VERSION, verifyExport } = await server.audit();
+    const lines = [canonicalJson({ keyward_audit_export: AUDIT_EXPORT_VERSION, origin: cp.origin, size: cp.size, checkpoint: note, from: 0, to: cp.size, prefix: [], suffix: [] }) + '\n'];
+    for (let from = 0; from < cp.size;) {
+      const to = Math.min(cp.size, from + 1000);
+      const { events } = await call<{ events: { event: string }[] }>(opts.service, 'GET', `/v1/audit/events?from=${from}&to=${to}`);
+      if (events.length === 0) break;
+      for (const e of events) lines.push(e.event + '\n');
+      from += events.length;
+    }
+    const r = verifyExport(lines.join(''), { verifierKey: opts.auditKey });
+    if (!r.ok) {
+      const p = r.problems[0];
+      out.push(finding('audit-log-not-verifying', `the service's audit log fails verification: ${p?.code ?? 'AUDIT_MALFORMED'}${p?.index === null || p === undefined ? '' : ` at event ${p.index}`}`,
+        'keyward audit export -o audit.jsonl && keyward audit verify --export audit.jsonl --key audit-verifier-key.txt --json; then follow docs/operations/suspected-key-compromise.md',
+        { details: { problems: r.problems.slice(0, 20) } }));
+    }
+  }
+  out.push(finding('mfa-not-available', 'administrators authenticate with a bearer token alone (second factors are not built yet: issue #7)',
+    'none yet (issue #7); meanwhile keep admin tokens short-lived: keyward token create --principal ID --admin --ttl 3600'));
+  out.push(finding('quorum-not-available', 'destroying a key version needs one administrator, no quorum approval (quorum is not built yet: issue #7)',
+    'none yet (issue #7); meanwhile restrict admin tokens and review every keys.destroy event in the audit log'));
+  return out;
+}

@@ -1,0 +1,118 @@
+/**
+ * Key inventory: every namespace's keys (GET /v1/namespaces, /v1/keys/{ns}),
+ * filterable by text, namespace, type and "overdue only"; rotation periods and
+ * the keys past them (GET /v1/rotation/overdue); a key's versions and states
+ * on demand (GET /v1/keys/{ns}/{name}). Every one of these reads is audited
+ * by the server.
+ */
+import type { Page } from '../main.js';
+import { ApiFailure, get } from '../lib/api.js';
+import { duration, h, mark, when } from '../lib/dom.js';
+
+interface KeyView {
+  ns: string; name: string; type: string; created: string; rotation_period_seconds: number | null;
+  min_decryption_version: number; latest_version: number;
+  versions?: { version: number; state: string; created: string; deletion_at: string | null; destroyed_at: string | null }[];
+  origin?: string;
+}
+interface Overdue { ns: string; name: string; due_since: string; latest_created: string }
+
+const STATE_TEXT: Record<string, [ 'ok' | 'bad' | 'warn' | 'info', string ]> = {
+  enabled: ['ok', 'enabled'], disabled: ['warn', 'disabled'], scheduled_for_deletion: ['warn', 'scheduled for deletion'], destroyed: ['bad', 'destroyed'],
+};
+
+export const keysPage: Page = (main) => {
+  const status = h('p', { role: 'status', class: 'muted' }, 'Loading keys…');
+  const search = h('input', { id: 'key-search', type: 'search', placeholder: 'name, namespace or type', autocomplete: 'off' });
+  const nsSelect = h('select', { id: 'key-ns' }, h('option', { value: '' }, 'All namespaces'));
+  const overdueOnly = h('input', { id: 'key-overdue', type: 'checkbox' });
+  const tbody = h('tbody');
+  const table = h('table', { id: 'keys-table' },
+    h('caption', { class: 'sr-only' }, 'Keys'),
+    h('thead', {}, h('tr', {}, ...['Namespace', 'Name', 'Type', 'Latest version', 'Rotation', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    tbody);
+  main.append(
+    h('h1', { tabindex: '-1' }, 'Keys'),
+    h('form', { class: 'filters', role: 'search', onsubmit: (e) => e.preventDefault() },
+      h('div', { class: 'field' }, h('label', { for: 'key-search' }, 'Search'), search),
+      h('div', { class: 'field' }, h('label', { for: 'key-ns' }, 'Namespace'), nsSelect),
+      h('div', { class: 'field check' }, overdueOnly, h('label', { for: 'key-overdue' }, 'Overdue rotations only'))),
+    status,
+    h('div', { class: 'table-wrap' }, table),
+  );
+
+  let keys: KeyView[] = [];
+  const overdue = new Map<string, Overdue>();
+  const ref = (k: { ns: string; name: string }) => `${k.ns}/${k.name}`;
+
+  const draw = () => {
+    const q = search.value.trim().toLowerCase();
+    const shown = keys.filter((k) =>
+      (nsSelect.value === '' || k.ns === nsSelect.value) &&
+      (!overdueOnly.checked || overdue.has(ref(k))) &&
+      (q === '' || `${k.ns}/${k.name} ${k.type}`.toLowerCase().includes(q)));
+    tbody.replaceChildren(...shown.map(row));
+    status.textContent = `${shown.length} of ${keys.length} keys${overdue.size ? ` · ${overdue.size} overdue for rotation` : ''}`;
+  };
+
+  const row = (k: KeyView) => {
+    const o = overdue.get(ref(k));
+    const detailId = `versions-${k.ns}-${k.name}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const detail = h('tr', { id: detailId, hidden: true, class: 'detail' }, h('td', { colspan: '7' }));
+    const toggle = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': detailId }, 'Versions');
+    toggle.addEventListener('click', () => {
+      const open = toggle.getAttribute('aria-expanded') === 'true';
+      toggle.setAttribute('aria-expanded', String(!open));
+      detail.hidden = open;
+      if (!open) void loadVersions(k, detail.firstElementChild as HTMLTableCellElement);
+    });
+    const rotation = k.rotation_period_seconds === null ? h('span', { class: 'muted' }, 'manual')
+      : h('span', {}, `every ${duration(k.rotation_period_seconds)} `, o ? mark('bad', `overdue since ${when(o.due_since)}`) : null);
+    const tr = h('tr', { class: o ? 'overdue' : null, 'data-key': ref(k) },
+      h('td', {}, k.ns), h('th', { scope: 'row' }, k.name), h('td', {}, k.type), h('td', {}, `v${k.latest_version}`),
+      h('td', {}, rotation), h('td', {}, when(k.created)), h('td', {}, toggle));
+    const frag = document.createDocumentFragment();
+    frag.append(tr, detail);
+    return frag;
+  };
+
+  const loadVersions = async (k: KeyView, cell: HTMLTableCellElement) => {
+    cell.replaceChildren(h('span', { class: 'muted' }, 'Loading versions…'));
+    try {
+      const full = await get<KeyView>(`/v1/keys/${encodeURIComponent(k.ns)}/${encodeURIComponent(k.name)}`);
+      const versions = full.versions ?? [];
+      const latest = versions.find((v) => v.version === full.latest_version);
+      const next = full.rotation_period_seconds !== null && latest ? new Date(new Date(latest.created).getTime() + full.rotation_period_seconds * 1000).toISOString() : null;
+      cell.replaceChildren(
+        h('p', {}, `Origin: ${full.origin ?? 'generated'} · minimum decryption version v${full.min_decryption_version}`,
+          next ? ` · next rotation due ${when(next)}` : ''),
+        h('table', { class: 'versions' },
+          h('caption', { class: 'sr-only' }, `Versions of ${ref(k)}`),
+          h('thead', {}, h('tr', {}, ...['Version', 'State', 'Created', 'Deletion'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, ...versions.slice().reverse().map((v) => {
+            const [kind, text] = STATE_TEXT[v.state] ?? ['info', v.state];
+            return h('tr', {}, h('th', { scope: 'row' }, `v${v.version}`), h('td', {}, mark(kind, text)), h('td', {}, when(v.created)),
+              h('td', {}, v.destroyed_at ? `destroyed ${when(v.destroyed_at)}` : v.deletion_at ? `due ${when(v.deletion_at)}` : '—'));
+          }))),
+      );
+    } catch (e) {
+      cell.replaceChildren(h('span', { role: 'alert', class: 'error' }, e instanceof ApiFailure ? `${e.message} (${e.code})` : String(e)));
+    }
+  };
+
+  for (const el of [search, nsSelect, overdueOnly]) el.addEventListener('input', draw);
+
+  void (async () => {
+    try {
+      const { namespaces } = await get<{ namespaces: { name: string }[] }>('/v1/namespaces');
+      const lists = await Promise.all(namespaces.map((n) => get<{ keys: KeyView[] }>(`/v1/keys/${encodeURIComponent(n.name)}`)));
+      keys = lists.flatMap((l) => l.keys).sort((a, b) => ref(a).localeCompare(ref(b)));
+      for (const o of (await get<{ keys: Overdue[] }>('/v1/rotation/overdue')).keys) overdue.set(ref(o), o);
+      nsSelect.append(...namespaces.filter((n) => keys.some((k) => k.ns === n.name)).map((n) => h('option', { value: n.name }, n.name)));
+      draw();
+    } catch (e) {
+      status.setAttribute('role', 'alert');
+      status.textContent = e instanceof ApiFailure ? `Could not load keys: ${e.message} (${e.code})` : String(e);
+    }
+  })();
+};

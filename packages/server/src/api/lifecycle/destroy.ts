@@ -1,0 +1,73 @@
+/**
+ * Destroying a key version: one code path for `POST …/versions/{v}/destroy`
+ * and the scheduler's destruction at the scheduled date (scheduler.ts).
+ *
+ * The keyholder checks the blob is that version's and signs a receipt over
+ * its hash and the time; the receipt is checked against the keyholder's
+ * published key; then the `keys.destroy` event carrying it and the erasure
+ * commit in one transaction — only if the stored blob is still the one
+ * receipted and, for the scheduler (`ifDueAt`), the version is still
+ * scheduled for deletion at a date that has come (a cancelled or
+ * rescheduled deletion is left alone: KW_STORE_CONFLICT, nothing written).
+ * After the commit the store's WAL is checkpointed (docs/destroy.md).
+ */
+import { createHash } from 'node:crypto';
+import { parseVerifierKey } from '@keyward/tlog';
+import type { JsonObject } from '../../audit/canonical-json.js';
+import type { AuditEvent, AuditEventInput } from '../../audit/event.js';
+import { destroyReceipt, verifyReceipt } from '../../audit/receipt.js';
+import type { KeyRow, KeyVersionRow, StoreTx } from '../../store/index.js';
+import type { ApiContext } from '../app.js';
+import { b64u } from '../audit-pipe.js';
+import { ApiError } from '../errors.js';
+
+const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
+
+/** Who destroys: an authenticated principal, or the service itself (principal null, auth none). */
+export interface DestroyActor {
+  readonly principal: string | null;
+  readonly auth: AuditEventInput['auth'];
+  readonly request?: string | null;
+  /** Extra event details (the route's client address, the scheduler's reason). */
+  readonly details?: JsonObject;
+}
+
+/**
+ * Destroys version `v` of `k` (which must be scheduled_for_deletion and still
+ * hold its blob) with a signed receipt in the audit log; returns the
+ * destroyed row. KW_STORE_CONFLICT (nothing written) when the version changed
+ * meanwhile or, with `ifDueAt`, is no longer due.
+ */
+export async function destroyVersionWithReceipt(
+  ctx: ApiContext,
+  input: {
+    readonly key: KeyRow; readonly version: KeyVersionRow & { wrapped: Uint8Array }; readonly actor: DestroyActor; readonly time: Date; readonly ifDueAt?: Date;
+    /** Runs inside the erasure's transaction first (the route consumes its step-up there: api/step-up.ts). */
+    readonly inTx?: (tx: StoreTx) => Promise<void>;
+  },
+): Promise<KeyVersionRow> {
+  const { key: k, version: v, actor, time } = input;
+  const stored = { ns: k.ns, key: k.name, version: v.version, type: k.type, wrapped: b64u(v.wrapped), ...(v.publicKey ? { publicKey: b64u(v.publicKey) } : {}) };
+  const signed = await ctx.keyholder.call('destroy-receipt', { version: stored, time: time.toISOString() });
+  const event = await destroyReceipt(
+    { ns: k.ns, key: k.name, version: v.version, wrapped: v.wrapped, publicKey: v.publicKey, time, principal: actor.principal, auth: actor.auth, request: actor.request ?? null },
+    { publicKey: fromHex(signed.signer), sign: () => fromHex(signed.signature) },
+  );
+  const st = await ctx.keyholder.call('status', {});
+  if (!st.audit.verifierKey) throw new ApiError('KW_INTERNAL', 'the keyholder publishes no checkpoint key');
+  const receipt = verifyReceipt({ ...event, index: 0 } as AuditEvent, [parseVerifierKey(st.audit.verifierKey).publicKey]);
+  const ref = { ns: k.ns, key: k.name, version: v.version };
+  const destroyed = await ctx.audit.record({ ...event, details: { ...(actor.details ?? {}), ...event.details, from: v.state } }, async (tx) => {
+    const now = await tx.getKeyVersion(k.ns, k.name, v.version);
+    if (!now || now.wrapped === null || sha256Hex(now.wrapped) !== receipt.blob_sha256) throw new ApiError('KW_STORE_CONFLICT', 'the version changed while it was being destroyed; retry');
+    if (input.ifDueAt !== undefined && (now.state !== 'scheduled_for_deletion' || now.deletionAt === null || now.deletionAt.getTime() > input.ifDueAt.getTime())) {
+      throw new ApiError('KW_STORE_CONFLICT', `${k.ns}/${k.name} v${v.version} is no longer due for destruction`);
+    }
+    if (input.inTx) await input.inTx(tx);
+    return { result: await tx.destroyKeyVersion(ref, time) };
+  });
+  // No older copy of the blob may survive in the write-ahead log (best effort here; the store retries on the next commit).
+  await ctx.store.checkpoint().catch(() => undefined);
+  return destroyed;
+}
