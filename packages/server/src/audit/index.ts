@@ -42,5 +42,7 @@ export {
   type StoredEvent,
 } from './log.js';
 export { AUDIT_EXPORT_VERSION, exportLog, exportLogLines, type ExportHeader, type ExportOptions } from './export.js';
+export { AuditShipper, MAX_SEGMENT_EVENTS, fileSink, httpSink, metaPosition, sinkFromUrl, splitSegments, syslogSink, verifySegments, type AuditSink, type SegmentsResult, type ShipPosition } from './ship.js';
+export { auditStorageOf } from './store-adapter.js';
 export { MAX_PROBLEMS, verifyExport, type AuditProblem, type VerifyOptions, type VerifyResult } from './verify.js';
 export { RECEIPT_LABEL, destroyReceipt, receiptMessage, verifyReceipt, type DestroyReceipt, type DestroyReceiptFacts, type ReceiptSigner } from './receipt.js';

@@ -2,30 +2,18 @@
  * The audit log over the real SQLite store (server/store) through a thin
  * adapter: the storage interface maps onto `AuditStore` one method each, an
  * event appended inside `store.transaction` commits or rolls back with it, and
- * the export of the stored log verifies. (The adapter lives here until the
- * server wiring lands.)
+ * the export of the stored log verifies (src/audit/store-adapter.ts).
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { exportLog } from '../../src/audit/export.js';
-import { AuditLog, type AuditStorage } from '../../src/audit/log.js';
+import { AuditLog } from '../../src/audit/log.js';
+import { auditStorageOf } from '../../src/audit/store-adapter.js';
 import { verifyExport } from '../../src/audit/verify.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { StoreOps } from '../../src/store/types.js';
 import { ORIGIN, cleanTemp, fakeClock, logKey, sampleInput, tempDb } from './helpers.js';
 
 after(cleanTemp);
-
-/** AuditStorage over the store (or a transaction handle of it). */
-function auditStorageOf(ops: StoreOps): AuditStorage {
-  return {
-    append: (r) => ops.appendAuditEvent({ time: new Date(r.time), event: new TextDecoder().decode(r.event), leafHash: r.leafHash, expectedIdx: r.index }),
-    read: async (from, to) => (await ops.readAuditEvents({ start: from, end: Math.min(to, from + 10_000) })).map((row) => ({ index: row.idx, event: new TextEncoder().encode(row.event) })),
-    size: () => ops.auditSize(),
-    latestCheckpoint: async () => (await ops.latestAuditCheckpoint())?.note ?? null,
-    saveCheckpoint: async (c) => void (await ops.addAuditCheckpoint({ size: c.size, root: c.root, note: c.note, created: new Date() })),
-  };
-}
 
 void describe('AuditLog over the SQLite store', () => {
   void test('append, checkpoint, export, verify', async () => {
