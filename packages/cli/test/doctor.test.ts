@@ -123,7 +123,7 @@ void test('online: a running, unsealed service; the audit log is exported and ve
   assert.ok(found.has('key-rotation-overdue'));
   assert.ok(found.has('version-scheduled-for-deletion'));
   for (const id of ['audit-log-not-verifying', 'node-sealed', 'keyholder-down', 'audit-not-checked', 'dependency-vulnerable']) assert.ok(!found.has(id), id);
-  assert.ok(found.has('hsm-not-configured') && found.has('witnesses-not-configured') && found.has('mfa-not-available'));
+  assert.ok(found.has('hsm-not-configured') && found.has('witnesses-not-configured') && found.has('admin-without-mfa'));
   // Without a token: only the unauthenticated checks, said so.
   const anon = JSON.parse(ok(await kw(['doctor', '--addr', addr, '--json'])).out) as Report;
   assert.ok(ids(anon).has('audit-not-checked'));
@@ -148,6 +148,10 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   const changed = db.prepare('UPDATE audit_events SET event = ? WHERE idx = 2').run(forged);
   db.close();
   assert.equal(changed.changes, 1);
+  // HSM-wrapped custody whose PKCS#11 module is not on this machine (doctor reads only the custody fragment).
+  const state = JSON.parse(readFileSync(`${weak}/keyholder.json`, 'utf8')) as { custody: Record<string, unknown> };
+  state.custody.hsm = { module: '/nonexistent/libvendor-pkcs11.so', tokenLabel: 'keyward', keyLabel: 'keyward-mk-x', wrapMechanism: 'pad', wrappedMasterKey: 'AA' };
+  writeFileSync(`${weak}/keyholder.json`, JSON.stringify(state), { mode: 0o600 });
   writeFileSync(t.path('weak.json'), JSON.stringify({ listen: '0.0.0.0:8200', dev: true, insecure: true }));
   const weakLock = lockfile(t.path('weak-lock.json'), '6.5.4');
 
@@ -172,7 +176,9 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   expectOne('audit-log-not-verifying', 'critical', /AUDIT_MODIFIED at event 2/);
   expectOne('dependency-vulnerable', 'critical', /elliptic@6\.5\.4.*GHSA-vjh7-7g9h-fjfh/);
   expectOne('version-scheduled-for-deletion', 'info', /app\/old v1/);
-  expectOne('mfa-not-available', 'warning', /alice/);
+  expectOne('admin-without-mfa', 'warning', /alice/);
+  expectOne('mfa-not-enforced', 'warning', /not enforced/);
+  expectOne('hsm-unreachable', 'critical', /libvendor-pkcs11\.so/);
   assert.match(byId('key-rotation-overdue')[0]!.fix!, /^keyward keys rotate app\/orders$/);
   assert.match(byId('token-without-expiry')[0]!.fix!, new RegExp(`keyward token revoke ${legacyTokenId}$`));
   // The human report names the same ids, with why and fix.
@@ -198,7 +204,7 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   const good = JSON.parse(g.out) as Report;
   assert.equal(g.code, 0, g.out);
   assert.equal(good.ok, true);
-  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable']) {
+  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable', 'hsm-unreachable']) {
     assert.ok(!ids(good).has(id), `the fixed deployment still reports ${id}`);
   }
 });

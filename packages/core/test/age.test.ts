@@ -16,7 +16,7 @@ import { openAgeTo } from '../src/age/open.js';
 import { encodeHeaderForMac, parseHeader } from '../src/age/format.js';
 import { armorDecode, armorEncode } from '../src/age/armor.js';
 
-// The shared/ folder sits beside the repository root (here /work/shared next to /work/main).
+// The shared/ folder sits beside the repository root (../shared from the checkout).
 const VECTOR_DIR = new URL('../../../../shared/vectors/age-cctv/testdata/', import.meta.url);
 const EXPECTED_VECTOR_COUNT = 143; // see shared/vectors/age-cctv/SOURCES.md
 /** The vectors that carry no identity or passphrase (they fail before one is needed). */

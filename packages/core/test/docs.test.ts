@@ -33,7 +33,10 @@ void test('docs/errors.md documents each code in exactly one table row', () => {
 });
 
 void test('the docs mention no error code that does not exist', () => {
-  for (const [name, md] of [['errors.md', errorsMd], ['format.md', formatMd], ['threat-model-seal.md', threatMd]] as const) {
+  // errors.md's sections from "## Key service" on belong to the other packages, whose own tests check them.
+  const sealPart = errorsMd.slice(0, errorsMd.indexOf('\n## Key service'));
+  assert.ok(sealPart.length > 1000, 'errors.md has its seal sections before "## Key service"');
+  for (const [name, md] of [['errors.md', sealPart], ['format.md', formatMd], ['threat-model-seal.md', threatMd]] as const) {
     const unknown = [...mentionedCodes(md)].filter((code) => !known.has(code));
     assert.deepEqual(unknown, [], `${name} mentions unknown codes: ${unknown.join(', ')}`);
   }

@@ -11,7 +11,7 @@ async function webCryptoIdentity(): Promise<{ id: HpkeIdentity; calls: () => num
   let n = 0;
   const id = await HpkeIdentity.fromDh('x25519', pub, async (peer) => {
     n++;
-    const pk = await subtle.importKey('raw', peer, { name: 'X25519' }, true, []);
+    const pk = await subtle.importKey('raw', peer as BufferSource, { name: 'X25519' }, true, []);
     return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pk }, pair.privateKey, 256));
   });
   return { id, calls: () => n };

@@ -25,6 +25,8 @@ export const INTEGRATION_ERROR_CODES = {
   KW_INT_RESPONSE_NOT_SEALED: 'The HTTP response to a sealed request is not sealed (a 2xx/3xx plaintext response, or a proxy\'s own answer).',
   KW_INT_RESPONSE_MISMATCH: 'The sealed HTTP response does not answer this request (another request id).',
   KW_INT_UNSUPPORTED: 'The operation is not supported for this value (e.g. a stream body, or rewrap of a value with no kms stanza).',
+  KW_INT_AGE_PROTOCOL: 'The age client and the age-plugin-keyward plugin disagree on the plugin protocol (malformed or unexpected IPC stanza, unknown state machine).',
+  KW_INT_CREDENTIALS: 'The credentials named by a keyward age identity or the environment (login profile, token file) are missing, unreadable or incomplete.',
 } as const;
 
 export type IntegrationErrorCode = keyof typeof INTEGRATION_ERROR_CODES;

@@ -13,10 +13,13 @@
  * | `logLevel`          | `KEYWARD_LOG_LEVEL`        | `info`             |
  * | `logFile`           | `KEYWARD_LOG_FILE`         | none: logs go to stderr |
  * | `logStream` (programmatic only) | —              | stderr             |
+ * | `auditShip`         | `KEYWARD_AUDIT_SHIP`       | none: ship the audit log as verifiable segments to `file:PATH[?max_bytes=N&keep=K]`, `http(s)://URL` or `syslog://HOST:PORT` (audit/ship.ts) |
+ * | `auditShipMs`       | `KEYWARD_AUDIT_SHIP_MS`    | `1000`: how often new events are shipped |
  * | `rateLimit.perToken` / `.perAddress` ({ ratePerSecond, burst }) | — | 50/100, 5/20 |
  * | `schedulerMs`       | `KEYWARD_SCHEDULER_MS`     | `60000`: the lifecycle scheduler's tick (automatic rotation, scheduled destruction); 0 = no timer |
  * | `clock` (programmatic only) | —                  | the system clock: what the scheduler takes as now (tests) |
  * | `mfa` ({ rpId, rpName, origins, issuer, stepUpTtlSeconds, maxFailures, lockoutSeconds, requireStepUp, clock }) | — | docs/mfa.md |
+ * | `attest` ({ nitroRoots, tpmRoots, amdRoots, intelRoots, nonceTtlSeconds, clock }) | — | attested key release (api/attest-settings.ts; docs/tee.md §Release flow) |
  * | `hsmPinFile`        | `KEYWARD_HSM_PIN_FILE`     | none: HSM-wrapped mode reads the token PIN from this file (docs/hsm.md) |
  * | `hsmPin` (programmatic only) | `KEYWARD_HSM_PIN` | none: the PIN itself (never a flag) |
  * | `hsmRetryMs`        | `KEYWARD_HSM_RETRY_MS`     | `5000`: auto-unseal retry period while the HSM is unavailable |
@@ -36,6 +39,7 @@ import { readFileSync } from 'node:fs';
 import { KeywardError, type KeywardErrorCode } from '@keyward/core';
 import { z } from 'zod';
 import { MfaSettingsSchema } from './api/mfa-settings.js';
+import { AttestSettingsSchema } from './api/attest-settings.js';
 
 /** Why `startServer` or `loadConfig` refused. */
 export type ServerStartReason =
@@ -84,6 +88,10 @@ export const ServerConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Append logs to this file instead of stderr. */
   logFile: z.string().min(1).optional(),
+  /** Ship the audit log to this sink (audit/ship.ts `sinkFromUrl`). */
+  auditShip: z.string().min(1).max(2048).optional(),
+  /** How often the shipper runs, ms. */
+  auditShipMs: z.int().min(100).max(3_600_000).default(1000),
   /** Write logs to this stream (tests, embedding); wins over logFile. */
   logStream: Writable.optional(),
   rateLimit: z.strictObject({ perToken: Bucket.optional(), perAddress: Bucket.optional() }).default({}),
@@ -103,6 +111,8 @@ export const ServerConfigSchema = z.strictObject({
   clock: z.custom<() => Date>((v) => typeof v === 'function', 'clock must be a function returning a Date').optional(),
   /** Second factors and step-up (api/mfa-settings.ts; docs/mfa.md): WebAuthn relying party, step-up lifetime, lockout, MFA clock. */
   mfa: MfaSettingsSchema.optional(),
+  /** Attested key release (api/attest-settings.ts; docs/tee.md §Release flow): trust roots, nonce lifetime, verification clock. */
+  attest: AttestSettingsSchema.optional(),
   /** HSM-wrapped mode (docs/hsm.md): the file holding the token PIN. */
   hsmPinFile: z.string().min(1).optional(),
   /** The token PIN itself (programmatic, or KEYWARD_HSM_PIN); passed to the keyholder on a pipe, never in argv. */
@@ -128,6 +138,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   if (env.KEYWARD_LOG_LEVEL) out.logLevel = env.KEYWARD_LOG_LEVEL;
   if (env.KEYWARD_AUDIT_SUMMARY_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_AUDIT_SUMMARY_MS)) out.auditSummaryMs = Number(env.KEYWARD_AUDIT_SUMMARY_MS);
   if (env.KEYWARD_LOG_FILE) out.logFile = env.KEYWARD_LOG_FILE;
+  if (env.KEYWARD_AUDIT_SHIP) out.auditShip = env.KEYWARD_AUDIT_SHIP;
+  if (env.KEYWARD_AUDIT_SHIP_MS && /^[0-9]{1,9}$/.test(env.KEYWARD_AUDIT_SHIP_MS)) out.auditShipMs = Number(env.KEYWARD_AUDIT_SHIP_MS);
   if (env.KEYWARD_SCHEDULER_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_SCHEDULER_MS)) out.schedulerMs = Number(env.KEYWARD_SCHEDULER_MS);
   if (env.KEYWARD_HSM_PIN_FILE) out.hsmPinFile = env.KEYWARD_HSM_PIN_FILE;
   if (env.KEYWARD_HSM_PIN) out.hsmPin = env.KEYWARD_HSM_PIN;

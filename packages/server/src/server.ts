@@ -43,10 +43,13 @@ import { inventoryRoutes } from './api/routes/inventory.js';
 import { authRoutes } from './api/routes/auth.js';
 import { dataRoutes } from './api/routes/data.js';
 import { LifecycleScheduler } from './api/lifecycle/scheduler.js';
+import { AuditShipper, metaPosition, sinkFromUrl } from './audit/ship.js';
+import { auditStorageOf } from './audit/store-adapter.js';
 import { keyRoutes } from './api/routes/keys.js';
 import { principalRoutes } from './api/routes/principals.js';
 import { policyRoutes } from './api/routes/policies.js';
 import { mfaRoutes } from './api/routes/mfa.js';
+import { attestRoutes } from './api/routes/attest.js';
 import { sysRoutes } from './api/routes/sys.js';
 import { tokenRoutes } from './api/routes/tokens.js';
 import { ServerConfigSchema, ServerStartError, type ServerConfigInput } from './config.js';
@@ -256,6 +259,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const app = createApp(ctx, { logger, ...(https ? { https } : {}) });
   for (const add of [sysRoutes, keyRoutes, dataRoutes, tokenRoutes, authRoutes, principalRoutes, policyRoutes, auditRoutes, inventoryRoutes, consoleRoutes]) add(app);
   mfaRoutes(app, cfg.mfa ?? {});
+  attestRoutes(app, cfg.attest ?? {});
   app.route({ method: 'GET', url: '/v1/openapi.json', summary: 'This OpenAPI 3.1 document', tag: 'sys', auth: 'none' }, () => Promise.resolve(buildOpenApi(app.routes, SERVER_VERSION)));
   app.routes.push({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics', tag: 'sys', auth: 'none' });
   app.fastify.get('/metrics', async (_req, reply) => {
@@ -271,6 +275,15 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   // Ticks do nothing while sealed; the first one after unseal catches up on what fell due meanwhile.
   const scheduler = new LifecycleScheduler({ ctx, intervalMs: cfg.schedulerMs, log: sysLog });
   scheduler.start();
+  // Audit shipping (audit/ship.ts): verifiable segments to an external sink, resumed from the stored position.
+  const shipper = cfg.auditShip === undefined ? null : (() => {
+    const sink = sinkFromUrl(cfg.auditShip);
+    return new AuditShipper({
+      storage: auditStorageOf(store), sink, position: metaPosition(store, sink.name),
+      onError: (e) => { metrics.auditErrors.inc({ what: 'ship', code: (e as { code?: string }).code ?? 'unknown' }); sysLog('audit: shipping failed; retrying', { code: (e as { code?: string }).code ?? 'unknown' }); },
+    });
+  })();
+  shipper?.start(cfg.auditShipMs);
 
   async function initializeRunning(opts: { shares?: number; threshold?: number; rootToken?: string }, bootstrapOnly: boolean): Promise<{ shares: ShareFile[]; rootToken: string }> {
     const r = await initDataDir(dataDir, {
@@ -308,6 +321,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     async close() {
       sup.stopping = true;
       await scheduler.stop();
+      await shipper?.stop();
       // Write the pending failure summary and read windows before the keyholder goes.
       await audit.drain().catch((e: unknown) => sysLog('audit: final drain failed', { code: (e as { code?: string }).code ?? 'unknown' }));
       audit.stop();

@@ -115,7 +115,6 @@ either way); usage errors exit 2. The token is never a command-line argument.`,
       usageError('--namespace and --audit-key go with --addr URL');
     }
     if (flags.data !== undefined || flags.addr !== undefined) {
-      findings.push(finding('hsm-not-configured', 'keys are held by the software keystore; HSM backends are not built yet (issue #5)', 'none yet (issue #5 adds PKCS#11 HSMs)'));
       findings.push(finding('witnesses-not-configured', 'no witness cosigns audit checkpoints (witnesses are not built yet: issue #6)',
         'none yet (issue #6); meanwhile save a checkpoint outside the service after each export: keyward audit export -o audit.jsonl, and keep its first line'));
     }

@@ -14,6 +14,7 @@ import { auditVerify } from './server/audit-verify.js';
 import { hsmVerifyRecovery } from './server/hsm.js';
 import { init } from './server/init.js';
 import { keysCreate } from './server/keys-create.js';
+import { keysReleasePolicySet, keysReleasePolicyShow } from './server/keys-release-policy.js';
 import { keysImport, keysImportParams } from './server/keys-import.js';
 import { keysList } from './server/keys-list.js';
 import { keysRotate } from './server/keys-rotate.js';
@@ -22,6 +23,7 @@ import { keysUpdate } from './server/keys-update.js';
 import { keysCancelDeletion, keysDestroy, keysDisableVersion, keysEnableVersion, keysScheduleDeletion } from './server/keys-version.js';
 import { openWithKms, sealWithKms } from './server/kms.js';
 import { login } from './server/login.js';
+import { mfaActivate, mfaEnroll, mfaList, mfaRecoveryCodes, mfaRemove } from './server/mfa.js';
 import { migrate } from './server/migrate.js';
 import { policyGet } from './server/policy-get.js';
 import { policyPut } from './server/policy-put.js';
@@ -39,11 +41,13 @@ export const COMMANDS: readonly Entry[] = [
   init, serverCommand, migrate, unseal, sealServer, status,
   defineGroup('keys', 'manage keys on the key service', [
     keysCreate, keysImportParams, keysImport, keysList, keysShow, keysUpdate, keysRotate, keysDisableVersion, keysEnableVersion, keysScheduleDeletion, keysCancelDeletion, keysDestroy,
+    defineGroup('release-policy', 'release policies: which attested TEE workloads get data keys (docs/tee.md)', [keysReleasePolicySet, keysReleasePolicyShow]),
   ]),
   defineGroup('token', 'create and revoke bearer tokens', [tokenCreate, tokenRevoke]),
   defineGroup('policy', 'store and read policies', [policyPut, policyGet]),
   defineGroup('principal', 'list, show, set roles of and disable principals', [principalList, principalShow, principalSetRoles, principalDisable]),
   login,
+  defineGroup('mfa', 'second factors (TOTP; WebAuthn in the console) and recovery codes', [mfaEnroll, mfaActivate, mfaList, mfaRemove, mfaRecoveryCodes]),
   defineGroup('signing-key', 'list and revoke request-signing (device) keys', [signingKeyList, signingKeyRevoke]),
   defineGroup('audit', 'export the audit log; verify an export offline', [auditExport, auditVerify]),
   defineGroup('hsm', 'HSM-wrapped mode: recovery shares (docs/hsm.md)', [hsmVerifyRecovery]),

@@ -57,6 +57,9 @@ export async function dataDirFindings(dir: string, opts: DataDirOptions): Promis
       `enroll the first administrators with it, revoke it (keyward token revoke TOKEN_ID) and delete it: shred -u ${q(tokenFile)}`, { details: { path: tokenFile } }));
   }
 
+  // --- custody: HSM-wrapped or software ----------------------------------------------------
+  out.push(...hsmFindingsOffline(path.join(dir, 'keyholder.json')));
+
   // --- the store, read-only ---------------------------------------------------------------
   let store;
   try {
@@ -144,10 +147,20 @@ async function identityFindings(store: Ro, opts: DataDirOptions, out: Finding[])
       if (admin) admins.push(p.id);
     }
   }
-  if (admins.length > 0) {
-    out.push(finding('mfa-not-available', `${admins.length} administrator(s) authenticate without a second factor: ${admins.join(', ')} (second factors are not built yet: issue #7)`,
-      `none yet (issue #7 adds TOTP/WebAuthn); meanwhile keep admin tokens short-lived: keyward token create --principal ID --admin --ttl 3600`,
-      { details: { admins } }));
+  const enforced = await store.getMeta('mfa.enforced_since');
+  if (enforced === null) {
+    out.push(finding('mfa-not-enforced', 'second factors are not enforced: no TOTP or WebAuthn factor was ever activated, so sensitive operations (destroy, policy and admin-token changes) need no step-up',
+      'each administrator: keyward mfa enroll totp (then activate it with its first code); enforcement starts with the first active factor (docs/mfa.md)', {}));
+  }
+  const without: string[] = [];
+  for (const id of admins) {
+    const factors = await store.listMfaFactors(id);
+    if (!factors.some((f) => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn'))) without.push(id);
+  }
+  if (without.length > 0) {
+    out.push(finding('admin-without-mfa', `${without.length} administrator(s) have no active second factor: ${without.join(', ')}${enforced === null ? '' : ' (once MFA is enforced they cannot perform sensitive operations)'}`,
+      'as each of them: keyward mfa enroll totp, then activate it with its first code (or enroll a passkey in the console)',
+      { details: { admins: without } }));
   }
   out.push(finding('quorum-not-available', 'destroying a key version needs one administrator, no quorum approval (quorum is not built yet: issue #7)',
     'none yet (issue #7 adds quorum approval); meanwhile restrict admin tokens and review every keys.destroy event in the audit log', {}));
@@ -170,4 +183,27 @@ async function keyFindings(store: Ro, opts: DataDirOptions, out: Finding[]): Pro
       }
     }
   }
+}
+
+/**
+ * HSM-wrapped custody (docs/hsm.md) needs the token's PKCS#11 module on this
+ * machine to auto-unseal; software custody is reported for information.
+ */
+function hsmFindingsOffline(stateFile: string): Finding[] {
+  let hsm: { module?: unknown; tokenLabel?: unknown } | undefined;
+  try {
+    hsm = (JSON.parse(readFileSync(stateFile, 'utf8')) as { custody?: { hsm?: { module?: unknown; tokenLabel?: unknown } } }).custody?.hsm;
+  } catch {
+    return []; // no or unreadable state file: reported by the file and store checks
+  }
+  if (hsm === undefined) {
+    return [finding('hsm-not-configured', 'the master key is held by the software keystore (Shamir-split), not wrapped by an HSM',
+      'for a new deployment: keyward init --hsm-module PATH --hsm-token LABEL --hsm-pin-file FILE (docs/hsm.md)')];
+  }
+  if (typeof hsm.module !== 'string' || !existsSync(hsm.module)) {
+    return [finding('hsm-unreachable', `the PKCS#11 module ${String(hsm.module)} (token ${String(hsm.tokenLabel)}) is not on this machine: the keyholder cannot auto-unseal`,
+      'install the HSM vendor client and its PKCS#11 module at that path, then restart: keyward server --data DIR --hsm-pin-file FILE (docs/hsm.md)',
+      { details: { module: hsm.module, token: hsm.tokenLabel } })];
+  }
+  return [];
 }

@@ -52,7 +52,8 @@ export const CHECKS = {
   'initial-token-file': { severity: 'warning', why: 'The initial admin token is still on disk beside the store.' },
   // --- identities --------------------------------------------------------------------------
   'token-without-expiry': { severity: 'warning', why: 'A bearer token that lives for years is a standing credential: once copied, it works until someone notices.' },
-  'mfa-not-available': { severity: 'warning', why: 'Administrators authenticate with a bearer token alone: a stolen admin token is enough to change keys and policies.' },
+  'mfa-not-enforced': { severity: 'warning', why: 'Without an enforced second factor, a stolen admin token alone can destroy key versions and change policies and admin tokens.' },
+  'admin-without-mfa': { severity: 'warning', why: 'An administrator without a second factor either cannot do sensitive operations (MFA enforced) or is the weak link a stolen token exploits (not enforced).' },
   'quorum-not-available': { severity: 'warning', why: 'One administrator alone can schedule and destroy key versions: nobody has to approve an irreversible loss of data.' },
   // --- keys ------------------------------------------------------------------------------
   'key-rotation-overdue': { severity: 'warning', why: 'The key is used beyond its rotation period: more data depends on one version and a compromise exposes more.' },
@@ -69,6 +70,7 @@ export const CHECKS = {
   'keyholder-errors': { severity: 'warning', why: 'The keyholder has failed calls since the server started.' },
   'service-unreachable': { severity: 'critical', why: 'The key service does not answer at this address.' },
   'hsm-not-configured': { severity: 'info', why: 'Keys are held by the software keystore (the keyholder process), not an HSM.' },
+  'hsm-unreachable': { severity: 'critical', why: 'An HSM-wrapped keyholder cannot unseal without its HSM: no key operation runs until it is back.' },
   'witnesses-not-configured': { severity: 'info', why: "No witness cosigns the audit log's checkpoints: only a checkpoint saved outside the service reveals a rolled-back log." },
 } as const satisfies Record<string, CheckDef>;
 

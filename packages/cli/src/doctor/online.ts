@@ -28,7 +28,7 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
   const out: Finding[] = [];
   const base = opts.service.addresses[0] ?? '';
   const anon = { ...opts.service, token: null };
-  let health: { sealed?: unknown; keyholder?: unknown; initialized?: unknown };
+  let health: { sealed?: unknown; keyholder?: unknown; initialized?: unknown; hsm?: { state?: string; code?: string | null } };
   try {
     health = await call(anon, 'GET', '/v1/sys/health');
   } catch (e) {
@@ -37,8 +37,16 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
     return out;
   }
   out.push(...addressFindings(base));
+  if (health.hsm === undefined) {
+    out.push(finding('hsm-not-configured', 'the master key is held by the software keystore (Shamir-split), not wrapped by an HSM',
+      'for a new deployment: keyward init --hsm-module PATH --hsm-token LABEL --hsm-pin-file FILE (docs/hsm.md)'));
+  }
   if (health.keyholder === 'down') {
     out.push(finding('keyholder-down', 'the keyholder process does not answer', 'restart the service: keyward server --data DIR (the keyholder comes back sealed; then each custodian: keyward unseal --share FILE)'));
+  } else if (health.hsm !== undefined && (health.hsm.state === 'unavailable' || health.hsm.state === 'failed')) {
+    out.push(finding('hsm-unreachable', `the keyholder cannot auto-unseal from its HSM: ${health.hsm.state} (${health.hsm.code ?? 'no code'})`,
+      health.hsm.code === 'KW_HSM_PIN_INCORRECT' ? 'fix the PIN file and restart: keyward server --data DIR --hsm-pin-file FILE (docs/hsm.md)' : 'bring the HSM back (network, client, token); the keyholder retries by itself (docs/hsm.md)',
+      { details: { state: health.hsm.state, code: health.hsm.code ?? null } }));
   } else if (health.sealed === true) {
     out.push(finding('node-sealed', 'the service is sealed', 'each custodian, from their own machine: keyward unseal --share FILE (docs/operations/key-ceremony.md)'));
   }
@@ -113,8 +121,12 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
         { details: { problems: r.problems.slice(0, 20) } }));
     }
   }
-  out.push(finding('mfa-not-available', 'administrators authenticate with a bearer token alone (second factors are not built yet: issue #7)',
-    'none yet (issue #7); meanwhile keep admin tokens short-lived: keyward token create --principal ID --admin --ttl 3600'));
+  // Second factors of the principal whose token runs this check (the API lists a principal's own factors).
+  const { factors } = await call<{ factors: { kind: string; state: string }[] }>(opts.service, 'GET', '/v1/mfa/factors');
+  if (!factors.some((f) => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn'))) {
+    out.push(finding('admin-without-mfa', 'the administrator running this check has no active second factor',
+      'keyward mfa enroll totp, then activate it with its first code (or enroll a passkey in the console)'));
+  }
   out.push(finding('quorum-not-available', 'destroying a key version needs one administrator, no quorum approval (quorum is not built yet: issue #7)',
     'none yet (issue #7); meanwhile restrict admin tokens and review every keys.destroy event in the audit log'));
   return out;

@@ -116,6 +116,8 @@ export interface RequestOptions {
   readonly jsonText?: string;
   /** Send the bearer token; default true. */
   readonly auth?: boolean;
+  /** Extra request headers (e.g. `Keyward-Step-Up`); they never replace authorization, content-type, accept or signature fields. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Sign with the device key (data plane); default false. */
   readonly sign?: boolean;
   /** May the request be sent again to another address (see the module comment)? Default: only `GET`. */
@@ -353,7 +355,11 @@ export class KeywardHttpClient {
   async #attempt(address: string, options: RequestOptions, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<Attempt> {
     const { method, path } = options;
     const url = `${address}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.headers ?? {})) {
+      if (!/^(authorization|content-type|accept|signature|signature-input|content-digest|host)$/i.test(k)) headers[k.toLowerCase()] = v;
+    }
+    headers.accept = 'application/json';
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (options.auth !== false) headers.authorization = `Bearer ${this.#token}`;
     let requestHash: Uint8Array | undefined;

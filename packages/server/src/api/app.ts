@@ -12,7 +12,7 @@ import type { Store } from '../store/index.js';
 import type { AuditPipe } from './audit-pipe.js';
 import { authenticateRequest, type Principal } from './auth.js';
 import { bootstrapAllowsRoute, bootstrapExpired } from './bootstrap.js';
-import { ApiError, toHttpError } from './errors.js';
+import { ApiError, reasonOf, toHttpError } from './errors.js';
 import type { RateLimiter } from './limits.js';
 import { MAX_BODY_BYTES } from './limits.js';
 import type { ApiMetrics } from './metrics.js';
@@ -124,7 +124,8 @@ export function createApp(ctx: ApiContext, opts: { logger?: boolean | object; ht
     const h = toHttpError(err);
     if (h.status >= 500) req.log.error({ code: h.code, err: { name: (err as Error).name, code: (err as { code?: unknown }).code } }, 'request failed');
     if (isProtocolError(err)) ctx.metrics.keyholderErrors.inc({ code: err.code });
-    void reply.status(h.status).send({ error: { code: h.code, message: h.message } });
+    const reason = h.status < 500 ? reasonOf(err) : undefined;
+    void reply.status(h.status).send({ error: { code: h.code, message: h.message, ...(reason !== undefined ? { reason } : {}) } });
   });
   fastify.setNotFoundHandler((_req, reply) => {
     void reply.status(404).send({ error: { code: 'KW_NOT_FOUND', message: 'no such route' } });

@@ -26,6 +26,17 @@
  * and written as at most one `audit.summary` event per interval; reads of the
  * log are written as `audit.read` events, at most two per reader per interval
  * (`recordRead`). See docs/audit.md.
+ *
+ * Several nodes on one PostgreSQL database (docs/key-service-design.md
+ * §Several nodes): every audited transaction first takes the sequencer
+ * (`lockAuditHead`); if other nodes appended since this node's keyholder
+ * last saw the log, their events are fed to it (`append`, each checked to
+ * chain on the previous one, then `ack`: they are durable already) before
+ * this node's event is built at the head. A group commit takes the
+ * sequencer once for the whole group, keyholder ops included. A pending
+ * leaf whose index another node took is dropped (`discard-pending`) by the
+ * re-sync. The signed request's nonce is recorded (`useNonce`) in the same
+ * transaction, so a request replayed to another node is refused there.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Frontier } from '@keyward/tlog';
@@ -63,7 +74,25 @@ export interface AuditPipeOptions {
   readonly summaryMs?: number;
   /** Paths of `details` that are redacted (default audit/redact.ts DEFAULT_SENSITIVE_PATHS). */
   readonly sensitivePaths?: readonly string[];
+  /**
+   * Other nodes write the same log (PostgreSQL store): group commits hold the
+   * sequencer through their keyholder ops, and an idle node follows the log
+   * on its checkpoint timer. Default: true for a store with `watch` (PostgreSQL).
+   */
+  readonly shared?: boolean;
 }
+
+/** The nonce of a signed request, recorded with its event (store/nonces.ts). */
+export interface RequestNonce {
+  readonly keyId: string;
+  readonly nonce: string;
+  readonly expiresAt: Date;
+}
+
+/** How often expired nonces are removed, ms. */
+const NONCE_PURGE_MS = 60_000;
+/** Events read at a time while catching up with other nodes. */
+const CATCH_UP_CHUNK = 1000;
 
 const UNCERTAIN = new Set(['KW_KEYHOLDER_UNAVAILABLE', 'KW_KEYHOLDER_TIMEOUT', 'KW_AUDIT_CONFLICT', 'KW_AUDIT_NOT_RESTORED', 'KW_INTERNAL']);
 /** Keyholder states in which no audit HMAC is possible: sensitive values are left out, nothing fails. */
@@ -88,6 +117,17 @@ interface QueuedOp {
   readonly op: ((ev: PreparedEvent) => Promise<{ result: unknown; leaf?: number }>) | undefined;
   readonly resolve: (result: unknown) => void;
   readonly reject: (e: unknown) => void;
+  readonly nonce: RequestNonce | undefined;
+}
+
+/** An op of a group commit that the keyholder performed, waiting for its event to be stored. */
+interface DoneOp {
+  readonly q: QueuedOp;
+  readonly index: number;
+  readonly time: Date;
+  readonly bytes: Uint8Array;
+  readonly hash: string;
+  readonly result: unknown;
 }
 
 /** What an admin read from the log (`recordRead`). */
@@ -156,6 +196,8 @@ export class AuditPipe {
   #pendingSummary: AuditEventInput | null = null;
   readonly #reads = new Map<string, ReadWindow>();
   #ticking = false;
+  readonly #shared: boolean;
+  #lastPurge = 0;
 
   /**
    * Unauthenticated failures (bad or missing token, unknown device key,
@@ -171,6 +213,7 @@ export class AuditPipe {
     this.#ms = o.checkpointMs ?? 1000;
     this.#summaryMs = summaryMsOf(o);
     this.#paths = o.sensitivePaths ?? DEFAULT_SENSITIVE_PATHS;
+    this.#shared = o.shared ?? 'watch' in o.store;
     this.failures = new FailureSummarizer({ intervalMs: this.#summaryMs, hmacKey: () => this.#summaryKey() });
   }
 
@@ -225,7 +268,7 @@ export class AuditPipe {
   async #sync(): Promise<void> {
     const st = await this.#kh.call('status', {});
     if (!st.initialized) throw new KeyholderProtocolError('KW_NOT_INITIALIZED');
-    let storeSize = await this.#store.auditSize();
+    const storeSize = await this.#store.auditSize();
     if (!st.audit.restored) {
       const cpSize = st.audit.checkpoint?.size ?? 0;
       if (cpSize > storeSize) throw new KeyholderProtocolError('KW_AUDIT_FORK', `the keyholder signed a checkpoint of ${cpSize} events, the store holds ${storeSize}`);
@@ -242,29 +285,105 @@ export class AuditPipe {
       for (const ev of after.slice(MAX_RESTORE_EVENTS)) await this.#kh.call('append', { event: b64u(ev) });
       await this.#kh.call('ack', { size: storeSize });
     }
-    // Events the keyholder appended that the store does not hold yet.
-    let status = await this.#kh.call('status', {});
-    while (status.audit.appended > storeSize) {
-      const pending = await this.#kh.call('pending-events', { from: storeSize });
-      if (pending.events.length === 0) break;
-      for (const [i, text] of pending.events.entries()) {
-        const idx = pending.from + i;
-        const bytes = unb64u(text);
-        await this.#store.appendAuditEvent({ time: new Date(), event: new TextDecoder().decode(bytes), leafHash: eventLeafHash(bytes), expectedIdx: idx });
-      }
-      storeSize = await this.#store.auditSize();
-      status = await this.#kh.call('status', {});
-    }
-    if (status.audit.size < storeSize) await this.#kh.call('ack', { size: storeSize });
-    this.#next = storeSize;
-    this.#acked = storeSize;
-    if (storeSize > 0) {
-      const last = await this.#store.getAuditEvent(storeSize - 1);
-      this.#prev = eventHash(utf8.encode(last!.event));
-    } else {
-      this.#prev = GENESIS_PREV;
-    }
+    // Under the sequencer: the keyholder's pending leaves against the stored log, then the events it has not seen.
+    await this.#store.transaction((tx) => this.#reconcile(tx));
     this.#synced = true;
+  }
+
+  /**
+   * Under the sequencer lock (in `tx`): makes the keyholder's leaves agree
+   * with the stored log and this pipe's position the stored head.
+   * - a pending leaf (appended, not acknowledged) at an index the store
+   *   holds: the same event — durable, acknowledged below; another event
+   *   (another node took the index) — it and the pending leaves after it are
+   *   discarded (`discard-pending`; never signed, so never a fork);
+   * - pending leaves beyond the stored head: this node's events whose
+   *   transaction did not commit; the index is free and locked, so they are
+   *   stored now (their operation may have happened);
+   * - stored events the keyholder has not seen (other nodes'): appended.
+   * A keyholder that acknowledged more than the store holds is KW_AUDIT_FORK.
+   */
+  async #reconcile(tx: StoreTx): Promise<void> {
+    let head = await tx.lockAuditHead();
+    const st = await this.#kh.call('status', {});
+    const durable = st.audit.size;
+    let appended = st.audit.appended;
+    if (durable > head) throw new KeyholderProtocolError('KW_AUDIT_FORK', `the keyholder acknowledged ${durable} events, the store holds ${head}`);
+    let idx = durable;
+    while (idx < appended) {
+      const pending = await this.#kh.call('pending-events', { from: idx });
+      if (pending.events.length === 0) break;
+      let discarded = false;
+      for (const text of pending.events) {
+        const bytes = unb64u(text);
+        const event = new TextDecoder().decode(bytes);
+        if (idx < head) {
+          const stored = await tx.getAuditEvent(idx);
+          if (stored?.event !== event) {
+            await this.#kh.call('discard-pending', { from: idx });
+            this.#onError('pending audit event discarded', new KeyholderProtocolError('KW_AUDIT_CONFLICT', `another node's event took index ${idx}`));
+            appended = idx;
+            discarded = true;
+            break;
+          }
+        } else {
+          await tx.appendAuditEvent({ time: new Date(), event, leafHash: eventLeafHash(bytes), expectedIdx: idx });
+          head = idx + 1;
+        }
+        idx += 1;
+      }
+      if (discarded) break;
+    }
+    // The keyholder holds [0, appended), all equal to the stored events; the rest is other nodes'.
+    this.#next = appended;
+    this.#prev = appended > 0 ? eventHash(utf8.encode((await tx.getAuditEvent(appended - 1))!.event)) : GENESIS_PREV;
+    await this.#catchUp(tx, head, false);
+    if ((await this.#kh.call('status', {})).audit.size < head) await this.#kh.call('ack', { size: head });
+    this.#acked = head;
+  }
+
+  /**
+   * Feeds the keyholder the stored events [#next, head) (other nodes'), each
+   * checked to be at its index and to chain on the one before, then acks
+   * `head` (they are durable already). Under the sequencer lock, in `tx`.
+   * A head behind this pipe's position is KW_AUDIT_FORK: the database went
+   * back in time.
+   */
+  async #catchUp(tx: StoreTx, head: number, ack = true): Promise<void> {
+    if (head < this.#next) throw new KeyholderProtocolError('KW_AUDIT_FORK', `the stored audit log has ${head} events; this node's keyholder already holds ${this.#next}`);
+    if (head === this.#next) return;
+    let prev = this.#prev;
+    for (let start = this.#next; start < head; start += CATCH_UP_CHUNK) {
+      const rows = await tx.readAuditEvents({ start, end: Math.min(head, start + CATCH_UP_CHUNK) });
+      for (const row of rows) {
+        const bytes = utf8.encode(row.event);
+        const ev = JSON.parse(row.event) as { index?: unknown; prev?: unknown };
+        if (ev.index !== row.idx || ev.prev !== prev) {
+          throw new KeyholderProtocolError('KW_AUDIT_FORK', `stored audit event ${row.idx} does not chain on event ${row.idx - 1}: refusing to feed it to the keyholder`);
+        }
+        const { leaf } = await this.#kh.call('append', { event: b64u(bytes) });
+        if (leaf !== row.idx) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${row.idx}`);
+        prev = eventHash(bytes);
+        this.#next = row.idx + 1;
+        this.#prev = prev;
+      }
+    }
+    if (this.#next !== head) throw new KeyholderProtocolError('KW_INTERNAL', `the stored audit log ends at ${this.#next}, its head says ${head}`);
+    if (ack) {
+      await this.#kh.call('ack', { size: head });
+      this.#acked = head;
+    }
+  }
+
+  /** Takes the sequencer in `tx` and catches this node up with the events other nodes appended. */
+  async #follow(tx: StoreTx): Promise<void> {
+    try {
+      const head = await tx.lockAuditHead();
+      if (head !== this.#next) await this.#catchUp(tx, head);
+    } catch (e) {
+      this.#synced = false;
+      throw e;
+    }
   }
 
   /**
@@ -282,13 +401,19 @@ export class AuditPipe {
 
   /** One event, under the lock, synced; `input` is already redacted. */
   async #write<T>(input: AuditEventInput, body?: (tx: StoreTx, ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>): Promise<T> {
-    const time = new Date();
-    const { bytes } = buildEvent(input, { index: this.#next, time, prev: this.#prev });
-    const ev: PreparedEvent = { index: this.#next, b64: b64u(bytes) };
     let appended = false;
+    let bytes: Uint8Array = new Uint8Array(0);
     try {
       const result = await this.#store.transaction(async (tx) => {
+        // The sequencer first: the event is built at the head, after what other nodes appended.
+        await this.#follow(tx);
+        const time = new Date();
+        bytes = buildEvent(input, { index: this.#next, time, prev: this.#prev }).bytes;
+        const ev: PreparedEvent = { index: this.#next, b64: b64u(bytes) };
+        // A body that throws after its keyholder op may leave a pending leaf: the next write re-syncs first.
+        if (body) this.#synced = false;
         const r = body ? await body(tx, ev) : { result: undefined as T };
+        this.#synced = true;
         const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
         appended = true;
         if (leaf !== ev.index) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${ev.index}`);
@@ -327,9 +452,9 @@ export class AuditPipe {
    * Actions that change stored state use {@link record} (their event in
    * their own transaction).
    */
-  recordOp<T>(input: AuditEventInput, op?: (ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>): Promise<T> {
+  recordOp<T>(input: AuditEventInput, op?: (ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>, opts: { nonce?: RequestNonce } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ input, op, resolve: resolve as (r: unknown) => void, reject });
+      this.#queue.push({ input, op, resolve: resolve as (r: unknown) => void, reject, nonce: opts.nonce });
       if (!this.#draining) void this.#drainQueue();
     });
   }
@@ -346,7 +471,14 @@ export class AuditPipe {
     }
   }
 
-  /** One group commit (see recordOp). Under the lock; settles every item of `group` or puts it back in the queue. */
+  /**
+   * One group commit (see recordOp). Under the lock; settles every item of
+   * `group` or puts it back in the queue. One node (SQLite): the keyholder
+   * ops run with no store transaction open, then one transaction writes the
+   * events. Several nodes: one transaction takes the sequencer, catches up,
+   * records each signed request's nonce and runs its op, then writes the
+   * events — the sequencer is held once per group, not per event.
+   */
   async #writeGroup(group: QueuedOp[]): Promise<void> {
     if (!this.#synced) await this.#sync();
     const items: { q: QueuedOp; input: AuditEventInput }[] = [];
@@ -357,7 +489,61 @@ export class AuditPipe {
         q.reject(e);
       }
     }
-    const done: { q: QueuedOp; index: number; time: Date; bytes: Uint8Array; hash: string; result: unknown }[] = [];
+    let done: DoneOp[] = [];
+    let requeue: QueuedOp[] = [];
+    const replayed = new Set<DoneOp>();
+    const append = async (tx: StoreTx, d: DoneOp) => {
+      await tx.appendAuditEvent({ time: d.time, event: new TextDecoder().decode(d.bytes), leafHash: eventLeafHash(d.bytes), expectedIdx: d.index });
+    };
+    try {
+      if (this.#shared) {
+        await this.#store.transaction(async (tx) => {
+          await this.#follow(tx);
+          ({ done, requeue } = await this.#runGroup(items, tx));
+          for (const d of done) await append(tx, d);
+        });
+      } else {
+        ({ done, requeue } = await this.#runGroup(items, null));
+        if (done.length > 0) {
+          await this.#store.transaction(async (tx) => {
+            for (const d of done) {
+              await append(tx, d);
+              // One node: the keyholder's own cache refused any replay already; the row keeps the table true.
+              if (d.q.nonce && !(await tx.useNonce({ ...d.q.nonce, now: d.time }))) replayed.add(d);
+            }
+          });
+        }
+      }
+    } catch (e) {
+      this.#synced = false;
+      for (const it of items) it.q.reject(e);
+      return;
+    }
+    this.#queue.unshift(...requeue);
+    if (done.length === 0) return;
+    this.#next += done.length;
+    this.#prev = done[done.length - 1]!.hash;
+    // Durable now: answer, and let the keyholder count the leaves as durable (acks are ordered on the socket).
+    const size = this.#next;
+    this.#kh.call('ack', { size }).then(() => { this.#acked = Math.max(this.#acked, size); }, (e: unknown) => {
+      this.#synced = false;
+      this.#onError('ack', e);
+    });
+    for (const d of done) {
+      if (replayed.has(d)) d.q.reject(new KeyholderProtocolError('KW_REQUEST_REPLAYED', 'the signed request was already used (nonce seen)'));
+      else d.q.resolve(d.result);
+    }
+  }
+
+  /**
+   * The keyholder half of a group commit: each item's op (or `append`) in
+   * turn, its event chained on the previous one's. With `tx` (several
+   * nodes) the request's nonce is recorded first, so a replay is refused
+   * before the keyholder acts. A refused op fails alone; after anything
+   * uncertain the items after it are handed back for the next group.
+   */
+  async #runGroup(items: readonly { q: QueuedOp; input: AuditEventInput }[], tx: StoreTx | null): Promise<{ done: DoneOp[]; requeue: QueuedOp[] }> {
+    const done: DoneOp[] = [];
     let prev = this.#prev;
     for (const [i, it] of items.entries()) {
       const index = this.#next + done.length;
@@ -366,6 +552,10 @@ export class AuditPipe {
       const ev: PreparedEvent = { index, b64: b64u(bytes) };
       let uncertain: unknown = null;
       try {
+        if (tx && it.q.nonce && !(await tx.useNonce({ ...it.q.nonce, now: time }))) {
+          it.q.reject(new KeyholderProtocolError('KW_REQUEST_REPLAYED', 'the signed request was already used, on this node or another (nonce seen)'));
+          continue;
+        }
         const r = it.q.op ? await it.q.op(ev) : { result: undefined };
         const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
         if (leaf === index) {
@@ -385,28 +575,9 @@ export class AuditPipe {
       // The keyholder may hold an event the store does not: commit what is certain, re-sync, and retry the rest later.
       this.#synced = false;
       it.q.reject(uncertain);
-      this.#queue.unshift(...items.slice(i + 1).map((x) => x.q));
-      break;
+      return { done, requeue: items.slice(i + 1).map((x) => x.q) };
     }
-    if (done.length === 0) return;
-    try {
-      await this.#store.transaction(async (tx) => {
-        for (const d of done) await tx.appendAuditEvent({ time: d.time, event: new TextDecoder().decode(d.bytes), leafHash: eventLeafHash(d.bytes), expectedIdx: d.index });
-      });
-    } catch (e) {
-      this.#synced = false;
-      for (const d of done) d.q.reject(e);
-      return;
-    }
-    this.#next += done.length;
-    this.#prev = done[done.length - 1]!.hash;
-    // Durable now: answer, and let the keyholder count the leaves as durable (acks are ordered on the socket).
-    const size = this.#next;
-    this.#kh.call('ack', { size }).then(() => { this.#acked = Math.max(this.#acked, size); }, (e: unknown) => {
-      this.#synced = false;
-      this.#onError('ack', e);
-    });
-    for (const d of done) d.q.resolve(d.result);
+    return { done, requeue: [] };
   }
 
   /**
@@ -485,10 +656,21 @@ export class AuditPipe {
   async #createAuditKey(ns: string): Promise<AuditKeyVersion | null> {
     if (!(await this.#store.getNamespace(ns))) return null;
     const ref = { ns, key: AUDIT_HMAC_KEY, version: 1, type: 'hmac-sha256' as const };
+    const race = new KeyholderProtocolError('KW_AUDIT_CONFLICT', `${ns}/${AUDIT_HMAC_KEY} was created concurrently`);
+    try {
+      return await this.#createAuditKeyVersion(ns, ref, race);
+    } catch (e) {
+      // Another node created it first (seen under the sequencer): use theirs; nothing was appended or written.
+      if (e !== race) throw e;
+      return (await this.#loadAuditKey(ns)) ?? null;
+    }
+  }
+
+  #createAuditKeyVersion(ns: string, ref: { ns: string; key: string; version: number; type: 'hmac-sha256' }, race: Error): Promise<AuditKeyVersion> {
     return this.#write<AuditKeyVersion>(
       { ns, principal: null, auth: 'none', op: 'keys.create', target: { key: AUDIT_HMAC_KEY, version: 1 }, outcome: 'allowed', details: { type: 'hmac-sha256', purpose: 'audit-redaction' } },
       async (tx, ev) => {
-        if (await tx.getKey(ns, AUDIT_HMAC_KEY)) throw new KeyholderProtocolError('KW_AUDIT_CONFLICT', `${ns}/${AUDIT_HMAC_KEY} was created concurrently`);
+        if (await tx.getKey(ns, AUDIT_HMAC_KEY)) throw race;
         const g = await this.#kh.call('generate-version', { event: ev.b64, ref });
         await tx.createKey({ ns, name: AUDIT_HMAC_KEY, type: 'hmac-sha256', created: new Date(), rotationPeriodSeconds: null, firstVersion: { wrapped: unb64u(g.wrapped), publicKey: null } });
         return { result: { ...ref, wrapped: g.wrapped }, leaf: g.leaf };
@@ -566,8 +748,21 @@ export class AuditPipe {
     try {
       await this.#flushSummary(false);
       await this.#flushReads(false);
+      await this.#purgeNonces();
     } finally {
       this.#ticking = false;
+    }
+  }
+
+  /** Removes expired nonces of signed requests, at most once a minute (any node may; they race harmlessly). */
+  async #purgeNonces(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastPurge < NONCE_PURGE_MS) return;
+    this.#lastPurge = now;
+    try {
+      await this.#store.purgeNonces(new Date(now));
+    } catch (e) {
+      this.#onError('nonce purge', e);
     }
   }
 
@@ -661,16 +856,51 @@ export class AuditPipe {
     }
   }
 
-  /** Asks the keyholder for a checkpoint when events were acknowledged since the last one, and stores it. */
+  /**
+   * Several nodes: when other nodes appended while this one was idle, feeds
+   * their events to this node's keyholder (under the sequencer, briefly), so
+   * its checkpoints follow the log. Only once synced (else the next write
+   * re-syncs anyway).
+   */
+  async follow(): Promise<void> {
+    if (!this.#shared || !this.#synced) return;
+    if ((await this.#store.auditSize()) <= this.#next) return;
+    await this.#locked(async () => {
+      if (this.#synced) await this.#store.transaction((tx) => this.#follow(tx));
+    });
+  }
+
+  /**
+   * Asks the keyholder for a checkpoint when events were acknowledged since
+   * the last one, and stores it. Several nodes sign the same heads with the
+   * same key: a checkpoint of a size already stored is not stored again, but
+   * its root must be the stored one's (else KW_AUDIT_FORK is reported).
+   */
   async checkpointIfDue(force = false): Promise<void> {
     if (this.#checkpointing) return;
+    try {
+      await this.follow();
+    } catch (e) {
+      if (!(isProtocolError(e) && QUIET.has(e.code))) this.#onError('audit follow', e);
+    }
     if (!force && this.#acked <= this.#checkpointed) return;
     this.#checkpointing = true;
     try {
       const cp = await this.#kh.call('checkpoint', {});
-      const latest = await this.#store.latestAuditCheckpoint();
-      if (!latest || cp.size > latest.size) {
-        await this.#store.addAuditCheckpoint({ size: cp.size, root: unb64u(cp.root), note: cp.note, created: new Date() });
+      const root = unb64u(cp.root);
+      const same = await this.#store.getAuditCheckpoint(cp.size);
+      const latest = same ? null : await this.#store.latestAuditCheckpoint();
+      if (!same && (!latest || cp.size > latest.size)) {
+        try {
+          await this.#store.addAuditCheckpoint({ size: cp.size, root, note: cp.note, created: new Date() });
+        } catch (e) {
+          // Another node stored this size first: the same root, or a fork to report below.
+          if ((e as { code?: unknown }).code !== 'KW_STORE_CONFLICT') throw e;
+        }
+      }
+      const stored = same ?? (await this.#store.getAuditCheckpoint(cp.size));
+      if (stored && Buffer.compare(Buffer.from(stored.root), Buffer.from(root)) !== 0) {
+        throw new KeyholderProtocolError('KW_AUDIT_FORK', `this node's keyholder signed size ${cp.size} with a root that differs from the stored checkpoint of that size`);
       }
       this.#checkpointed = cp.size;
     } catch (e) {

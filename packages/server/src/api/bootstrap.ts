@@ -21,12 +21,15 @@
  * token belongs to `dev-root`, a full administrator (dev mode is insecure by
  * design: temporary data, auto-unsealed).
  *
- * Hook for the MFA issue (#7): the bootstrap token will also enroll the
- * first administrators' second factors (add those routes to
- * {@link BOOTSTRAP_ROUTES}) and expire once they exist ({@link bootstrapExpired}).
+ * MFA (issue #7): the bootstrap token also enrolls the first administrators'
+ * second factors (`POST /v1/mfa/totp[/:id/activate]`, `POST
+ * /v1/mfa/webauthn/options|:id` with `principal`, for a person holding an
+ * admin token and no active factor) and expires once the first factor is
+ * active ({@link bootstrapExpired}).
  */
 import type { PrincipalRow, Store } from '../store/index.js';
 import { ApiError } from './errors.js';
+import { mfaEnforcedInStore } from './mfa-settings.js';
 
 /** The principal of the initial admin token (`keyward init`). */
 export const BOOTSTRAP_PRINCIPAL = 'root';
@@ -41,7 +44,12 @@ export const BOOTSTRAP_ROUTES: ReadonlySet<string> = new Set([
   'DELETE /v1/tokens/:id',
   'GET /v1/principals',
   'GET /v1/principals/:id',
-  // Issue #7 adds the second-factor enrollment routes here.
+  // Issue #7: the first administrators' second factors (routes/mfa.ts checks the target:
+  // a person holding an admin token, with no active factor yet).
+  'POST /v1/mfa/totp',
+  'POST /v1/mfa/totp/:id/activate',
+  'POST /v1/mfa/webauthn/options',
+  'POST /v1/mfa/webauthn/:id',
 ]);
 
 /** True for the principal whose tokens are bootstrap tokens. */
@@ -55,12 +63,15 @@ export function bootstrapAllowsRoute(method: string, url: string | undefined): b
 }
 
 /**
- * Whether the bootstrap token has expired beyond its own expiry. Always false
- * for now; issue #7 makes it true once the first administrators have enrolled
- * their second factors (checked by the store, so every node agrees).
+ * Whether the bootstrap token has expired beyond its own expiry: true once
+ * the first second factor (TOTP or WebAuthn) of an administrator is active —
+ * the moment step-up enforcement starts (api/mfa-settings.ts, store meta
+ * `mfa.enforced_since`, written with that activation), so every node agrees.
+ * Enroll every first administrator's token before activating the first
+ * factor; each can then enroll their own factors with their own token.
  */
-export function bootstrapExpired(_store: Store): Promise<boolean> {
-  return Promise.resolve(false);
+export function bootstrapExpired(store: Store): Promise<boolean> {
+  return mfaEnforcedInStore(store);
 }
 
 /**

@@ -37,6 +37,13 @@ export const API_ERRORS = {
   KW_PRINCIPAL_DISABLED: 'The principal is disabled: it cannot authenticate, and gets no new token, role or signing key.',
   KW_CSRF_REJECTED: 'A request authenticated by the console session cookie came without a valid CSRF proof (X-Keyward-CSRF) or from another site; nothing was read or changed.',
   KW_CONSOLE_NOT_BUILT: 'The web console assets are not built (run npm run build, or install a release that ships them).',
+  // Attestation-gated release (api/routes/attest.ts; docs/tee.md §Release flow). `reason` names the @keyward/attest code.
+  KW_RELEASE_POLICY_INVALID: 'The release policy is not well formed (unknown platform or field, non-hex measurement, negative version or age); nothing was stored.',
+  KW_RELEASE_POLICY_MISSING: 'The key has no release policy: nothing is released to attested workloads until an administrator sets one.',
+  KW_ATTEST_NOT_CONFIGURED: 'The server has no trust roots for this evidence type (configure attest.tpmRoots, amdRoots, intelRoots or nitroRoots).',
+  KW_ATTEST_EVIDENCE_INVALID: 'The evidence is not well formed (malformed, oversized, non-canonical or unsupported); nothing was released.',
+  KW_ATTEST_EVIDENCE_REJECTED: 'The evidence does not verify (signature, certificate chain, trust root, validity period, key binding, PCR digest or attestation key); nothing was released.',
+  KW_ATTEST_POLICY_DENIED: "The verified evidence does not satisfy the key's release policy (platform, measurement, debug, version or age); nothing was released.",
 } as const;
 
 /** Union of every code of the registry. */
@@ -60,6 +67,9 @@ const STATUS: Readonly<Record<string, number>> = {
   KW_KEY_VERSION_DISABLED: 409, KW_KEY_VERSION_DESTROYED: 410, KW_BODY_TOO_LARGE: 413,
   KW_UNSUPPORTED_MEDIA_TYPE: 415, KW_RATE_LIMITED: 429, KW_KEY_ORIGIN_MISMATCH: 409, KW_BOOTSTRAP_ONLY: 403, KW_PRINCIPAL_DISABLED: 409,
   KW_CSRF_REJECTED: 403, KW_CONSOLE_NOT_BUILT: 503,
+  KW_RELEASE_POLICY_INVALID: 400, KW_RELEASE_POLICY_MISSING: 409, KW_ATTEST_NOT_CONFIGURED: 400, KW_ATTEST_EVIDENCE_INVALID: 400,
+  KW_ATTEST_EVIDENCE_REJECTED: 403, KW_ATTEST_POLICY_DENIED: 403,
+  KW_ATTEST_NONCE_UNKNOWN: 403, KW_ATTEST_NONCE_EXPIRED: 410, KW_ATTEST_NONCE_USED: 409, KW_ATTEST_BINDING_MISMATCH: 403,
   // core / shared
   KW_INTERNAL: 500, KW_IO: 500, KW_KMS_UNAVAILABLE: 503,
   // keyholder
@@ -110,11 +120,19 @@ export const ERROR_REGISTRY: Readonly<Record<string, RegistryEntry>> = build();
 /** An error the HTTP layer raises; `code` must be in the registry. */
 export class ApiError extends Error {
   readonly code: ApiErrorCode;
-  constructor(code: ApiErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? ERROR_REGISTRY[code]?.message ?? code, options);
+  /** A stable sub-code callers may act on (e.g. the ATTEST_* code behind KW_ATTEST_POLICY_DENIED); sent as `error.reason`. */
+  readonly reason: string | undefined;
+  constructor(code: ApiErrorCode, message?: string, options?: { cause?: unknown; reason?: string }) {
+    super(message ?? ERROR_REGISTRY[code]?.message ?? code, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiError';
     this.code = code;
+    this.reason = options?.reason;
   }
+}
+
+/** The stable sub-code of an error, when it has one (ApiError.reason). */
+export function reasonOf(e: unknown): string | undefined {
+  return isApiError(e) ? e.reason : undefined;
 }
 
 export function isApiError(e: unknown, code?: ApiErrorCode): e is ApiError {

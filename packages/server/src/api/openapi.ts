@@ -7,7 +7,7 @@ const json = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { targe
 
 export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  const errorSchema = { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_REGISTRY) }, message: { type: 'string' } } } } };
+  const errorSchema = { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_REGISTRY) }, message: { type: 'string' }, reason: { type: 'string', description: 'a stable sub-code, e.g. the ATTEST_* code behind KW_ATTEST_POLICY_DENIED' } } } } };
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z_]+)/g, '{$1}');
     const parameters: unknown[] = [];

@@ -22,7 +22,7 @@
  */
 import { z } from 'zod';
 
-export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open'] as const;
+export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open', 'release'] as const;
 export const ADMIN_OPERATIONS = [
   'keys.create', 'keys.import', 'keys.rotate', 'keys.read', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion',
   'keys.destroy', 'keys.update', 'tokens.create', 'tokens.revoke', 'policies.put', 'policies.read', 'audit.read',

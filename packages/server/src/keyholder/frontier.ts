@@ -174,6 +174,23 @@ export class AuditFrontier {
     return durable.size;
   }
 
+  /**
+   * Drops the pending leaves from index `from` on (several nodes: another
+   * node's event took that index in the shared log, so this one can never be
+   * stored). Safe: pending leaves are never signed. `from` below the durable
+   * size is KW_AUDIT_FORK (a durable leaf is never taken back); beyond what
+   * was appended, KW_INVALID_ARGUMENT. Returns how many were dropped.
+   */
+  discardPending(from: number): number {
+    const durable = this.#requireDurable();
+    if (!Number.isSafeInteger(from) || from < 0) throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', 'discard-pending from must be a non-negative integer');
+    if (from < durable.size) throw fork(`leaves below ${durable.size} are durable: they are never discarded (asked from ${from})`);
+    if (from > this.appended) throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', `only ${this.appended} leaves were appended; cannot discard from ${from}`);
+    const dropped = this.#pending.splice(from - durable.size);
+    for (const p of dropped) this.#pendingBytes -= p.event.length;
+    return dropped.length;
+  }
+
   /** Events appended but not yet acknowledged, from index `from` (default the durable size), up to `maxBytes` (at least one). */
   pendingEvents(from?: number, maxBytes = Number.POSITIVE_INFINITY): { from: number; events: Uint8Array[] } {
     const durable = this.#requireDurable();

@@ -74,6 +74,11 @@ export const PROTOCOL_ERRORS = {
   ...HSM_ERRORS,
   KW_HSM_AUTO_UNSEAL: 'This keyholder unseals itself from its HSM (HSM-wrapped mode): it takes no unseal shares. The shares made at init are recovery shares; they authorise recovery operations (keyward hsm verify-recovery) and open nothing without the HSM.',
   KW_HSM_NOT_CONFIGURED: 'This keyholder is not in HSM-wrapped mode: recovery shares do not apply (use keyward unseal).',
+  // Attestation-gated release (ops/release.ts, docs/tee.md §Release flow)
+  KW_ATTEST_NONCE_UNKNOWN: 'The release nonce was not issued by this keyholder for this key (never issued, issued for another key, or dropped by a restart or seal); ask for a new one.',
+  KW_ATTEST_NONCE_EXPIRED: 'The release nonce expired before the evidence arrived; ask for a new one.',
+  KW_ATTEST_NONCE_USED: 'The release nonce was already spent (each answers one release attempt, allowed or refused); ask for a new one.',
+  KW_ATTEST_BINDING_MISMATCH: 'The evidence does not bind this nonce and this recipient key (another nonce, or evidence made for another public key); nothing was released.',
 } as const;
 
 /** Union of the codes a keyholder response (or the client) reports. */
@@ -492,6 +497,41 @@ export const OPS = {
     }),
     result: z.strictObject({ ok: z.boolean(), timeStep: z.int().min(0).nullable(), reason: z.enum(['malformed', 'wrong', 'replay']).nullable() }),
   },
+  'attest-nonce': {
+    /**
+     * A single-use release nonce for `ns/key` (ops/release.ts), held in this
+     * keyholder's memory until spent or expired. Touches no key material:
+     * no event (the API audits the request).
+     */
+    params: z.strictObject({ ns: nameSchema, key: nameSchema, ttlSeconds: z.int().min(1).max(600).optional() }),
+    result: z.strictObject({ nonce: b64uText(32, 32), expiresAt: z.string() }),
+  },
+  'attest-nonce-check': {
+    /** Refuses a nonce that is unknown, expired or spent (typed); with `spend`, spends it (refused evidence). */
+    params: z.strictObject({ ns: nameSchema, key: nameSchema, nonce: b64uBytes(32, { exact: 32 }), spend: z.boolean() }),
+    result: z.strictObject({ expiresAt: z.string() }),
+  },
+  'attest-release': {
+    /**
+     * Attestation-gated release (ops/release.ts): spends the nonce, checks the
+     * verified evidence binds it and the recipient, then returns a fresh data
+     * key wrapped under the `aes256` version and sealed (HPKE) to the
+     * recipient with the release context (nonce, key, version, platform,
+     * policy hash, measurements hash) in HPKE info.
+     */
+    params: z.strictObject({
+      event: eventField,
+      version: storedVersionSchema,
+      nonce: b64uBytes(32, { exact: 32 }),
+      recipient: z.string().min(1).max(4096),
+      platform: z.enum(['aws-nitro', 'tpm2', 'amd-sev-snp', 'intel-sgx', 'intel-tdx']),
+      evidence: z.strictObject({ nonce: b64uBytes(512, { min: 1 }), publicKey: b64uBytes(1024, { min: 1 }).optional() }),
+      policyHash: z.string().regex(/^[0-9a-f]{64}$/),
+      measurements: z.record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), z.string().regex(/^(?:[0-9a-f]{2}){1,128}$/)).refine((m) => Object.keys(m).length <= 64, 'at most 64 measurements'),
+      context: contextField.optional(),
+    }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), measurementsHash: z.string().regex(/^[0-9a-f]{64}$/), leaf }),
+  },
   append: {
     /** An audit event that is not a key operation (a denial, an admin action): appended as a pending leaf. */
     params: z.strictObject({ event: eventField }),
@@ -501,6 +541,16 @@ export const OPS = {
     /** The store durably holds leaves [0, size). */
     params: z.strictObject({ size: safeSize }),
     result: z.strictObject({ size: safeSize, appended: safeSize }),
+  },
+  'discard-pending': {
+    /**
+     * Several nodes: drops the pending (appended, never acknowledged, never
+     * signed) leaves from index `from` on, because another node's event took
+     * that index in the shared log. `from` below the durable size is
+     * KW_AUDIT_FORK: a durable leaf is never taken back.
+     */
+    params: z.strictObject({ from: safeSize }),
+    result: z.strictObject({ size: safeSize, appended: safeSize, discarded: safeSize }),
   },
   'pending-events': {
     /** Events appended but not acknowledged, from index `from` (default: the durable size), as many as fit a frame. */
@@ -529,7 +579,7 @@ export const OPS = {
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];
 /** Ops that use key material and so carry an audit event. */
-export const KEY_OPS = ['generate-version', 'import-version', 'open', 'datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac'] as const satisfies readonly Op[];
+export const KEY_OPS = ['generate-version', 'import-version', 'open', 'datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'attest-release'] as const satisfies readonly Op[];
 export type KeyOp = (typeof KEY_OPS)[number];
 
 /** Params as sent (binary values as base64url strings). */

@@ -50,6 +50,7 @@ import { ImportTokens, importParamsMessage, unwrapImport } from './import.js';
 import { generateVersion, importVersion, loadVersion, type KeyVersion } from './keys.js';
 import { checkContext, parseCallerRecipient, sealToCaller } from './ops/caller.js';
 import { datakey } from './ops/datakey.js';
+import { AttestNonces, releaseDataKey } from './ops/release.js';
 import { decrypt } from './ops/decrypt.js';
 import { encrypt } from './ops/encrypt.js';
 import { mac, verifyMac } from './ops/mac.js';
@@ -240,6 +241,7 @@ export const AUDIT_EVENT_OPS: Readonly<Record<KeyOp, readonly string[]>> = Objec
   sign: ['data.sign'],
   verify: ['data.verify'],
   mac: ['data.mac'],
+  'attest-release': ['attest.release'],
 });
 
 type EventObject = Readonly<Record<string, unknown>>;
@@ -379,6 +381,8 @@ export class KeyholderService {
   #hsmUnseal: HsmAutoUnseal | null = null;
   #recovery: RecoveryVerifier | null = null;
   readonly #imports: ImportTokens;
+  /** Release nonces (ops/release.ts): memory only, dropped on seal and shutdown. */
+  readonly #attestNonces: AttestNonces;
   readonly #handlers: Handlers;
 
   private constructor(opts: KeyholderServiceOptions, state: KeyholderState | null, unsealKey: UnsealKey) {
@@ -392,6 +396,7 @@ export class KeyholderService {
     this.#unsealKey = unsealKey;
     this.#hsmOpts = opts.hsm;
     this.#imports = new ImportTokens(opts.importClock ? { now: opts.importClock } : {});
+    this.#attestNonces = new AttestNonces(opts.importClock ? { now: opts.importClock } : {});
     this.#handlers = {
       status: () => Promise.resolve(this.#status()),
       'init-state': (p) => this.#initState(p),
@@ -413,6 +418,9 @@ export class KeyholderService {
       mac: (p) => this.#mac(p),
       'hmac-audit': (p) => this.#hmacAudit(p),
       'destroy-receipt': (p) => this.#destroyReceipt(p),
+      'attest-nonce': (p) => Promise.resolve(this.#attestNonce(p)),
+      'attest-nonce-check': (p) => Promise.resolve(this.#attestNonceCheck(p)),
+      'attest-release': (p) => this.#attestRelease(p),
       'totp-new': (p) => {
         const t = totpNew(this.#requireUnsealed().mk, p);
         return Promise.resolve({ sealed: toBase64url(t.sealed), base32: t.base32 });
@@ -421,6 +429,7 @@ export class KeyholderService {
       append: (p) => Promise.resolve(this.#append(p)),
       ack: (p) => Promise.resolve(this.#ack(p)),
       'pending-events': (p) => Promise.resolve(this.#pendingEvents(p)),
+      'discard-pending': (p) => Promise.resolve(this.#discardPending(p)),
       checkpoint: () => this.#checkpoint(),
       'frontier-restore': (p) => Promise.resolve(this.#frontierRestore(p)),
     };
@@ -492,6 +501,7 @@ export class KeyholderService {
     this.#unsealed?.versions.clear();
     this.#unsealed = null;
     this.#imports.clear();
+    this.#attestNonces.clear();
     this.#unsealer?.reset();
     this.#unsealKey.dispose();
   }
@@ -657,6 +667,7 @@ export class KeyholderService {
     this.#unsealed?.versions.clear();
     this.#unsealed = null;
     this.#imports.clear();
+    this.#attestNonces.clear();
     // HSM-wrapped mode: no auto-unseal again until the keyholder restarts.
     this.#hsmUnseal?.stop();
     const state = this.#state;
@@ -811,6 +822,36 @@ export class KeyholderService {
     });
   }
 
+  // --- attestation-gated release (ops/release.ts) ------------------------------
+
+  #attestNonce(p: ParsedParams<'attest-nonce'>): OpResult<'attest-nonce'> {
+    this.#requireUnsealed();
+    if (p.key === AUDIT_HMAC_KEY) throw badEvent('key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: it is never released`);
+    const n = this.#attestNonces.issue(p.ns, p.key, p.ttlSeconds);
+    return { nonce: b64u(n.nonce), expiresAt: n.expiresAt };
+  }
+
+  #attestNonceCheck(p: ParsedParams<'attest-nonce-check'>): OpResult<'attest-nonce-check'> {
+    this.#requireUnsealed();
+    return this.#attestNonces.check(p.nonce, p.ns, p.key, p.spend);
+  }
+
+  #attestRelease(p: ParsedParams<'attest-release'>): Promise<OpResult<'attest-release'>> {
+    const ref = refOf(p.version);
+    return this.#keyOp('attest-release', p.event, ref, async (u) => {
+      // Spent first, whatever follows: one nonce answers one release attempt.
+      this.#attestNonces.check(p.nonce, ref.ns, ref.key, true);
+      return this.#withVersion(u, p.version, async (v) => {
+        const r = await releaseDataKey({
+          version: v, nonce: p.nonce, recipient: p.recipient, platform: p.platform,
+          evidence: { nonce: p.evidence.nonce, publicKey: p.evidence.publicKey }, policyHash: p.policyHash, measurements: p.measurements, context: p.context,
+        });
+        this.#log('attested release', { ns: ref.ns, key: ref.key, version: ref.version, platform: p.platform });
+        return { ref: r.ref, wrapped: b64u(r.wrapped), sealed: b64u(r.sealed), measurementsHash: r.measurementsHash };
+      });
+    });
+  }
+
   #datakey(p: ParsedParams<'datakey'>): Promise<OpResult<'datakey'>> {
     const ref = refOf(p.version);
     return this.#keyOp('datakey', p.event, ref, async (u) => {
@@ -930,6 +971,13 @@ export class KeyholderService {
     const frontier = this.#requireFrontier();
     const size = frontier.ack(p.size);
     return { size, appended: frontier.appended };
+  }
+
+  #discardPending(p: ParsedParams<'discard-pending'>): OpResult<'discard-pending'> {
+    const frontier = this.#requireFrontier();
+    const discarded = frontier.discardPending(p.from);
+    if (discarded > 0) this.#log('pending audit leaves discarded (their index was taken by another node)', { from: p.from, discarded });
+    return { size: frontier.size, appended: frontier.appended, discarded };
   }
 
   #pendingEvents(p: ParsedParams<'pending-events'>): OpResult<'pending-events'> {

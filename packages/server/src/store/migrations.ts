@@ -238,6 +238,17 @@ BEGIN
 END;
 `;
 
+// Issue #4: the replay cache of signed requests shared by every node (store/nonces.ts).
+const V5_NONCES = `
+CREATE TABLE request_nonces (
+  key_id     TEXT NOT NULL CHECK (length(key_id) BETWEEN 1 AND 255),
+  nonce      TEXT NOT NULL CHECK (length(nonce) BETWEEN 1 AND 255),
+  expires_at INTEGER NOT NULL CHECK (expires_at >= 0),
+  PRIMARY KEY (key_id, nonce)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at);
+`;
+
 /** Every migration, in order. Append only. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'base tables', sql: V1_BASE_TABLES },
@@ -248,6 +259,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 3, description: 'principals can be disabled (disabled_at)', sql: V3_PRINCIPAL_DISABLED },
   { version: 4, description: 'second factors, MFA lockout counters and step-up records (issue #7)', sql: V4_MFA },
+  { version: 5, description: 'shared replay cache of signed requests (request_nonces, issue #4)', sql: V5_NONCES },
 ];
 
 /** The schema version this code writes. */

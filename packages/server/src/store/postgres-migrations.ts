@@ -289,6 +289,17 @@ END $$;
 CREATE TRIGGER step_ups_guard BEFORE UPDATE ON step_ups FOR EACH ROW EXECUTE FUNCTION keyward_step_ups_guard();
 `;
 
+// Issue #4: the replay cache of signed requests shared by every node (store/nonces.ts).
+const V5_NONCES = `
+CREATE TABLE request_nonces (
+  key_id     TEXT NOT NULL CONSTRAINT request_nonces_key_id CHECK (length(key_id) BETWEEN 1 AND 255),
+  nonce      TEXT NOT NULL CONSTRAINT request_nonces_nonce CHECK (length(nonce) BETWEEN 1 AND 255),
+  expires_at BIGINT NOT NULL CONSTRAINT request_nonces_expiry CHECK (expires_at >= 0),
+  PRIMARY KEY (key_id, nonce)
+);
+CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at);
+`;
+
 /** Every PostgreSQL migration, in order. Append only. */
 export const PG_MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'base tables', sql: V1_BASE_TABLES },
@@ -299,6 +310,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   },
   { version: 3, description: 'change notifications on channel keyward_changes (cross-node invalidation)', sql: V3_CHANGE_NOTIFICATIONS },
   { version: 4, description: 'second factors, MFA lockout counters and step-up records (issue #7)', sql: V4_MFA },
+  { version: 5, description: 'shared replay cache of signed requests (request_nonces, issue #4)', sql: V5_NONCES },
 ];
 
 /** The schema version this code writes on PostgreSQL. */

@@ -22,6 +22,7 @@
 import { z } from 'zod';
 import { StoreError } from './errors.js';
 import { PgMfaOps } from './postgres-mfa.js';
+import { PgNonceOps, type NewNonce } from './nonces.js';
 import {
   ASYMMETRIC_KEY_TYPES,
   AuditCheckpointRowSchema,
@@ -169,6 +170,8 @@ const SQL = {
   listPolicyVersions: `SELECT ${POLICY_COLUMNS} FROM policies WHERE id = $1 ORDER BY version`,
 
   auditSize: 'SELECT size AS next FROM audit_head WHERE id = 1',
+  // The sequencer taken without appending: other appenders (any node) wait until this transaction ends.
+  lockAuditHead: 'SELECT size AS next FROM audit_head WHERE id = 1 FOR UPDATE',
   // Takes the next index and keeps the sequencer row locked until the transaction ends.
   reserveAuditIdx: 'UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size - 1 AS idx',
   insertAuditEvent: 'INSERT INTO audit_events (idx, time, event, leaf_hash) VALUES ($1, $2, $3, $4)',
@@ -188,11 +191,19 @@ export class PgOps implements StoreOps {
   readonly #r: PgRunner;
   /** Second factors, lockouts and step-ups (postgres-mfa.ts). */
   readonly #mfa: PgMfaOps;
+  /** The shared replay cache (nonces.ts). */
+  readonly #nonces: PgNonceOps;
 
   constructor(runner: PgRunner) {
     this.#r = runner;
     this.#mfa = new PgMfaOps(runner);
+    this.#nonces = new PgNonceOps(runner);
   }
+
+  // --- replay cache (nonces.ts) ---------------------------------------------------------
+
+  useNonce(input: NewNonce): Promise<boolean> { return this.#nonces.useNonce(input); }
+  purgeNonces(now: Date): Promise<number> { return this.#nonces.purgeNonces(now); }
 
   // --- MFA (postgres-mfa.ts) -----------------------------------------------------------
 
@@ -535,6 +546,14 @@ export class PgOps implements StoreOps {
 
   auditSize(): Promise<number> {
     return this.#r.read('auditSize', (q) => auditSize(q));
+  }
+
+  lockAuditHead(): Promise<number> {
+    return this.#r.write('lockAuditHead', async (q) => {
+      const res = await q(SQL.lockAuditHead);
+      if (res.rowCount !== 1) throw new StoreError('KW_STORE_CORRUPT_DATABASE', 'audit_head: the sequencer row is missing');
+      return parseRow(z.object({ next: IndexSchema }), res.rows[0], 'audit_head').next;
+    });
   }
 
   addAuditCheckpoint(input: NewAuditCheckpoint): Promise<AuditCheckpointRow> {

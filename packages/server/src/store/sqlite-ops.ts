@@ -49,6 +49,7 @@ import {
 import { z } from 'zod';
 import { MFA_OP_KINDS } from './mfa-types.js';
 import { SqliteMfaOps } from './sqlite-mfa.js';
+import { NONCE_OP_KINDS, SqliteNonceOps, type NewNonce } from './nonces.js';
 import type {
   AuditCheckpointRow,
   AuditEventRow,
@@ -119,12 +120,14 @@ export const OP_KINDS = {
   getAuditEvent: 'read',
   readAuditEvents: 'read',
   auditSize: 'read',
+  lockAuditHead: 'write',
   addAuditCheckpoint: 'write',
   latestAuditCheckpoint: 'read',
   getAuditCheckpoint: 'read',
   getMeta: 'read',
   setMeta: 'write',
   ...MFA_OP_KINDS,
+  ...NONCE_OP_KINDS,
 } as const satisfies Record<keyof StoreOps, 'read' | 'write'>;
 
 /** Meta keys only the store writes. */
@@ -227,12 +230,20 @@ export class SqliteOps implements SyncStoreOps {
   readonly #onDestroy: () => void;
   /** Second factors, lockouts and step-ups (sqlite-mfa.ts). */
   readonly #mfa: SqliteMfaOps;
+  /** The shared replay cache (nonces.ts). */
+  readonly #nonces: SqliteNonceOps;
 
   constructor(db: Database, onDestroy: () => void) {
     this.#st = prepareStatements(db);
     this.#onDestroy = onDestroy;
     this.#mfa = new SqliteMfaOps(db);
+    this.#nonces = new SqliteNonceOps(db);
   }
+
+  // --- replay cache (nonces.ts) ---------------------------------------------------------
+
+  useNonce(input: NewNonce): boolean { return this.#nonces.useNonce(input); }
+  purgeNonces(now: Date): number { return this.#nonces.purgeNonces(now); }
 
   // --- MFA (sqlite-mfa.ts) -------------------------------------------------------------
 
@@ -563,6 +574,11 @@ export class SqliteOps implements SyncStoreOps {
   auditSize(): number {
     const row = this.#st.nextAuditIdx.get() as { next: unknown } | undefined;
     return parseRow(z.object({ next: IndexSchema }), row, 'audit_events').next;
+  }
+
+  /** A write: outside a transaction BEGIN IMMEDIATE, inside one the transaction already holds the write lock. */
+  lockAuditHead(): number {
+    return this.auditSize();
   }
 
   addAuditCheckpoint(input: NewAuditCheckpoint): AuditCheckpointRow {

@@ -42,13 +42,14 @@ export type ReadOnlyStoreOps = Pick<
   | 'getPolicy' | 'listPolicies' | 'listPolicyVersions'
   | 'getAuditEvent' | 'readAuditEvents' | 'auditSize' | 'latestAuditCheckpoint' | 'getAuditCheckpoint'
   | 'getMeta'
+  | 'listMfaFactors'
 >;
 
 const READ_OPS = [
   'getNamespace', 'listNamespaces', 'getKey', 'listKeys', 'listKeysDueForRotation', 'getKeyVersion', 'listKeyVersions',
   'listVersionsDueForDestruction', 'getPrincipal', 'listPrincipals', 'getToken', 'listTokens', 'getSigningKey',
   'listSigningKeys', 'getPolicy', 'listPolicies', 'listPolicyVersions', 'getAuditEvent', 'readAuditEvents', 'auditSize',
-  'latestAuditCheckpoint', 'getAuditCheckpoint', 'getMeta',
+  'latestAuditCheckpoint', 'getAuditCheckpoint', 'getMeta', 'listMfaFactors',
 ] as const satisfies readonly (keyof ReadOnlyStoreOps)[];
 
 /** A read-only SQLite store. */

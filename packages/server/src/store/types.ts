@@ -43,8 +43,10 @@ import type {
   TokenRowSchema,
 } from './schema.js';
 import type { MfaStore } from './mfa-types.js';
+import type { NonceStore } from './nonces.js';
 
 export type * from './mfa-types.js';
+export type { NewNonce, NonceStore } from './nonces.js';
 export type { JsonValue, KeyType, KeyVersionState, PrincipalKind, SigningKeyAlg } from './schema.js';
 
 // --- rows (what the store returns) ----------------------------------------------------
@@ -216,6 +218,15 @@ export interface AuditStore {
   readAuditEvents(range: AuditRange): Promise<AuditEventRow[]>;
   /** Number of events, which is also the next index. */
   auditSize(): Promise<number>;
+  /**
+   * The audit sequencer: returns the next index (as {@link auditSize}) and,
+   * inside `transaction(fn)`, keeps every other writer of the log — on any
+   * node — from appending until this transaction ends (PostgreSQL: `SELECT …
+   * FOR UPDATE` of the `audit_head` row; SQLite: the transaction already
+   * holds the write lock). The audit pipe takes it first in every audited
+   * transaction, so the index it reads is the one its event will get.
+   */
+  lockAuditHead(): Promise<number>;
   /** Stores a signed checkpoint; its size may not exceed the stored events. */
   addAuditCheckpoint(input: NewAuditCheckpoint): Promise<AuditCheckpointRow>;
   /** The checkpoint with the largest size, or null. */
@@ -240,7 +251,8 @@ export interface StoreOps
     PolicyStore,
     AuditStore,
     MetaStore,
-    MfaStore {}
+    MfaStore,
+    NonceStore {}
 
 /** A transaction handle: the operations, valid only until `transaction(fn)` settles. */
 export type StoreTx = StoreOps;

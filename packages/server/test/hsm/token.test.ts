@@ -78,6 +78,9 @@ void describe('Pkcs11Token on SoftHSM2', () => {
     const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pk).toString('base64url') }, format: 'jwk' });
     assert.equal(verify(null, msg, key, sig), true);
     assert.equal(verify(null, Buffer.from('other'), key, sig), false);
+    // The synchronous path (checkpoint signer) on its own session: the same deterministic signature.
+    assert.deepEqual(Buffer.from(token.signEd25519Sync('audit', msg)), Buffer.from(sig));
+    assert.throws(() => token.signEd25519Sync('nope', msg), (e) => isHsmError(e, 'KW_HSM_KEY_MISSING'));
   });
 
   void test('HMAC-SHA256 and AES-256-GCM in the HSM', async () => {

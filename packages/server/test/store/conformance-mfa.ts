@@ -66,6 +66,11 @@ export function exerciseMfaStore(name: string, open: () => Promise<Store>): void
       await expectCode(s.addMfaFactor({ id: 'f1', principal: 'alice', kind: 'totp', name: 'x', state: 'pending', secret: null, data: {}, created: T0 }), 'KW_STORE_INVALID_ARGUMENT');
       await expectCode(s.addMfaFactor({ id: 'f1', principal: 'alice', kind: 'recovery', name: 'x', state: 'active', secret: new Uint8Array(1), data: {}, created: T0 }), 'KW_STORE_INVALID_ARGUMENT');
       await expectCode(s.addMfaFactor({ id: 'f1', principal: 'alice', kind: 'sms' as never, name: 'x', state: 'active', secret: null, data: {}, created: T0 }), 'KW_STORE_INVALID_ARGUMENT');
+      // A WebAuthn registration in progress has no public key yet; an active one must.
+      await expectCode(s.addMfaFactor({ id: 'w1', principal: 'alice', kind: 'webauthn', name: 'k', state: 'active', secret: null, data: {}, created: T0 }), 'KW_STORE_INVALID_ARGUMENT');
+      await s.addMfaFactor({ id: 'w1', principal: 'alice', kind: 'webauthn', name: 'k', state: 'pending', secret: null, data: { challenge: 'c' }, created: T0 });
+      const reg = await s.updateMfaFactor('w1', { state: 'active', secret: new Uint8Array(77).fill(2), counter: 0, data: { credentialId: 'x' } }, { data: { challenge: 'c' } });
+      assert.deepEqual([reg.state, reg.secret?.length, reg.counter], ['active', 77, 0]);
       await s.addMfaFactor({ id: 'f1', principal: 'alice', kind: 'totp', name: 'x', state: 'pending', secret: new Uint8Array(1), data: {}, created: T0 });
       await expectCode(s.addMfaFactor({ id: 'f1', principal: 'bob', kind: 'totp', name: 'x', state: 'pending', secret: new Uint8Array(1), data: {}, created: T0 }), 'KW_STORE_CONFLICT');
       await expectCode(s.updateMfaFactor('f1', {}), 'KW_STORE_INVALID_ARGUMENT');

@@ -19,6 +19,7 @@ import { describe, it } from 'node:test';
 import { isStoreError, type StoreErrorCode } from '../../src/store/errors.js';
 import type { KeyType, KeyVersionRow, KeyVersionState, Store } from '../../src/store/types.js';
 import { exerciseMfaStore } from './conformance-mfa.js';
+import { exerciseNonceStore } from './conformance-nonces.js';
 
 // --- fixtures -----------------------------------------------------------------------------
 
@@ -205,13 +206,14 @@ const STORE_METHODS = [
   'getMeta', 'setMeta',
   'addMfaFactor', 'getMfaFactor', 'listMfaFactors', 'updateMfaFactor', 'removeMfaFactor', 'getMfaLockout', 'setMfaLockout',
   'createStepUp', 'getStepUp', 'markStepUpVerified', 'consumeStepUp',
+  'lockAuditHead', 'useNonce', 'purgeNonces',
   'transaction', 'checkpoint', 'schemaVersion', 'close',
 ] as const satisfies readonly (keyof Store)[];
 
 /** The only audit-related methods a store may have: none changes or removes anything. */
 const AUDIT_METHODS: ReadonlySet<string> = new Set([
   'appendAuditEvent', 'getAuditEvent', 'readAuditEvents', 'auditSize',
-  'addAuditCheckpoint', 'latestAuditCheckpoint', 'getAuditCheckpoint',
+  'addAuditCheckpoint', 'latestAuditCheckpoint', 'getAuditCheckpoint', 'lockAuditHead',
 ]);
 
 /** Every function-valued property name of `o` and its prototypes (but Object's). */
@@ -246,6 +248,8 @@ export function exerciseStore(name: string, open: () => Promise<Store>, harness?
 
   // Second factors, lockouts and step-ups (issue #7).
   exerciseMfaStore(name, open);
+  // The shared replay cache and the audit sequencer lock (issue #4, several nodes).
+  exerciseNonceStore(name, open);
 
   void describe(`store conformance: ${name}`, () => {
     void describe('shape', () => {

@@ -429,7 +429,8 @@ void describe('postgres: migrations', () => {
       1: 'cd6da162d84ec573e4a2f8901513e98e01673a6086836aa21547aeb93aaf4b8c',
       2: '7d8443e3a28ac6d203b9f81e5ed064d0ae200a91d3d9c06f10a59aea34fbd37b',
       3: 'f24b1e0301fbb4fe1bdaed861ec20ce68aa0f3bd5184a10257b9aa2ba4c2425b',
-      4: '64c1ad600c2360181fe955c2a47006882b28cf7e85321b62552d85e72d95cc7d',
+      4: 'b6946eb028b815359a4b303ef5ca60b8a0cd493182bd764d214a0b4bfd1c3a88',
+      5: 'a89b58500c34e53f1bf0e3f491ce79937b11a29eff4446bea3a4382129d798c0',
     };
     for (const m of PG_MIGRATIONS) assert.equal(sha256(m.sql), PINNED[m.version], `migration ${m.version} changed`);
   });

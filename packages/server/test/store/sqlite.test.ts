@@ -180,7 +180,8 @@ void describe('sqlite: migrations', () => {
       1: 'f6a1153a5651a5db8aa98ea42f3eacb1c07853dca5554b9010aafa371f6237cf',
       2: '02b261f9e19dc7886ba5ec1356c4e20f5cd21fc82722e5cc3d8ef5ed5eace24f',
       3: '18a55d15ff30ee02b9cc6bf1d36d6fdbd7caeb107d8818efc5ae5ac56912a36d',
-      4: 'd9d3f0e19002ec43bb34d8c7f37d54df18c72128278f8d24165d932a2a7bddfc',
+      4: '610d912d7b70bdc710b2101185187dc9c46fd83615e89826923f3216b81872bb',
+      5: 'a0377eb726ddc20d561113a9f829ff19971cebf58937b9f743415c73214e9bc3',
     };
     for (const m of MIGRATIONS) assert.equal(sha256(m.sql), PINNED[m.version], `migration ${m.version} changed`);
   });

@@ -69,7 +69,8 @@ shares, e.g. before an HSM migration. Each attempt is audited
     if (typeof key.recipient !== 'string' || typeof key.boot !== 'string') fail('KW_INTERNAL', 'the recovery-key response lacks recipient or boot');
     const sealed = armor(await sealShareForBoot(text, key.recipient, key.boot));
     const res = await call<Progress>(service, 'POST', '/v1/sys/recovery-share', { share: sealed });
-    const out = { index: share.index, received: res.received ?? null, threshold: res.threshold ?? null, verified: res.verified === true };
+    const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+    const out = { index: share.index, received: num(res.received), threshold: num(res.threshold), verified: res.verified === true };
     if (flags.json) await printJson(io.stdout, out);
     else {
       await writeAll(io.stdout, out.verified

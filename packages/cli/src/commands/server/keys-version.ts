@@ -6,22 +6,25 @@ import type { Command } from '../../lib/command.js';
 import { EXIT_OK, usageError } from '../../lib/errors.js';
 import { writeAll } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
-import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, call, defineServiceCommand, keyRef, readToken, seg } from '../../lib/service.js';
+import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, defineServiceCommand, keyRef, readToken, seg } from '../../lib/service.js';
+import { STEP_UP_DETAILS, STEP_UP_FLAGS, callWithStepUp } from '../../lib/step-up.js';
 
 function versionCommand(name: string, op: string, summary: string, extra = ''): Command {
   const scheduling = op === 'schedule-deletion';
   const destroying = op === 'destroy';
+  const sensitive = scheduling || destroying;
   return defineServiceCommand({
     name,
     summary,
-    usage: [`NS/NAME VERSION${scheduling ? ' [--days 7..30]' : ''}${destroying ? ' --yes' : ''} [--json]`],
+    usage: [`NS/NAME VERSION${scheduling ? ' [--days 7..30]' : ''}${destroying ? ' --yes' : ''}${sensitive ? ' [--step-up [--totp-code-file FILE]]' : ''} [--json]`],
     flags: {
       days: { type: 'string', value: 'DAYS', help: scheduling ? 'days until the version is destroyed, 7..30 (default 30)' : '(schedule-deletion only)' },
       yes: { type: 'boolean', help: destroying ? 'confirm: destroying a version is irreversible' : '(destroy only)' },
       ...TOKEN_FLAGS,
+      ...STEP_UP_FLAGS,
       json: { type: 'boolean', help: 'print the service answer as JSON' },
     },
-    details: `POST /v1/keys/{ns}/{name}/versions/{v}/${op}${scheduling ? ' { days }' : ''} (admin token).${extra}\n${TOKEN_DETAILS}`,
+    details: `POST /v1/keys/{ns}/{name}/versions/{v}/${op}${scheduling ? ' { days }' : ''} (admin token).${extra}\n${TOKEN_DETAILS}${sensitive ? `\n${STEP_UP_DETAILS}` : ''}`,
     async run({ flags, positionals }, { io, stdin }) {
       if (positionals.length !== 2) usageError(`keys ${name} takes NS/NAME VERSION`);
       const { ns, name: key } = keyRef(positionals[0]);
@@ -37,7 +40,8 @@ function versionCommand(name: string, op: string, summary: string, extra = ''): 
         body = { days };
       }
       const token = await readToken(flags['token-file'], io, stdin);
-      const res = await call(({ addresses: addresses(flags.addr, io), token }), 'POST', `/v1/keys/${seg(ns)}/${seg(key)}/versions/${v}/${op}`, body);
+      if (!sensitive && flags['step-up']) usageError('--step-up applies to schedule-deletion and destroy only');
+      const res = await callWithStepUp(({ addresses: addresses(flags.addr, io), token }), flags, io, stdin, 'POST', `/v1/keys/${seg(ns)}/${seg(key)}/versions/${v}/${op}`, body);
       if (flags.json) await printJson(io.stdout, res);
       else await writeAll(io.stdout, `${ns}/${key} version ${v}: ${op} done\n`);
       return EXIT_OK;

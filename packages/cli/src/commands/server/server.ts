@@ -12,7 +12,7 @@ const SCHEDULER_ENV = 'KEYWARD_SCHEDULER_MS';
 const ENV = { data: 'KEYWARD_DATA', store: 'KEYWARD_STORE', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY', logFile: 'KEYWARD_LOG_FILE' } as const;
 const DEFAULT_LISTEN = '127.0.0.1:8200';
 
-interface ConfigFile { data?: unknown; store?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown; scheduler_ms?: unknown; hsm_pin_file?: unknown; hsm_retry_ms?: unknown }
+interface ConfigFile { data?: unknown; store?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown; audit_ship?: unknown; scheduler_ms?: unknown; hsm_pin_file?: unknown; hsm_retry_ms?: unknown }
 const HSM_PIN_ENV = 'KEYWARD_HSM_PIN';
 const HSM_PIN_FILE_ENV = 'KEYWARD_HSM_PIN_FILE';
 const HSM_RETRY_ENV = 'KEYWARD_HSM_RETRY_MS';
@@ -31,6 +31,7 @@ export const serverCommand = defineServiceCommand({
     dev: { type: 'boolean', help: 'development server: temporary store, auto-unsealed, loopback only, NOT for real keys' },
     config: { type: 'string', value: 'FILE', help: 'JSON config file { data, store, listen, tls_cert, tls_key, insecure, log_file, scheduler_ms, hsm_pin_file, hsm_retry_ms }' },
     'log-file': { type: 'string', value: 'FILE', help: `append the server's JSON logs to FILE instead of stderr (or $${ENV.logFile})` },
+    'audit-ship': { type: 'string', value: 'SINK', help: 'ship the audit log as verifiable segments to file:PATH[?max_bytes=N&keep=K], http(s)://URL or syslog://HOST:PORT (or $KEYWARD_AUDIT_SHIP, or "audit_ship" in --config); check them with keyward audit verify' },
     'scheduler-interval': { type: 'string', value: 'MS', help: `tick of the key lifecycle scheduler (automatic rotation, scheduled destruction), ms (or $${SCHEDULER_ENV}, or "scheduler_ms" in --config; default 60000; 0 = off)` },
     json: { type: 'boolean', help: 'print { url, dataDir, dev, token? } as JSON on stdout once listening' },
     'hsm-pin-file': { type: 'string', value: 'FILE', help: `HSM-wrapped mode: the token PIN file (or $${HSM_PIN_FILE_ENV}, or $${HSM_PIN_ENV} holding the PIN, or "hsm_pin_file" in --config)` },
@@ -93,6 +94,7 @@ unseals it with its own in-memory shares and prints a root token
       usageError(`listening on ${listen.host} without TLS needs --insecure (or give --tls-cert and --tls-key)`);
     }
     const logFile = pick(flags['log-file'], ENV.logFile, 'log_file');
+    const auditShip = pick(flags['audit-ship'], 'KEYWARD_AUDIT_SHIP', 'audit_ship');
     const schedulerText = flags['scheduler-interval'] ?? nonEmpty(io.env[SCHEDULER_ENV]) ?? (typeof file.scheduler_ms === 'number' ? String(file.scheduler_ms) : file.scheduler_ms);
     if (schedulerText !== undefined && (typeof schedulerText !== 'string' || !/^\d{1,8}$/.test(schedulerText) || Number(schedulerText) > 86_400_000)) {
       usageError('the scheduler interval (--scheduler-interval, $KEYWARD_SCHEDULER_MS, "scheduler_ms") must be a whole number of ms from 0 to 86400000');
@@ -122,6 +124,7 @@ unseals it with its own in-memory shares and prints a root token
       ...(cert !== undefined && key !== undefined ? { tlsCert: cert, tlsKey: key } : {}),
       ...(devToken !== undefined ? { devRootToken: devToken } : {}),
       ...(logFile !== undefined ? { logFile: path.resolve(logFile) } : {}),
+      ...(auditShip !== undefined ? { auditShip: absoluteFileSink(auditShip) } : {}),
       ...(schedulerText !== undefined ? { schedulerMs: Number(schedulerText) } : {}),
       ...(hsmPinFile !== undefined ? { hsmPinFile: path.resolve(hsmPinFile) } : {}),
       ...(hsmPin !== undefined ? { hsmPin } : {}),
@@ -173,3 +176,9 @@ function waitForSignal(): Promise<void> {
   });
 }
 
+/** `file:PATH[?…]` with PATH made absolute (the server may run from another directory); other sinks unchanged. */
+function absoluteFileSink(spec: string): string {
+  if (!spec.startsWith('file:')) return spec;
+  const q = spec.indexOf('?');
+  return `file:${path.resolve(spec.slice(5, q < 0 ? undefined : q))}${q < 0 ? '' : spec.slice(q)}`;
+}

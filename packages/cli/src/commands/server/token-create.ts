@@ -2,12 +2,13 @@
 import { EXIT_OK, fail, usageError } from '../../lib/errors.js';
 import { checkOutputPath, writeAll, writeFileAtomic } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
-import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, call, defineServiceCommand, readToken } from '../../lib/service.js';
+import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, defineServiceCommand, readToken } from '../../lib/service.js';
+import { STEP_UP_DETAILS, STEP_UP_FLAGS, callWithStepUp } from '../../lib/step-up.js';
 
 export const tokenCreate = defineServiceCommand({
   name: 'create',
   summary: 'create a bearer token for a principal',
-  usage: ['--principal ID [--kind person|service] [--ttl SECONDS] [--admin] [-o FILE] [--json]'],
+  usage: ['--principal ID [--kind person|service] [--ttl SECONDS] [--admin [--step-up [--totp-code-file FILE]]] [-o FILE] [--json]'],
   flags: {
     principal: { type: 'string', value: 'ID', help: 'the principal the token acts as' },
     ttl: { type: 'string', value: 'SECONDS', help: 'lifetime in seconds (default: the service default)' },
@@ -15,11 +16,12 @@ export const tokenCreate = defineServiceCommand({
     kind: { type: 'string', value: 'KIND', help: 'person or service, for a principal created by this call (administrators enrolled with the initial token are persons)' },
     output: { type: 'string', short: 'o', value: 'FILE', help: 'write the new token to FILE (mode 0600; never overwrites) instead of stdout' },
     ...TOKEN_FLAGS,
+    ...STEP_UP_FLAGS,
     json: { type: 'boolean', help: 'print the service answer as JSON (the token is left out when -o is given)' },
   },
   details: `POST /v1/tokens { principal, ttl_seconds?, admin? } with an admin token.
 The new token is printed once on stdout (or written to -o FILE); the service
-keeps only its SHA-256.\n${TOKEN_DETAILS}`,
+keeps only its SHA-256.\n${TOKEN_DETAILS}\nAn --admin token is a sensitive request:${STEP_UP_DETAILS}`,
   examples: ['keyward token create --principal svc-orders --ttl 86400 -o orders.token < admin.token'],
   async run({ flags, positionals }, { io, stdin }) {
     if (positionals.length > 0) usageError('token create takes no positional arguments');
@@ -36,7 +38,7 @@ keeps only its SHA-256.\n${TOKEN_DETAILS}`,
     }
     if (flags.output !== undefined && flags.output !== '-') await checkOutputPath(flags.output);
     const token = await readToken(flags['token-file'], io, stdin);
-    const res = await call<Record<string, unknown>>(({ addresses: addresses(flags.addr, io), token }), 'POST', '/v1/tokens', body);
+    const res = await callWithStepUp<Record<string, unknown>>(({ addresses: addresses(flags.addr, io), token }), flags, io, stdin, 'POST', '/v1/tokens', body);
     if (typeof res.token !== 'string') fail('KW_INTERNAL', 'the service answer carries no token');
     const toFile = flags.output !== undefined && flags.output !== '-';
     if (toFile) await writeFileAtomic(flags.output!, `${res.token}\n`, { exclusive: true });

@@ -27,6 +27,7 @@ import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { deviceKeyFor, signatureKeyId } from '../auth.js';
+import { requestNonceOf } from '../nonces.js';
 import { ApiError, toHttpError, type ApiErrorCode } from '../errors.js';
 import { decide, type Operation } from '../policy.js';
 import { guarded, policiesOf, requireKey, requireVersion } from './common.js';
@@ -90,8 +91,10 @@ export function dataRoutes(app: App): void {
       const key = await requireKey(ctx.store, params.ns, params.name);
       const version = usable(key, await requireVersion(ctx.store, params.ns, params.name, target ?? key.latestVersion), opts.decrypting ?? false);
       // The op changes no stored state: its event is group-committed with others' (audit-pipe.ts recordOp).
+      // Its nonce is recorded with the event (shared by every node): a replay to another node is refused.
+      const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
       return ctx.audit.recordOp({ ...event, outcome: 'allowed' }, (ev) =>
-        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }));
+        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }), nonce ? { nonce } : {});
     });
   }
 
@@ -236,6 +239,8 @@ export function dataRoutes(app: App): void {
         }
       }
       const out: { version: number; wrapped: string }[] = [];
+      // The request's nonce goes with the first item's event (one signature, one nonce).
+      const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
       for (const [i, it] of body.items.entries()) {
         try {
           const r = await ctx.audit.recordOp(
@@ -243,7 +248,7 @@ export function dataRoutes(app: App): void {
             async (ev) => {
               const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped });
               return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
-            });
+            }, i === 0 && nonce ? { nonce } : {});
           out.push(r);
         } catch (e) {
           throw itemError(e, i);

@@ -9,6 +9,7 @@ import { NsParam, type App } from '../app.js';
 import { newId, newToken } from '../auth.js';
 import { BOOTSTRAP_PRINCIPAL, checkBootstrapEnrollment } from '../bootstrap.js';
 import { ApiError } from '../errors.js';
+import { stepUpGate } from '../step-up.js';
 import { guarded } from './common.js';
 
 const Ident = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
@@ -22,7 +23,11 @@ export function tokenRoutes(app: App): void {
       admin: z.boolean().optional(), ttl_seconds: z.int().min(60).max(10 * 365 * 86400).optional(),
     }),
     response: z.strictObject({ id: z.string(), token: z.string(), principal: z.string(), admin: z.boolean(), expires_at: z.string() }),
-  }, ({ body, req }) => guarded(app, req, { op: 'tokens.create', auditOp: 'tokens.create', ns: null }, async ({ who, event }) => {
+  }, ({ body, req }) => guarded(app, req, { op: 'tokens.create', auditOp: 'tokens.create', ns: null }, async (g) => {
+    const { who } = g;
+    // An admin token needs a step-up bound to this exact request (api/step-up.ts), consumed with the change.
+    const gate = await stepUpGate(app, req, who);
+    const event = gate ? { ...g.event, request: gate.requestHex } : g.event;
     const refuseDisabled = (p: { id: string; disabledAt: Date | null } | null) => {
       if (p?.disabledAt) throw new ApiError('KW_PRINCIPAL_DISABLED', `principal ${p.id} is disabled; it gets no new token`);
     };
@@ -33,6 +38,7 @@ export function tokenRoutes(app: App): void {
     const id = newId('tok_');
     const expiresAt = new Date(Date.now() + (body.ttl_seconds ?? 30 * 86400) * 1000);
     await ctx.audit.record({ ...event, outcome: 'allowed', details: { token_id: id, for: body.principal, admin: body.admin ?? false } }, async (tx) => {
+      await gate?.consume(tx);
       const p = await tx.getPrincipal(body.principal);
       if (who.bootstrap) checkBootstrapEnrollment(body, p);
       refuseDisabled(p);

@@ -1,0 +1,134 @@
+/**
+ * The reference pipeline, run locally on this machine's real NATS JetStream
+ * (127.0.0.1:4222) and PostgreSQL (127.0.0.1:5432): `npm run example:pipeline`.
+ *
+ *   client ──JSON──▶ ingest ──sealed (kms events key)──▶ NATS JetStream ──▶ processor ◀─unix socket─▶ decrypt worker (only holder of the processor's credentials)
+ *                                                                            │
+ *                                                        sealed columns (kms results key + analyst) ▼
+ *                                                                       PostgreSQL ──▶ analyst (HPKE identity file)
+ *
+ * Starts a key service in dev mode, creates the keys and principals, runs
+ * each service as its own process, and prints what every hop saw. With
+ * PIPELINE_KEEP=1 the stream and database are left for inspection; the last
+ * line is `PIPELINE_RESULT {json}`. PIPELINE_CANARY sets the marker put in
+ * the records (tests search for it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { connect } from 'nats';
+import pg from 'pg';
+import { HpkeIdentity, parseIdentity } from '@keyward/core';
+import { SealedColumns } from '@keyward/integrations';
+import { enroll, HERE, NODE_ARGS, preview, REPO, startKeyService } from './lib.js';
+
+const NATS_URL = process.env.KW_NATS ?? '127.0.0.1:4222';
+const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), user: process.env.PGUSER ?? 'postgres' };
+const run = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+const marker = process.env.PIPELINE_CANARY ?? `CANARY-${run}`;
+const stream = `PIPELINE_${run}`.toUpperCase();
+const subject = `pipeline.${run}.records`;
+const database = `kw_pipeline_${run}`;
+const ns = 'pipeline';
+const [eventsKey, resultsKey] = [`${ns}/events`, `${ns}/results`];
+const dir = mkdtempSync(join(tmpdir(), 'kw-pipeline-')); // 0700
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+function start(script: string, args: string[], onLine: (l: string) => void = (l) => say(l)): ChildProcess {
+  const child = spawn(process.execPath, [...NODE_ARGS, join(HERE, script), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  createInterface({ input: child.stdout }).on('line', onLine);
+  return child;
+}
+const firstLine = (script: string, args: string[]) => new Promise<{ child: ChildProcess; line: string }>((res, rej) => {
+  let got = false;
+  const child = start(script, args, (l) => { if (!got) { got = true; res({ child, line: l }); } else say(l); });
+  child.once('exit', (c) => { if (!got) rej(new Error(`${script} exited (${c})`)); });
+});
+
+say('== keyward reference pipeline ==');
+const ks = await startKeyService();
+say(`[key service] dev mode at ${ks.url}`);
+const children: ChildProcess[] = [];
+const admin = new pg.Client({ ...PG, database: 'postgres' });
+try {
+  await ks.admin('POST', `/v1/keys/${eventsKey}`, { type: 'aes256' });
+  await ks.admin('POST', `/v1/keys/${resultsKey}`, { type: 'aes256' });
+  const ingestCreds = await enroll(ks, ns, 'ingest', [{ operations: ['datakey'], keys: [eventsKey] }]);
+  const workerCreds = await enroll(ks, ns, 'processor', [{ operations: ['unwrap'], keys: [eventsKey] }, { operations: ['datakey'], keys: [resultsKey] }]);
+  // The analyst's identity: an HPKE identity file for now; the directory replaces it (search with proofs) once wired.
+  const analyst = await HpkeIdentity.generate('x25519');
+  const analystFile = join(dir, 'analyst.identity');
+  writeFileSync(analystFile, `${analyst.toString()}\n`, { mode: 0o600 });
+  const analystRecipient = (await analyst.recipient()).toString();
+  const ingestFile = join(dir, 'ingest.creds.json');
+  const workerFile = join(dir, 'worker.creds.json');
+  writeFileSync(ingestFile, JSON.stringify(ingestCreds), { mode: 0o600 });
+  writeFileSync(workerFile, JSON.stringify(workerCreds), { mode: 0o600 });
+  say(`[setup] keys ${eventsKey}, ${resultsKey}; principals ingest (datakey events), processor (unwrap events, datakey results); analyst recipient ${analystRecipient.slice(0, 24)}…`);
+
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${database}"`);
+  const db = new pg.Client({ ...PG, database });
+  await db.connect();
+  await db.query('CREATE TABLE results (id text PRIMARY KEY, kind text NOT NULL, record bytea, summary bytea)');
+  const nc = await connect({ servers: NATS_URL });
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.add({ name: stream, subjects: [`pipeline.${run}.>`] });
+  await jsm.consumers.add(stream, { durable_name: 'processor', ack_policy: 'explicit' as never });
+  say(`[setup] NATS stream ${stream} (${subject}), PostgreSQL database ${database}`);
+
+  const socket = join(dir, 'worker.sock');
+  const worker = await firstLine('decrypt-worker.ts', [workerFile, socket, analystRecipient, eventsKey, resultsKey]);
+  children.push(worker.child);
+  say(`[decrypt worker] pid ${worker.child.pid}, socket ${socket} (the only process holding the processor's credentials)`);
+  const ingest = await firstLine('ingest.ts', [ingestFile, NATS_URL, stream, subject, eventsKey]);
+  children.push(ingest.child);
+  const { port } = JSON.parse(ingest.line) as { port: number };
+  say(`[ingest] pid ${ingest.child.pid}, http://127.0.0.1:${port}/records`);
+
+  const records = Array.from({ length: 4 }, (_, i) => ({ id: `rec-${i}`, patient: `${marker}-patient-${i}`, diagnosis: `${marker}-dx-${i}` }));
+  const processor = start('processor.ts', [socket, NATS_URL, stream, 'processor', database, String(records.length)]);
+  children.push(processor);
+  for (const r of records) {
+    const res = await fetch(`http://127.0.0.1:${port}/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
+    const body = await res.json() as { accepted?: string; code?: string };
+    if (res.status !== 202) throw new Error(`ingest refused ${r.id}: ${body.code}`);
+    say(`[client → ingest] ${r.id} accepted as message ${body.accepted}`);
+  }
+  await once(processor, 'exit');
+
+  say('-- what the middle saw --');
+  const info = await jsm.streams.info(stream);
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    say(`[NATS stream ${stream}] seq ${seq}: ${Buffer.from(m.data).toString('base64').slice(0, 72)}… (${m.data.length} bytes)`);
+  }
+  const { rows } = await db.query<{ id: string; record: Buffer; summary: Buffer }>('SELECT id, record, summary FROM results ORDER BY id');
+  for (const r of rows) say(`[PostgreSQL results] ${r.id}: record=${preview(r.record)} summary=${preview(r.summary)}`);
+
+  say('-- what the analyst opened (identity file only, no key service) --');
+  const identity = await parseIdentity(readFileSync(analystFile, 'utf8').trim());
+  const view = new SealedColumns({ table: 'results', columns: ['record', 'summary'], open: { identities: [identity] } });
+  for (const r of rows) say(`[analyst] ${r.id}: ${String(await view.openValue('summary', r.id, r.summary))}`);
+
+  const result = { stream, subject, database, rows: rows.length, sent: records.length, kept: process.env.PIPELINE_KEEP === '1' };
+  await db.end();
+  if (process.env.PIPELINE_KEEP !== '1') {
+    await jsm.streams.delete(stream);
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  }
+  await nc.drain();
+  const logFile = join(tmpdir(), `kw-pipeline-${run}.keyservice.log`);
+  writeFileSync(logFile, ks.logs());
+  say(`[key service] logs in ${logFile}`);
+  say(`PIPELINE_RESULT ${JSON.stringify({ ...result, keyServiceLog: logFile })}`);
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  await admin.end().catch(() => undefined);
+  await ks.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

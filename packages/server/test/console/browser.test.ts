@@ -1,0 +1,168 @@
+/**
+ * The web console in headless Chromium (Debian's `chromium`, driven by
+ * playwright-core) against a real server: sign in with a token, see the key
+ * list and a key's versions, open the audit page and see every event's
+ * inclusion proof verified in the browser against the signed checkpoint,
+ * see health, sign out; then the /console/seal demo: an identity in
+ * IndexedDB (WebCrypto non-extractable where the browser has X25519, and the
+ * @keyward/core fallback), a file sealed and opened in the page, and opened
+ * again after a reload. No Content-Security-Policy violation is allowed.
+ *
+ * Fails, never skips, when Chromium is missing (scripts/install-test-deps.sh
+ * installs it). KW_CHROMIUM overrides the binary.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, describe, it, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { RunningServer } from '../../src/server.js';
+import { call, enrollAdmin, newServer, unsealAll } from '../api/helpers.js';
+
+const CHROMIUM = process.env.KW_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
+
+void test('Chromium is installed', () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set KW_CHROMIUM`);
+});
+
+void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
+  let s: RunningServer;
+  let admin: string;
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  const problems: string[] = [];
+
+  before(async () => {
+    s = await newServer({ checkpointMs: 200 });
+    const init = await s.initialize({ shares: 3, threshold: 2 });
+    await unsealAll(s, init.shares.slice(0, 2));
+    admin = await enrollAdmin(s, init.rootToken);
+    for (const [url, body] of [
+      ['/v1/keys/default/orders', { type: 'aes256', rotation_period_seconds: 90 * 86400 }],
+      ['/v1/keys/default/orders/rotate', undefined],
+      ['/v1/keys/billing/invoices', { type: 'ed25519' }],
+    ] as const) {
+      const r = await call(s, 'POST', url, { token: admin, ...(body ? { body } : {}) });
+      assert.ok(r.status === 200 || r.status === 201, `${url}: ${JSON.stringify(r.body)}`);
+    }
+    await new Promise((r) => setTimeout(r, 400)); // the keyholder signs a checkpoint over these
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+    context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+    // Nothing may leave the server under test.
+    const origin = new URL(s.url).origin;
+    await context.route((u) => u.origin !== origin && u.protocol !== 'blob:', (route) => { problems.push(`blocked ${route.request().url()}`); return route.abort(); });
+    page = await context.newPage();
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      // A 401 is how the page learns it is not signed in (and the test's own check after sign-out).
+      if (/status of 401/.test(m.text())) return;
+      if (m.type() === 'error' || /Content Security Policy|Refused to/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await s?.close();
+  });
+
+  void it('signs in, lists keys with versions, verifies audit events in the browser, shows health, signs out', async () => {
+    await page.goto(`${s.url}/console/`);
+    await page.getByLabel('Access token').fill(admin);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const orders = page.locator('#keys-table tr[data-key="default/orders"]');
+    await orders.waitFor({ timeout: 15_000 });
+    assert.match(await orders.innerText(), /aes256[\s\S]*v2[\s\S]*every 90d/);
+    assert.equal(await page.locator('#keys-table tr[data-key="billing/invoices"]').count(), 1);
+    // The token went once to the server: not in storage, and the session cookie is invisible to script.
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    assert.ok(!stored.includes(admin) && !stored.includes('keyward_session'), stored);
+    assert.equal(await page.getByLabel('Access token').count(), 0);
+
+    // Filter, then a key's versions.
+    await page.getByLabel('Search').fill('invoices');
+    assert.equal(await page.locator('#keys-table tbody tr[data-key]').count(), 1);
+    await page.getByLabel('Search').fill('');
+    await orders.getByRole('button', { name: 'Versions' }).click();
+    const versions = page.locator('table.versions');
+    await versions.waitFor();
+    assert.match(await versions.innerText(), /v2[\s\S]*enabled[\s\S]*v1[\s\S]*enabled/);
+
+    // Audit: the checkpoint signature and every shown event's inclusion proof, checked by the page.
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.locator('#audit-checkpoint .mark-ok').waitFor({ timeout: 15_000 });
+    assert.match(await page.locator('#audit-checkpoint').innerText(), /signature verified in this browser/);
+    await page.waitForFunction(() => {
+      const rows = Array.from(document.querySelectorAll('#audit-table tr[data-index]'));
+      return rows.length > 0 && rows.every((r) => (r as HTMLElement).dataset.verdict !== 'checking');
+    }, undefined, { timeout: 20_000 });
+    const verdicts = await page.locator('#audit-table tr[data-index]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.verdict));
+    assert.ok(verdicts.length >= 5, `events shown: ${verdicts.length}`);
+    assert.deepEqual([...new Set(verdicts)], ['verified']);
+    assert.equal(await page.locator('#audit-table .mark-ok', { hasText: 'verified' }).count(), verdicts.length);
+    await page.getByLabel('Operation').selectOption('keys.rotate');
+    const ops = await page.locator('#audit-table tr[data-index] td:nth-child(3)').allInnerTexts();
+    assert.ok(ops.length >= 1 && ops.every((o) => o === 'keys.rotate'), ops.join(','));
+
+    // Health.
+    await page.getByRole('link', { name: 'Health' }).click();
+    await page.locator('#health-sealed', { hasText: 'unsealed' }).waitFor({ timeout: 10_000 });
+
+    // Keyboard: the skip link is the first stop and leads to the content.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+
+    // Sign out: back to the form; the session is gone on the server too.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Access token').waitFor();
+    const after = await page.evaluate(async () => (await fetch('/v1/console/session')).status);
+    assert.equal(after, 401);
+    assert.deepEqual(problems, []);
+  });
+
+  void it('seals and opens a file in the page, with the identity kept in IndexedDB (WebCrypto key, and the core fallback)', async () => {
+    const data = randomBytes(150_000);
+    const want = createHash('sha256').update(data).digest('hex');
+    const sealAndOpen = async () => {
+      await page.locator('#plain-file').setInputFiles({ name: 'report.bin', mimeType: 'application/octet-stream', buffer: data });
+      await page.getByRole('button', { name: 'Seal', exact: true }).click();
+      assert.equal(await page.locator('#plain-sha256').innerText({ timeout: 15_000 }), want);
+      await page.getByRole('button', { name: 'Open the envelope just sealed' }).click();
+      assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
+    };
+
+    for (const [query, expected] of [['', null], ['?keys=core', 'core-x25519-wrapped']] as const) {
+      await page.goto(`${s.url}/console/seal${query}`);
+      await page.locator('main[data-ready="true"]').waitFor();
+      await page.getByRole('button', { name: 'Generate a new identity' }).click();
+      const storage = await page.locator('#key-storage').getAttribute('data-storage', { timeout: 10_000 });
+      const hasX25519 = await page.evaluate(async () => { try { await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']); return true; } catch { return false; } });
+      assert.equal(storage, expected ?? (hasX25519 ? 'webcrypto-x25519' : 'core-x25519-wrapped'));
+      assert.match(await page.getByLabel('Your recipient string').inputValue(), /^kwx25519/);
+      await sealAndOpen();
+    }
+
+    // A WebCrypto-held identity survives a reload, and opens an envelope chosen as a file.
+    await page.goto(`${s.url}/console/seal`);
+    await page.locator('main[data-ready="true"]').waitFor();
+    await page.getByRole('button', { name: 'Generate a new identity' }).click();
+    await page.locator('#key-storage').waitFor();
+    await page.locator('#plain-file').setInputFiles({ name: 'note.txt', mimeType: 'text/plain', buffer: data });
+    await page.getByRole('button', { name: 'Seal', exact: true }).click();
+    await page.locator('#plain-sha256').waitFor();
+    // The download link (a blob: URL; the CSP keeps fetch() to the server's origin).
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#seal-result a[download]').click()]);
+    assert.equal(download.suggestedFilename(), 'note.txt.kw');
+    const envelope = readFileSync(await download.path());
+    assert.equal(envelope.subarray(0, 4).toString('latin1'), 'KWRD');
+    const recipient = await page.getByLabel('Your recipient string').inputValue();
+    await page.reload();
+    await page.locator('main[data-ready="true"]').waitFor();
+    assert.equal(await page.getByLabel('Your recipient string').inputValue(), recipient);
+    await page.locator('#envelope-file').setInputFiles({ name: 'note.txt.kw', mimeType: 'application/octet-stream', buffer: envelope });
+    assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
+    assert.deepEqual(problems, []);
+  });
+});
