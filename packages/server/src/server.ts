@@ -225,7 +225,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     redact: { paths: ['req.headers.authorization', 'req.headers.signature', 'req.headers["signature-input"]', 'req.headers.cookie', 'req.body', 'res.body', 'body'], censor: '[redacted]' },
   };
 
-  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onError: (what, e) => { metrics.auditErrors.inc({ what, code: (e as { code?: string }).code ?? 'unknown' }); sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }); } });
+  const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onSequencer: (h) => { metrics.sequencerHold.observe(h.holdMs / 1000); metrics.sequencerEvents.inc(h.events); metrics.sequencerKeyholder.inc(h.keyholderMs / 1000); }, onError: (what, e) => { metrics.auditErrors.inc({ what, code: (e as { code?: string }).code ?? 'unknown' }); sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }); } });
   // Several nodes on PostgreSQL: what other nodes change reaches this one by LISTEN/NOTIFY. Tokens,
   // policies and key versions are read from the store on every request (nothing to invalidate);
   // the audit pipe's cached audit-hmac key version is dropped when that key changes anywhere.

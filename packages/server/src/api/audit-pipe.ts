@@ -61,10 +61,26 @@ export interface PreparedEvent {
   readonly b64: string;
 }
 
+/** One hold of the audit sequencer (AuditPipeOptions.onSequencer). */
+export interface SequencerHold {
+  readonly holdMs: number;
+  readonly events: number;
+  readonly keyholderMs: number;
+}
+
 export interface AuditPipeOptions {
   readonly store: Store;
   readonly keyholder: KeyholderClient;
   readonly onError?: (what: string, e: unknown) => void;
+  /**
+   * Several nodes: called after every transaction that held the audit
+   * sequencer (the `audit_head` row lock) and committed — `holdMs` from the
+   * lock being granted to the commit, `events` written under it, and
+   * `keyholderMs`, the part of the hold spent waiting on this node's
+   * keyholder (group commits only; 0 for single-event transactions). The
+   * server turns it into the `keyward_audit_sequencer_*` metrics.
+   */
+  readonly onSequencer?: (s: SequencerHold) => void;
   /** Checkpoint period, ms (default 1000). */
   readonly checkpointMs?: number;
   /**
@@ -173,6 +189,9 @@ export class AuditPipe {
   readonly #store: Store;
   readonly #kh: KeyholderClient;
   readonly #onError: (what: string, e: unknown) => void;
+  readonly #onSequencer: ((s: SequencerHold) => void) | null;
+  /** performance.now() when the current transaction was granted the sequencer (#follow). */
+  #lockedAt = 0;
   #tail: Promise<unknown> = Promise.resolve();
   /** recordOp calls waiting for the next group commit, in order. */
   #queue: QueuedOp[] = [];
@@ -210,6 +229,7 @@ export class AuditPipe {
     this.#store = o.store;
     this.#kh = o.keyholder;
     this.#onError = o.onError ?? (() => undefined);
+    this.#onSequencer = o.onSequencer ?? null;
     this.#ms = o.checkpointMs ?? 1000;
     this.#summaryMs = summaryMsOf(o);
     this.#paths = o.sensitivePaths ?? DEFAULT_SENSITIVE_PATHS;
@@ -379,6 +399,7 @@ export class AuditPipe {
   async #follow(tx: StoreTx): Promise<void> {
     try {
       const head = await tx.lockAuditHead();
+      this.#lockedAt = performance.now();
       if (head !== this.#next) await this.#catchUp(tx, head);
     } catch (e) {
       this.#synced = false;
@@ -420,6 +441,7 @@ export class AuditPipe {
         await tx.appendAuditEvent({ time, event: new TextDecoder().decode(bytes), leafHash: eventLeafHash(bytes), expectedIdx: leaf });
         return r.result;
       });
+      if (this.#shared) this.#sequencerHeld(1, 0);
       this.#next += 1;
       this.#prev = eventHash(bytes);
       try {
@@ -492,6 +514,7 @@ export class AuditPipe {
     let done: DoneOp[] = [];
     let requeue: QueuedOp[] = [];
     const replayed = new Set<DoneOp>();
+    let keyholderMs = 0;
     const append = async (tx: StoreTx, d: DoneOp) => {
       await tx.appendAuditEvent({ time: d.time, event: new TextDecoder().decode(d.bytes), leafHash: eventLeafHash(d.bytes), expectedIdx: d.index });
     };
@@ -499,9 +522,10 @@ export class AuditPipe {
       if (this.#shared) {
         await this.#store.transaction(async (tx) => {
           await this.#follow(tx);
-          ({ done, requeue } = await this.#runGroup(items, tx));
+          ({ done, requeue, keyholderMs } = await this.#runGroup(items, tx));
           for (const d of done) await append(tx, d);
         });
+        this.#sequencerHeld(done.length, keyholderMs);
       } else {
         ({ done, requeue } = await this.#runGroup(items, null));
         if (done.length > 0) {
@@ -542,8 +566,9 @@ export class AuditPipe {
    * before the keyholder acts. A refused op fails alone; after anything
    * uncertain the items after it are handed back for the next group.
    */
-  async #runGroup(items: readonly { q: QueuedOp; input: AuditEventInput }[], tx: StoreTx | null): Promise<{ done: DoneOp[]; requeue: QueuedOp[] }> {
+  async #runGroup(items: readonly { q: QueuedOp; input: AuditEventInput }[], tx: StoreTx | null): Promise<{ done: DoneOp[]; requeue: QueuedOp[]; keyholderMs: number }> {
     const done: DoneOp[] = [];
+    let keyholderMs = 0;
     let prev = this.#prev;
     for (const [i, it] of items.entries()) {
       const index = this.#next + done.length;
@@ -556,8 +581,10 @@ export class AuditPipe {
           it.q.reject(new KeyholderProtocolError('KW_REQUEST_REPLAYED', 'the signed request was already used, on this node or another (nonce seen)'));
           continue;
         }
+        const t0 = performance.now();
         const r = it.q.op ? await it.q.op(ev) : { result: undefined };
         const leaf = r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf;
+        keyholderMs += performance.now() - t0;
         if (leaf === index) {
           const hash = eventHash(bytes);
           done.push({ q: it.q, index, time, bytes, hash, result: r.result });
@@ -575,9 +602,17 @@ export class AuditPipe {
       // The keyholder may hold an event the store does not: commit what is certain, re-sync, and retry the rest later.
       this.#synced = false;
       it.q.reject(uncertain);
-      return { done, requeue: items.slice(i + 1).map((x) => x.q) };
+      return { done, requeue: items.slice(i + 1).map((x) => x.q), keyholderMs };
     }
-    return { done, requeue: [] };
+    return { done, requeue: [], keyholderMs };
+  }
+
+  /** Reports a committed hold of the sequencer that began in #follow. */
+  #sequencerHeld(events: number, keyholderMs: number): void {
+    if (!this.#onSequencer || this.#lockedAt === 0) return;
+    const holdMs = performance.now() - this.#lockedAt;
+    this.#lockedAt = 0;
+    try { this.#onSequencer({ holdMs, events, keyholderMs }); } catch { /* metrics never break the pipe */ }
   }
 
   /**

@@ -24,6 +24,9 @@ export class ApiMetrics {
   readonly auditErrors = new Counter({ name: 'keyward_audit_errors_total', help: 'Audit pipe failures by stage (checkpoint, sync, summary, …) and code; KW_AUDIT_CORRUPT means the stored log no longer verifies', labelNames: ['what', 'code'], registers: [this.registry] });
   readonly checkpointSize = new Gauge({ name: 'keyward_audit_checkpoint_size', help: 'Tree size of the latest signed audit checkpoint in the store', registers: [this.registry] });
   readonly checkpointTime = new Gauge({ name: 'keyward_audit_checkpoint_timestamp_seconds', help: 'When the latest signed audit checkpoint was stored (Unix seconds; 0 when none)', registers: [this.registry] });
+  readonly sequencerHold = new Histogram({ name: 'keyward_audit_sequencer_hold_seconds', help: 'Several nodes: how long this node held the audit sequencer (audit_head row lock) per committed transaction, lock granted to commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.registry] });
+  readonly sequencerEvents = new Counter({ name: 'keyward_audit_sequencer_events_total', help: 'Several nodes: audit events written while holding the sequencer', registers: [this.registry] });
+  readonly sequencerKeyholder = new Counter({ name: 'keyward_audit_sequencer_keyholder_seconds_total', help: 'Several nodes: part of the sequencer hold time spent waiting on this node\'s keyholder (group commits)', registers: [this.registry] });
   readonly rotationOverdue = new Gauge({ name: 'keyward_keys_rotation_overdue', help: 'Keys whose latest version is older than their rotation period', registers: [this.registry] });
 
   constructor(defaults = false) {
