@@ -21,6 +21,7 @@
  * const handle = await loadVersion(mk, { ns: 'billing', key: 'orders', version: 1, type: 'aes256' }, v1.wrapped);
  */
 import { HpkeIdentity, VerifyingKey } from '@keyward/core';
+import type { Pkcs11Token } from '../hsm/token.js';
 import { KeyholderError, check } from './errors.js';
 import {
   ed25519PrivateKey, ed25519PublicBytes, ed25519PublicKey, equalCT, randomBytes, secretKeyObject, wipe,
@@ -132,12 +133,41 @@ export async function loadVersion(masterKey: SecretInput, ref: VersionRef, wrapp
  * checking the type (KW_KEY_TYPE_MISMATCH). Printing or serialising a handle
  * shows only its reference.
  */
+/** Where an HSM-resident version's key is (hsm-resident.ts). */
+export interface HsmKeyRef {
+  readonly token: Pkcs11Token;
+  readonly label: string;
+}
+
 export class KeyVersion {
   #material: Material | null;
+  /** HSM-resident versions: the key in the HSM (no material here), and the Ed25519 public key for verify. */
+  #hsm: HsmKeyRef | null = null;
+  #hsmPublic: KeyObject | null = null;
+  #disposed = false;
 
   /** @internal made by loadVersion. */
-  constructor(readonly ref: Readonly<VersionRef>, material: Material, readonly publicKey?: Uint8Array, readonly publicKeyText?: string) {
+  constructor(readonly ref: Readonly<VersionRef>, material: Material | null, readonly publicKey?: Uint8Array, readonly publicKeyText?: string) {
     this.#material = material;
+  }
+
+  /** @internal made by hsm-resident.ts loadResident: a version whose key never leaves the HSM. */
+  static resident(ref: Readonly<VersionRef>, hsm: HsmKeyRef, publicKey?: Uint8Array, publicKeyObject?: KeyObject, publicKeyText?: string): KeyVersion {
+    const v = new KeyVersion(ref, null, publicKey, publicKeyText);
+    v.#hsm = hsm;
+    v.#hsmPublic = publicKeyObject ?? null;
+    return v;
+  }
+
+  /** True when the key is in the HSM (every operation on it is the HSM's). */
+  get isResident(): boolean { return this.#hsm !== null; }
+
+  /** @internal the HSM key of a resident version of type `type`. */
+  hsmKey(type: 'aes256' | 'ed25519' | 'hmac-sha256'): HsmKeyRef {
+    if (this.#disposed) throw new KeyholderError('KW_SEALED', `${this.keyId} v${this.ref.version} was disposed (the keyholder sealed)`);
+    if (this.ref.type !== type) throw new KeyholderError('KW_KEY_TYPE_MISMATCH', `${this.keyId} v${this.ref.version} is ${this.ref.type}; this operation needs ${type}`);
+    if (!this.#hsm) throw new KeyholderError('KW_INTERNAL', `${this.keyId} v${this.ref.version} is not HSM-resident`);
+    return this.#hsm;
   }
 
   get type(): KeyType { return this.ref.type; }
@@ -146,7 +176,12 @@ export class KeyVersion {
 
   private take<T extends KeyType>(...types: T[]): Extract<Material, { type: T }> {
     const m = this.#material;
-    if (!m) throw new KeyholderError('KW_SEALED', `${this.keyId} v${this.ref.version} was disposed (the keyholder sealed)`);
+    if (this.#disposed || (!m && !this.#hsm)) throw new KeyholderError('KW_SEALED', `${this.keyId} v${this.ref.version} was disposed (the keyholder sealed)`);
+    if (!(types as KeyType[]).includes(this.ref.type)) {
+      throw new KeyholderError('KW_KEY_TYPE_MISMATCH', `${this.keyId} v${this.ref.version} is ${this.ref.type}; this operation needs ${types.join(' or ')}`);
+    }
+    // Fail closed: a software path never gets at an HSM-resident version.
+    if (!m) throw new KeyholderError('KW_KEY_TYPE_MISMATCH', `${this.keyId} v${this.ref.version} is HSM-resident: its key is in the HSM and this operation does not run there`);
     if (!(types as KeyType[]).includes(m.type)) {
       throw new KeyholderError('KW_KEY_TYPE_MISMATCH', `${this.keyId} v${this.ref.version} is ${m.type}; this operation needs ${types.join(' or ')}`);
     }
@@ -154,19 +189,32 @@ export class KeyVersion {
   }
 
   /** Checks the type without touching material. */
-  requireType(...types: KeyType[]): void { this.take(...types); }
+  requireType(...types: KeyType[]): void {
+    if (this.#hsm && !this.#disposed) {
+      if (!types.includes(this.ref.type)) throw new KeyholderError('KW_KEY_TYPE_MISMATCH', `${this.keyId} v${this.ref.version} is ${this.ref.type}; this operation needs ${types.join(' or ')}`);
+      return;
+    }
+    this.take(...types);
+  }
 
   /** @internal the secret KeyObject of an aes256 or hmac-sha256 version. */
   secretKey(type: 'aes256' | 'hmac-sha256'): KeyObject { return this.take(type).key; }
   /** @internal the Ed25519 private key. */
   signingKey(): KeyObject { return this.take('ed25519').privateKey; }
   /** The Ed25519 public key. */
-  verifyingKey(): KeyObject { return this.take('ed25519').publicKey; }
+  verifyingKey(): KeyObject {
+    if (this.#hsm && this.#hsmPublic && !this.#disposed && this.ref.type === 'ed25519') return this.#hsmPublic;
+    return this.take('ed25519').publicKey;
+  }
   /** @internal the HPKE identity of an x25519 or xwing version. */
   hpkeIdentity(): HpkeIdentity { return this.take('x25519', 'xwing').identity; }
 
   /** Drops the material (on seal). Later use is KW_SEALED. JS cannot promise the bytes are zeroed; OpenSSL frees them. */
-  dispose(): void { this.#material = null; }
+  dispose(): void {
+    this.#material = null;
+    this.#hsm = null;
+    this.#disposed = true;
+  }
 
   toJSON(): object { return { ref: this.ref, publicKey: this.publicKeyText }; }
   [Symbol.for('nodejs.util.inspect.custom')](): string { return `KeyVersion(${this.keyId} v${this.ref.version} ${this.ref.type})`; }

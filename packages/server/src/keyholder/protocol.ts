@@ -73,7 +73,7 @@ export const PROTOCOL_ERRORS = {
   // HSM (hsm/errors.ts, docs/hsm.md)
   ...HSM_ERRORS,
   KW_HSM_AUTO_UNSEAL: 'This keyholder unseals itself from its HSM (HSM-wrapped mode): it takes no unseal shares. The shares made at init are recovery shares; they authorise recovery operations (keyward hsm verify-recovery) and open nothing without the HSM.',
-  KW_HSM_NOT_CONFIGURED: 'This keyholder is not in HSM-wrapped mode: recovery shares do not apply (use keyward unseal).',
+  KW_HSM_NOT_CONFIGURED: 'This keyholder is not in HSM-wrapped mode: recovery shares do not apply (use keyward unseal), and keys cannot be HSM-resident.',
   // Attestation-gated release (ops/release.ts, docs/tee.md §Release flow)
   KW_ATTEST_NONCE_UNKNOWN: 'The release nonce was not issued by this keyholder for this key (never issued, issued for another key, or dropped by a restart or seal); ask for a new one.',
   KW_ATTEST_NONCE_EXPIRED: 'The release nonce expired before the evidence arrived; ask for a new one.',
@@ -304,7 +304,11 @@ export const OPS = {
     result: z.strictObject({ sealed: z.literal(true) }),
   },
   'generate-version': {
-    params: z.strictObject({ event: eventField, ref: versionRefSchema }),
+    params: z.strictObject({
+      event: eventField, ref: versionRefSchema,
+      /** Generate the version inside the HSM (HSM-resident; needs HSM custody, else KW_HSM_NOT_CONFIGURED): the result's `wrapped` is then a marker, not material. */
+      resident: z.boolean().optional(),
+    }),
     result: z.strictObject({
       ref: refResult,
       wrapped: b64uText(MAX_WRAPPED_BYTES),

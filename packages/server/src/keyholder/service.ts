@@ -45,18 +45,20 @@ import { canonicalJson } from './canonical-json.js';
 import { isKeyholderError } from './errors.js';
 import { HsmError, isHsmError } from '../hsm/errors.js';
 import { HsmAutoUnseal, RecoveryVerifier } from './hsm-custody.js';
+import { destroyResident, generateResident, isResidentMarker, loadResident } from './hsm-resident.js';
+import type { Pkcs11Token } from '../hsm/token.js';
 import { AuditFrontier, type FrontierLimits, type TreeHead } from './frontier.js';
 import { ImportTokens, importParamsMessage, unwrapImport } from './import.js';
 import { generateVersion, importVersion, loadVersion, type KeyVersion } from './keys.js';
 import { checkContext, parseCallerRecipient, sealToCaller } from './ops/caller.js';
 import { datakey } from './ops/datakey.js';
 import { AttestNonces, releaseDataKey } from './ops/release.js';
-import { decrypt } from './ops/decrypt.js';
-import { encrypt } from './ops/encrypt.js';
-import { mac, verifyMac } from './ops/mac.js';
+import { decryptAny } from './ops/decrypt.js';
+import { encryptAny } from './ops/encrypt.js';
+import { macAny, verifyMacAny } from './ops/mac.js';
 import { headerContext, openForRecipient } from './ops/open.js';
-import { rewrapDataKey } from './ops/rewrap.js';
-import { sign } from './ops/sign.js';
+import { rewrapDataKeyAny } from './ops/rewrap.js';
+import { signAny } from './ops/sign.js';
 import { unwrapDataKey } from './ops/unwrap.js';
 import { verify } from './ops/verify.js';
 import { totpNew, totpVerify } from './ops/totp.js';
@@ -710,9 +712,20 @@ export class KeyholderService {
   /** Runs `fn` with the unwrapped version (kept in the unsealed state's VersionCache for the next operation). */
   async #withVersion<R>(u: Unsealed, stored: StoredVersion, fn: (v: KeyVersion) => Promise<R> | R): Promise<R> {
     const ref = refOf(stored);
-    const v = await u.versions.get(ref, stored.wrapped, stored.publicKey, () =>
-      loadVersion(u.mk, ref, stored.wrapped, stored.publicKey ? { publicKey: stored.publicKey } : {}));
+    // An HSM-resident version: the store holds a marker, the key is in the HSM (hsm-resident.ts).
+    const load = isResidentMarker(stored.wrapped)
+      ? () => loadResident(this.#hsmToken(), this.#requireState().custody.initId, ref, stored.wrapped, stored.publicKey)
+      : () => loadVersion(u.mk, ref, stored.wrapped, stored.publicKey ? { publicKey: stored.publicKey } : {});
+    const v = await u.versions.get(ref, stored.wrapped, stored.publicKey, load);
     return fn(v);
+  }
+
+  /** The open HSM token, for HSM-resident versions: KW_HSM_NOT_CONFIGURED without HSM custody, KW_HSM_UNAVAILABLE while it is not connected. */
+  #hsmToken(): Pkcs11Token {
+    if (!this.#requireState().custody.hsm) throw new KeyholderProtocolError('KW_HSM_NOT_CONFIGURED', 'this version is HSM-resident, but this keyholder has no HSM custody');
+    const token = this.#hsmUnseal?.token;
+    if (!token) throw new HsmError('KW_HSM_UNAVAILABLE', 'the HSM is not connected');
+    return token;
   }
 
   /**
@@ -751,8 +764,16 @@ export class KeyholderService {
     if (ref.key === AUDIT_HMAC_KEY && ref.type !== 'hmac-sha256') {
       return Promise.reject(badEvent('ref.type', `${AUDIT_HMAC_KEY} is reserved for the audit redaction key, of type hmac-sha256`));
     }
+    if (p.resident) {
+      // HSM-resident (hsm-resident.ts): only with HSM custody, and checked before the event is looked at.
+      const state = this.#state;
+      if (state && !state.custody.hsm) {
+        return Promise.reject(new KeyholderProtocolError('KW_HSM_NOT_CONFIGURED', 'HSM-resident keys need HSM custody (keyward init --hsm-module …); this keyholder keeps its keys in software'));
+      }
+      if (ref.key === AUDIT_HMAC_KEY) return Promise.reject(badEvent('ref.key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: it is never HSM-resident`));
+    }
     return this.#keyOp('generate-version', p.event, { ns: ref.ns, key: ref.key, version: ref.version }, async (u) => {
-      const g = await generateVersion(u.mk, ref);
+      const g = p.resident ? await generateResident(this.#hsmToken(), this.#requireState().custody.initId, ref) : await generateVersion(u.mk, ref);
       return {
         ref: g.ref,
         wrapped: b64u(g.wrapped),
@@ -878,8 +899,8 @@ export class KeyholderService {
     if (p.to.key === AUDIT_HMAC_KEY) return Promise.reject(badEvent('to.key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: only hmac-audit uses it`));
     return this.#keyOp('rewrap', p.event, { ns: p.from.ns, key: p.from.key }, (u) =>
       this.#withVersion(u, p.from, (from) =>
-        this.#withVersion(u, p.to, (to) => {
-          const r = rewrapDataKey({ from, to, context: p.context, wrapped: p.wrapped });
+        this.#withVersion(u, p.to, async (to) => {
+          const r = await rewrapDataKeyAny({ from, to, context: p.context, wrapped: p.wrapped });
           return { ref: r.ref, wrapped: b64u(r.wrapped) };
         })));
   }
@@ -887,7 +908,7 @@ export class KeyholderService {
   #encrypt(p: ParsedParams<'encrypt'>): Promise<OpResult<'encrypt'>> {
     const ref = refOf(p.version);
     return this.#keyOp('encrypt', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, (v) => ({ ref: v.ref, ciphertext: encrypt({ version: v, plaintext: p.plaintext, context: p.context }) })));
+      this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, ciphertext: await encryptAny({ version: v, plaintext: p.plaintext, context: p.context }) })));
   }
 
   #decrypt(p: ParsedParams<'decrypt'>): Promise<OpResult<'decrypt'>> {
@@ -897,7 +918,7 @@ export class KeyholderService {
       const recipient = await parseCallerRecipient(p.recipient);
       const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, ciphertext: p.ciphertext });
       return this.#withVersion(u, p.version, async (v) => {
-        const plaintext = decrypt({ version: v, ciphertext: p.ciphertext, context });
+        const plaintext = await decryptAny({ version: v, ciphertext: p.ciphertext, context });
         try {
           return { ref: v.ref, sealed: b64u(await sealToCaller(plaintext, recipient, requestHash, v.ref, context)) };
         } finally {
@@ -910,7 +931,7 @@ export class KeyholderService {
   #sign(p: ParsedParams<'sign'>): Promise<OpResult<'sign'>> {
     const ref = refOf(p.version);
     return this.#keyOp('sign', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, (v) => ({ ref: v.ref, signature: sign({ version: v, message: p.message }) })));
+      this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, signature: await signAny({ version: v, message: p.message }) })));
   }
 
   #verify(p: ParsedParams<'verify'>): Promise<OpResult<'verify'>> {
@@ -922,10 +943,10 @@ export class KeyholderService {
   #mac(p: ParsedParams<'mac'>): Promise<OpResult<'mac'>> {
     const ref = refOf(p.version);
     return this.#keyOp('mac', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, (v) =>
+      this.#withVersion(u, p.version, async (v) =>
         p.mac === undefined
-          ? { ref: v.ref, mac: mac({ version: v, message: p.message }) }
-          : { ref: v.ref, valid: verifyMac({ version: v, message: p.message, mac: p.mac }) }));
+          ? { ref: v.ref, mac: await macAny({ version: v, message: p.message }) }
+          : { ref: v.ref, valid: await verifyMacAny({ version: v, message: p.message, mac: p.mac }) }));
   }
 
   async #hmacAudit(p: ParsedParams<'hmac-audit'>): Promise<OpResult<'hmac-audit'>> {
@@ -948,10 +969,19 @@ export class KeyholderService {
     if (!Number.isFinite(at) || new Date(at).toISOString() !== p.time || Math.abs(at - Date.now()) > RECEIPT_CLOCK_SKEW_MS) {
       throw badEvent('time', 'the destroy time must be a real RFC 3339 time within five minutes of the keyholder clock');
     }
-    // Only a blob that really is this version is ever receipted (AAD binding).
-    const ref = await this.#withVersion(u, p.version, (v) => v.ref);
-    // The version is being destroyed: no unwrapped copy of it stays in memory.
-    u.versions.evict(ref);
+    let ref: VersionRef;
+    if (isResidentMarker(p.version.wrapped)) {
+      // HSM-resident: the marker must name this version's HSM key, which is destroyed now (a retry finds it gone and goes on).
+      ref = refOf(p.version);
+      u.versions.evict(ref);
+      await destroyResident(this.#hsmToken(), state.custody.initId, ref, p.version.wrapped);
+      this.#log('HSM-resident key version destroyed in the HSM', { ns: ref.ns, key: ref.key, version: ref.version });
+    } else {
+      // Only a blob that really is this version is ever receipted (AAD binding).
+      ref = await this.#withVersion(u, p.version, (v) => v.ref);
+      // The version is being destroyed: no unwrapped copy of it stays in memory.
+      u.versions.evict(ref);
+    }
     const facts = { ns: ref.ns, key: ref.key, version: ref.version, blob_sha256: toHex(sha256(p.version.wrapped)), time: p.time };
     const signature = u.signer.sign(receiptMessage(facts));
     if (this.#unsealed !== u) throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while signing');

@@ -94,6 +94,13 @@ void describe('HTTP API v1', () => {
     assert.equal((await call(s, 'POST', '/v1/keys/billing/orders/rotate', { token: root })).body.latest_version, 3);
   });
 
+  void test('--hsm-resident without HSM custody: 409 KW_HSM_NOT_CONFIGURED, nothing stored', async () => {
+    const r = await call(s, 'POST', '/v1/keys/billing/resident', { token: root, body: { type: 'aes256', hsm_resident: true } });
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'KW_HSM_NOT_CONFIGURED');
+    assert.equal(await s.store.getKey('billing', 'resident'), null);
+  });
+
   void test('tokens: create a service token, register a device key; revoked token → 401', async () => {
     const t = await call(s, 'POST', '/v1/tokens', { token: root, body: { principal: 'svc-orders', ns: 'billing', roles: ['orders-app'] } });
     assert.equal(t.status, 201, JSON.stringify(t.body));

@@ -2,7 +2,9 @@
  * HSM-wrapped mode end to end, on a private SoftHSM2 token, with the real
  * `keyward` CLI (run from source) and real server and keyholder processes:
  * init with the HSM → the server starts unsealed without shares →
- * create/rotate/datakey/unwrap/rewrap/sign → restart → auto-unseals again →
+ * create/rotate/datakey/unwrap/rewrap/sign → HSM-resident keys (create/rotate/
+ * datakey/unwrap/rewrap/encrypt/decrypt/sign/mac in the HSM, marker-only store
+ * rows, destroy removes the HSM object) → restart → auto-unseals again →
  * data keys still unwrap; keys visible to OpenSC's pkcs11-tool as sensitive
  * and never extractable; the master key's bytes appear nowhere on disk and the
  * recovery shares cannot rebuild it; the HSM gone at restart → sealed with a
@@ -13,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -232,6 +234,83 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     client.dispose();
   });
 
+  void test('HSM-resident keys: generated in the HSM (sensitive, never extractable), every op delegated, no material in the store, destroy removes the HSM object', async () => {
+    const initId = keyholderStateSchema.parse(JSON.parse(readFileSync(join(data, 'keyholder.json'), 'utf8'))).custody.initId;
+    const label = (key: string, v: number) => `keyward-${initId}/app/${key}/v${v}`;
+    const created = JSON.parse(ok(await kw(['keys', 'create', 'app/rk', '--hsm-resident', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean };
+    assert.equal(created.hsm_resident, true);
+    ok(await kw(['keys', 'create', 'app/rsig', '--type', 'ed25519', '--hsm-resident', '--token-file', t.admin], env()));
+    ok(await kw(['keys', 'create', 'app/rmac', '--type', 'hmac-sha256', '--hsm-resident', '--token-file', t.admin], env()));
+    fails(await kw(['keys', 'create', 'app/rx', '--type', 'x25519', '--hsm-resident', '--token-file', t.admin], env()), 'KW_INVALID_ARGUMENT');
+    assert.equal((JSON.parse(ok(await kw(['keys', 'show', 'app/rk', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean }).hsm_resident, true);
+    writeFileSync(join(hsm.dir, 'policy2.json'), JSON.stringify({ grants: [{ principals: ['admin'], operations: ['mac', 'encrypt', 'decrypt'], keys: ['app/*'] }] }));
+    ok(await kw(['policy', 'put', 'app/p2', '--file', join(hsm.dir, 'policy2.json'), '--token-file', t.admin], env()));
+
+    const client = httpClient();
+    // aes256: data keys wrapped by the HSM's AES-GCM, bound to (ns, key, version, context).
+    const dk = await client.data<{ version: number; wrapped: string }>('app', 'rk', 'datakey', { recipient: profileRecipient(), context: { a: 'b' } });
+    assert.equal(dk.body.version, 1);
+    assert.equal(Buffer.from(dk.body.wrapped, 'base64url')[0], 0x02, 'an HSM-made blob');
+    ok(await kw(['keys', 'rotate', 'app/rk', '--token-file', t.admin], env()));
+    const rw = await client.data<{ items: { version: number; wrapped: string }[] }>('app', 'rk', 'rewrap', { items: [{ version: 1, wrapped: dk.body.wrapped, context: { a: 'b' } }] });
+    assert.equal(rw.body.items[0]!.version, 2);
+    for (const it of [{ version: 1, wrapped: dk.body.wrapped }, rw.body.items[0]!]) {
+      const u = await client.data<{ sealed: string }>('app', 'rk', 'unwrap', { ...it, context: { a: 'b' }, recipient: profileRecipient() });
+      assert.ok(u.body.sealed.length > 0, `v${it.version} unwraps in the HSM`);
+    }
+    const refused = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
+    await assert.rejects(client.data('app', 'rk', 'unwrap', { version: 2, wrapped: dk.body.wrapped, context: { a: 'b' }, recipient: profileRecipient() }), refused('KW_WRAPPED_KEY_MISMATCH'));
+    await assert.rejects(client.data('app', 'rk', 'unwrap', { version: 1, wrapped: dk.body.wrapped, context: { a: 'c' }, recipient: profileRecipient() }), refused('KW_WRAPPED_KEY_MISMATCH'));
+    const ct = await client.data<{ ciphertext: string }>('app', 'rk', 'encrypt', { plaintext: Buffer.from('hello').toString('base64url'), context: {} });
+    assert.match(ct.body.ciphertext, /^kw:v2:/);
+    assert.ok((await client.data<{ sealed: string }>('app', 'rk', 'decrypt', { ciphertext: ct.body.ciphertext, context: {}, recipient: profileRecipient() })).body.sealed.length > 0);
+    // ed25519: signed in the HSM; the signature verifies with the version's public key outside Keyward too.
+    const msg = Buffer.from('signed by the HSM');
+    const sig = await client.data<{ signature: string }>('app', 'rsig', 'sign', { message: msg.toString('base64url') });
+    assert.match(sig.body.signature, /^kw:v1:/);
+    assert.equal((await client.data<{ valid: boolean }>('app', 'rsig', 'verify', { message: msg.toString('base64url'), signature: sig.body.signature })).body.valid, true);
+    const pubFile = join(hsm.dir, 'rsig-pub.pem');
+    hsm.pkcs11Tool('--read-object', '--type', 'pubkey', '--label', label('rsig', 1), '-o', pubFile);
+    assert.ok(cryptoVerify(null, msg, createPublicKey(readFileSync(pubFile)), Buffer.from(sig.body.signature.slice('kw:v1:'.length), 'base64url')), 'the HSM key pair made the signature');
+    // hmac-sha256: in the HSM (deterministic, per message).
+    const m1 = await client.data<{ mac: string }>('app', 'rmac', 'mac', { message: msg.toString('base64url') });
+    const m2 = await client.data<{ mac: string }>('app', 'rmac', 'mac', { message: msg.toString('base64url') });
+    const m3 = await client.data<{ mac: string }>('app', 'rmac', 'mac', { message: Buffer.from('other').toString('base64url') });
+    assert.match(m1.body.mac, /^kw:v1:[A-Za-z0-9_-]{43}$/);
+    assert.equal(m1.body.mac, m2.body.mac);
+    assert.notEqual(m1.body.mac, m3.body.mac);
+
+    // pkcs11-tool lists every version key as sensitive and never extractable.
+    const listing = hsm.pkcs11Tool('--list-objects');
+    for (const l of [label('rk', 1), label('rk', 2), label('rsig', 1), label('rmac', 1)]) {
+      const blocks = listing.split(/\n(?=\S)/).filter((b) => b.includes(`label:      ${l}\n`) && !/Public Key Object/.test(b));
+      assert.equal(blocks.length, 1, `pkcs11-tool lists ${l}`);
+      assert.match(blocks[0]!, /Access:.*\bsensitive\b/, `${l} is sensitive`);
+      assert.match(blocks[0]!, /never extractable/, `${l} is never extractable`);
+    }
+    // The store holds only the marker, no material.
+    const store = await openSqliteStoreReadOnly({ path: join(data, 'keyward.db') });
+    try {
+      for (const [key, n] of [['rk', 2], ['rsig', 1], ['rmac', 1]] as const) {
+        const versions = await store.listKeyVersions('app', key);
+        assert.equal(versions.length, n);
+        for (const v of versions) assert.equal(Buffer.from(v.wrapped!).toString('utf8'), `kwhsm:${label(key, v.version)}`, `${key} v${v.version}: a marker only`);
+      }
+    } finally {
+      store.close();
+    }
+
+    // Destroy: the HSM object goes, and the version is refused afterwards.
+    ok(await kw(['keys', 'schedule-deletion', 'app/rk', '1', '--days', '7', '--token-file', t.admin], env()));
+    ok(await kw(['keys', 'destroy', 'app/rk', '1', '--yes', '--token-file', t.admin], env()));
+    assert.ok(!hsm.pkcs11Tool('--list-objects').includes(`label:      ${label('rk', 1)}\n`), 'v1 is gone from the HSM');
+    assert.ok(hsm.pkcs11Tool('--list-objects').includes(`label:      ${label('rk', 2)}\n`), 'v2 is still there');
+    await assert.rejects(client.data('app', 'rk', 'unwrap', { version: 1, wrapped: dk.body.wrapped, context: { a: 'b' }, recipient: profileRecipient() }), refused('KW_KEY_VERSION_DESTROYED'));
+    assert.ok((await client.data<{ sealed: string }>('app', 'rk', 'unwrap', { ...rw.body.items[0]!, context: { a: 'b' }, recipient: profileRecipient() })).body.sealed.length > 0, 'v2 still unwraps');
+    writeFileSync(join(hsm.dir, 'resident.json'), JSON.stringify({ v2: rw.body.items[0]!.wrapped }));
+    client.dispose();
+  });
+
   void test('checkpoints are signed by the HSM key and verify with keyward audit verify', async () => {
     await new Promise((r) => setTimeout(r, 1500)); // the next checkpoint covers the events above
     const exp = join(hsm.dir, 'audit.jsonl');
@@ -260,6 +339,8 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     for (const [version, wrapped] of [[1, blobs.v1], [2, blobs.v2]] as const) {
       assert.ok((await client.data<{ sealed: string }>('app', 'kms', 'unwrap', { version, wrapped, context: { a: 'b' }, recipient: profileRecipient() })).body.sealed.length > 0);
     }
+    const resident = JSON.parse(readFileSync(join(hsm.dir, 'resident.json'), 'utf8')) as { v2: string };
+    assert.ok((await client.data<{ sealed: string }>('app', 'rk', 'unwrap', { version: 2, wrapped: resident.v2, context: { a: 'b' }, recipient: profileRecipient() })).body.sealed.length > 0, 'an HSM-resident data key unwraps after restart');
     client.dispose();
   });
 

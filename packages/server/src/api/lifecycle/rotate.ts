@@ -21,6 +21,14 @@ import type { ApiContext } from '../app.js';
 import { unb64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
 
+/** The meta entry that marks a key HSM-resident (`keys create --hsm-resident`): every version of it is generated in the HSM. */
+export const residentMetaKey = (ns: string, name: string): string => `key.custody:${ns}/${name}`;
+
+/** True when the key was created HSM-resident (keyholder/hsm-resident.ts). */
+export async function isHsmResident(store: { getMeta(key: string): Promise<string | null> }, ns: string, name: string): Promise<boolean> {
+  return (await store.getMeta(residentMetaKey(ns, name))) === 'hsm';
+}
+
 /** True when the latest version of `key` (created at `latestCreated`) is due for rotation at `now`. */
 export function rotationDue(key: Pick<KeyRow, 'rotationPeriodSeconds'>, latestCreated: Date, now: Date): boolean {
   return key.rotationPeriodSeconds !== null && latestCreated.getTime() + key.rotationPeriodSeconds * 1000 <= now.getTime();
@@ -46,7 +54,9 @@ export async function rotateKeyVersion(
       const latest = await tx.getKeyVersion(k.ns, k.name, cur.latestVersion);
       if (!latest || !rotationDue(cur, latest.created, input.ifDueAt)) throw new ApiError('KW_STORE_CONFLICT', `${k.ns}/${k.name} is no longer due for rotation`);
     }
-    const g = await ctx.keyholder.call('generate-version', { event: ev.b64, ref: { ns: k.ns, key: k.name, version: next, type: k.type } });
+    // An HSM-resident key's new version is generated in the HSM too.
+    const resident = await isHsmResident(tx, k.ns, k.name);
+    const g = await ctx.keyholder.call('generate-version', { event: ev.b64, ref: { ns: k.ns, key: k.name, version: next, type: k.type }, ...(resident ? { resident: true } : {}) });
     await tx.rotateKey({ ns: k.ns, key: k.name, version: next, wrapped: unb64u(g.wrapped), publicKey: g.publicKey ? unb64u(g.publicKey) : null, created });
     const key = (await tx.getKey(k.ns, k.name))!;
     return { result: { key, versions: await tx.listKeyVersions(k.ns, k.name) }, leaf: g.leaf };

@@ -16,7 +16,7 @@ import { NsParam, b64uString, lifecycleNow, type App } from '../app.js';
 import { b64u, unb64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
 import { destroyVersionWithReceipt } from '../lifecycle/destroy.js';
-import { rotateKeyVersion } from '../lifecycle/rotate.js';
+import { isHsmResident, residentMetaKey, rotateKeyVersion } from '../lifecycle/rotate.js';
 import type { Operation } from '../policy.js';
 import { stepUpGate, type StepUpGate } from '../step-up.js';
 import { guarded, keyView, requireKey, requireVersion, versionView, type Guarded } from './common.js';
@@ -39,6 +39,8 @@ const KeyView = z.strictObject({
   min_decryption_version: z.int(), latest_version: z.int(), versions: z.array(KeyVersionView).optional(),
   /** `generated` (material born in the keyholder) or `external` (imported: bring your own key). */
   origin: z.enum(KEY_ORIGINS).optional(),
+  /** True when every version is generated and used inside the HSM (`--hsm-resident`; docs/hsm.md). */
+  hsm_resident: z.boolean().optional(),
 });
 
 const ACTION: Record<z.infer<typeof VersionAction>['action'], { op: Operation; audit: string }> = {
@@ -77,19 +79,22 @@ export function keyRoutes(app: App): void {
 
   app.route({
     method: 'POST', url: '/v1/keys/:ns/:name', summary: 'Create a key (version 1)', tag: 'keys', auth: 'admin', status: 201,
-    params: KeyParams, body: z.strictObject({ type: z.enum(KEY_TYPES), rotation_period_seconds: RotationPeriod.optional() }), response: KeyView,
+    params: KeyParams, body: z.strictObject({ type: z.enum(KEY_TYPES), rotation_period_seconds: RotationPeriod.optional(), hsm_resident: z.boolean().optional() }), response: KeyView,
   }, ({ params, body, req }) => guarded(app, req, { op: 'keys.create', auditOp: 'keys.create', ns: params.ns, key: params.name, version: 1 }, async ({ event }) => {
     reserved(params.name, 'create');
     if (await ctx.store.getKey(params.ns, params.name)) throw new ApiError('KW_KEY_EXISTS', `key ${params.ns}/${params.name} exists`);
     return ctx.audit.record({ ...event, outcome: 'allowed' }, async (tx, ev) => {
       if (await tx.getKey(params.ns, params.name)) throw new ApiError('KW_KEY_EXISTS', `key ${params.ns}/${params.name} exists`);
       await ensureNamespace(tx, params.ns);
-      const g = await ctx.keyholder.call('generate-version', { event: ev.b64, ref: { ns: params.ns, key: params.name, version: 1, type: body.type } });
+      // --hsm-resident: generated in the HSM; the keyholder refuses it without HSM custody (KW_HSM_NOT_CONFIGURED).
+      const resident = body.hsm_resident === true;
+      const g = await ctx.keyholder.call('generate-version', { event: ev.b64, ref: { ns: params.ns, key: params.name, version: 1, type: body.type }, ...(resident ? { resident: true } : {}) });
       const { key, version } = await tx.createKey({
         ns: params.ns, name: params.name, type: body.type, created: lifecycleNow(ctx), rotationPeriodSeconds: body.rotation_period_seconds ?? null,
         firstVersion: { wrapped: unb64u(g.wrapped), publicKey: g.publicKey ? unb64u(g.publicKey) : null },
       });
-      return { result: keyView(key, [version]), leaf: g.leaf };
+      if (resident) await tx.setMeta(residentMetaKey(params.ns, params.name), 'hsm');
+      return { result: { ...keyView(key, [version]), ...(resident ? { hsm_resident: true } : {}) }, leaf: g.leaf };
     });
   }));
 
@@ -109,8 +114,9 @@ export function keyRoutes(app: App): void {
     const k = await requireKey(ctx.store, params.ns, params.name);
     const versions = await ctx.store.listKeyVersions(params.ns, params.name);
     const origin = await keyOrigin(ctx.store, params.ns, params.name);
+    const resident = await isHsmResident(ctx.store, params.ns, params.name);
     await ctx.audit.record({ ...event, outcome: 'allowed' });
-    return { ...keyView(k, versions), origin };
+    return { ...keyView(k, versions), origin, ...(resident ? { hsm_resident: true } : {}) };
   }));
 
   app.route({

@@ -17,6 +17,7 @@ import { randomBytes, wipe } from '../primitives.js';
 import type { Context, VersionRef } from '../schemas.js';
 import { checkContext, checkRequestHash, parseCallerRecipient, sealToCaller } from './caller.js';
 import { WRAP_OVERHEAD, wrap } from '../wrap.js';
+import { wrapUnder } from '../hsm-resident.js';
 
 export const DATA_KEY_LENGTH = 32;
 export const DATAKEY_PURPOSE = 'datakey';
@@ -54,7 +55,8 @@ export interface DatakeyResult {
 
 export async function datakey(p: DatakeyParams): Promise<DatakeyResult> {
   // Every check before any key exists.
-  const kek = p.version.secretKey('aes256');
+  // An HSM-resident version wraps in the HSM (hsm-resident.ts), with the same AAD.
+  const kek = p.version.isResident ? (p.version.hsmKey('aes256'), null) : p.version.secretKey('aes256');
   const context = checkContext(p.context);
   const recipient = p.recipient === undefined ? undefined : await parseCallerRecipient(p.recipient);
   const requestHash = recipient ? checkRequestHash(p.requestHash) : undefined;
@@ -63,7 +65,7 @@ export async function datakey(p: DatakeyParams): Promise<DatakeyResult> {
 
   const dataKey = randomBytes(DATA_KEY_LENGTH);
   try {
-    const wrapped = wrap(kek, DATAKEY_PURPOSE, dataKeyAad(ref, context), dataKey);
+    const wrapped = await wrapUnder(p.version, DATAKEY_PURPOSE, dataKeyAad(ref, context), dataKey, () => wrap(kek!, DATAKEY_PURPOSE, dataKeyAad(ref, context), dataKey));
     const sealed = recipient && requestHash ? await sealToCaller(dataKey, recipient, requestHash, ref, context) : undefined;
     return {
       ref, wrapped,

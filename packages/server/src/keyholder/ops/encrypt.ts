@@ -15,6 +15,7 @@ import type { Context, VersionRef } from '../schemas.js';
 import { wrap } from '../wrap.js';
 import { checkContext } from './caller.js';
 import { formatVersioned } from './versioned.js';
+import { residentWrap } from '../hsm-resident.js';
 
 export const ENCRYPT_PURPOSE = 'encrypt';
 /** Largest plaintext `encrypt` accepts. */
@@ -37,4 +38,17 @@ export function encrypt(p: EncryptParams): string {
   const context = checkContext(p.context);
   const ref = p.version.ref;
   return formatVersioned(ref.version, wrap(kek, ENCRYPT_PURPOSE, encryptAad(ref, context), p.plaintext));
+}
+
+/** encrypt for a version that may be HSM-resident: AES-256-GCM in the HSM, same AAD and text form. */
+export async function encryptAny(p: EncryptParams): Promise<string> {
+  if (!p.version.isResident) return encrypt(p);
+  p.version.hsmKey('aes256');
+  check(p.plaintext instanceof Uint8Array, 'the plaintext must be bytes');
+  if (p.plaintext.length > MAX_ENCRYPT_PLAINTEXT) {
+    throw new KeyholderError('KW_LIMIT_EXCEEDED', `encrypt takes at most ${MAX_ENCRYPT_PLAINTEXT} bytes (got ${p.plaintext.length}); seal larger data with a data key`);
+  }
+  const context = checkContext(p.context);
+  const ref = p.version.ref;
+  return formatVersioned(ref.version, await residentWrap(p.version, ENCRYPT_PURPOSE, encryptAad(ref, context), p.plaintext));
 }

@@ -31,3 +31,11 @@ export function sign(p: SignParams): string {
   const message = checkMessage(p.message);
   return formatVersioned(p.version.ref.version, ed25519Sign(key, message));
 }
+
+/** sign for a version that may be HSM-resident: CKM_EDDSA in the HSM (the same RFC 8032 signature). */
+export async function signAny(p: SignParams): Promise<string> {
+  if (!p.version.isResident) return sign(p);
+  const { token, label } = p.version.hsmKey('ed25519');
+  const message = checkMessage(p.message);
+  return formatVersioned(p.version.ref.version, await token.signEd25519(label, message));
+}

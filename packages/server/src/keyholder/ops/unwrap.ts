@@ -13,6 +13,7 @@ import type { KeyVersion } from '../keys.js';
 import { wipe } from '../primitives.js';
 import type { Context, VersionRef } from '../schemas.js';
 import { unwrap } from '../wrap.js';
+import { unwrapUnder } from '../hsm-resident.js';
 import { checkContext, checkRequestHash, parseCallerRecipient, sealToCaller } from './caller.js';
 import { DATAKEY_PURPOSE, DATA_KEY_LENGTH, checkWrappedDataKey, dataKeyAad } from './datakey.js';
 
@@ -25,14 +26,14 @@ export interface UnwrapParams {
 }
 
 export async function unwrapDataKey(p: UnwrapParams): Promise<{ ref: VersionRef; sealed: Uint8Array }> {
-  const kek = p.version.secretKey('aes256');
+  const kek = p.version.isResident ? (p.version.hsmKey('aes256'), null) : p.version.secretKey('aes256');
   const context = checkContext(p.context);
   const wrapped = checkWrappedDataKey(p.wrapped);
   const recipient = await parseCallerRecipient(p.recipient);
   const requestHash = checkRequestHash(p.requestHash);
   const ref = p.version.ref;
 
-  const dataKey = unwrap(kek, DATAKEY_PURPOSE, dataKeyAad(ref, context), wrapped);
+  const dataKey = await unwrapUnder(p.version, DATAKEY_PURPOSE, dataKeyAad(ref, context), wrapped, () => unwrap(kek!, DATAKEY_PURPOSE, dataKeyAad(ref, context), wrapped));
   try {
     if (dataKey.length !== DATA_KEY_LENGTH) throw new KeyholderError('KW_WRAPPED_KEY_MISMATCH', 'the blob does not hold a data key');
     return { ref, sealed: await sealToCaller(dataKey, recipient, requestHash, ref, context) };
