@@ -5,11 +5,11 @@
  * At the threshold the keyholder rebuilds the recovery key, checks it against
  * the value recorded at init and wipes it: the quorum is proven, nothing opens.
  */
-import { armor, isArmored } from '@keyward/core';
+import { armor } from '@keyward/core';
 import { EXIT_OK, fail, usageError } from '../../lib/errors.js';
-import { readTextFile, writeAll } from '../../lib/io.js';
-import { loadIdentities } from '../../lib/keys.js';
+import { writeAll } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
+import { readShareText } from '../../lib/share.js';
 import * as server from '../../lib/server-modules.js';
 import { ADDR_FLAG, addresses, call, defineServiceCommand } from '../../lib/service.js';
 
@@ -42,26 +42,7 @@ shares, e.g. before an HSM migration. Each attempt is audited
   async run({ flags, positionals }, { io, stdin }) {
     if (positionals.length > 0) usageError('verify-recovery takes no positional arguments (use --share FILE)');
     if (flags.share === undefined) usageError('verify-recovery needs --share FILE');
-    let text = await readTextFile(flags.share, io, stdin, 'the share file');
-    if (isArmored(text.trim())) {
-      const ids = await loadIdentities(flags.identity, io, stdin);
-      if (ids.keyward.length === 0) usageError('this share is sealed to a custodian: give your identity file with -i');
-      const { openCustodianShare } = await server.custodians();
-      let opened: string | null = null;
-      let last: unknown;
-      for (const id of ids.keyward) {
-        try {
-          opened = await openCustodianShare(text.trim(), id);
-          break;
-        } catch (e) {
-          last = e;
-        }
-      }
-      if (opened === null) throw last;
-      text = opened;
-    } else if (flags.identity.length > 0) {
-      usageError('-i is for shares sealed to a custodian; this share file is not sealed');
-    }
+    const text = await readShareText(flags.share, flags.identity, io, stdin);
     const { decodeShareFile, sealShareForBoot } = await server.serverModule();
     const share = decodeShareFile(text);
     const service = { addresses: addresses(flags.addr, io), token: null, insecure: flags.insecure };

@@ -1,9 +1,9 @@
 /** `keyward unseal`: submit one unseal share, sealed end to end to the keyholder's per-boot unseal key. */
-import { armor, isArmored } from '@keyward/core';
+import { armor } from '@keyward/core';
 import { EXIT_OK, fail, usageError } from '../../lib/errors.js';
-import { readTextFile, writeAll } from '../../lib/io.js';
-import { loadIdentities } from '../../lib/keys.js';
+import { writeAll } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
+import { readShareText } from '../../lib/share.js';
 import * as server from '../../lib/server-modules.js';
 import { ADDR_FLAG, addresses, call, defineServiceCommand } from '../../lib/service.js';
 
@@ -31,26 +31,7 @@ process nor a TLS terminator ever sees the share. Prints the progress.`,
   async run({ flags, positionals }, { io, stdin }) {
     if (positionals.length > 0) usageError('unseal takes no positional arguments (use --share FILE)');
     if (flags.share === undefined) usageError('unseal needs --share FILE');
-    let text = await readTextFile(flags.share, io, stdin, 'the share file');
-    if (isArmored(text.trim())) {
-      const ids = await loadIdentities(flags.identity, io, stdin);
-      if (ids.keyward.length === 0) usageError('this share is sealed to a custodian: give your identity file with -i');
-      const { openCustodianShare } = await server.custodians();
-      let opened: string | null = null;
-      let last: unknown;
-      for (const id of ids.keyward) {
-        try {
-          opened = await openCustodianShare(text.trim(), id);
-          break;
-        } catch (e) {
-          last = e;
-        }
-      }
-      if (opened === null) throw last;
-      text = opened;
-    } else if (flags.identity.length > 0) {
-      usageError('-i is for shares sealed to a custodian; this share file is not sealed');
-    }
+    const text = await readShareText(flags.share, flags.identity, io, stdin);
     const { decodeShareFile } = await server.shareFile();
     const share = decodeShareFile(text);
     const service = { addresses: addresses(flags.addr, io), token: null, insecure: flags.insecure };
