@@ -46,9 +46,10 @@ echo "== the key service on its embedded defaults: init (SQLite store, master ke
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 export KEYWARD_ADDR="http://127.0.0.1:$port"
 kw init --data "$dir/kw" --shares 3 --threshold 2 > "$dir/root.token"
-kw server --data "$dir/kw" --listen "127.0.0.1:$port" >"$dir/server.log" 2>&1 &
+# node itself in the background (not the kw function): $! is then the server's pid, which the trap stops.
+node packages/cli/bin/keyward.js server --data "$dir/kw" --listen "127.0.0.1:$port" >"$dir/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do kw status --json >/dev/null 2>&1 && break; sleep 0.1; done
 kw unseal --share "$dir/kw/shares/share-1.txt"     # each custodian, from their own machine
 kw unseal --share "$dir/kw/shares/share-3.txt"
