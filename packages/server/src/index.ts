@@ -23,7 +23,7 @@ export {
   type PostgresStore, type MigrateOutcome, type StoreLocation,
 } from './store/index.js';
 export { openSqliteStoreReadOnly, CURRENT_SCHEMA_VERSION, type ReadOnlyStore } from './store/sqlite-readonly.js';
-export { verifyExport, verifySegments, splitSegments, type SegmentsResult, canonicalJson, AUDIT_EXPORT_VERSION, type VerifyResult, type AuditProblem } from './audit/index.js';
+export { verifyExport, verifySegments, splitSegments, type SegmentsResult, canonicalJson, AUDIT_EXPORT_VERSION, fullExportHeaderLine, type VerifyResult, type AuditProblem } from './audit/index.js';
 export {
   wrapForImport, verifyImportParams, importParamsMessage, IMPORT_ALGORITHM, IMPORT_MATERIAL_LENGTHS, type ImportParamsFacts,
 } from './keyholder/import.js';

@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseCheckpoint, parseNote } from '@keyward/tlog';
 import * as server from '../lib/server-modules.js';
 import { finding, type Finding } from './findings.js';
 
@@ -27,7 +26,7 @@ const q = (s: string): string => (/^[A-Za-z0-9_./:@+=-]+$/.test(s) ? s : `'${s.r
 export async function dataDirFindings(dir: string, opts: DataDirOptions): Promise<Finding[]> {
   const out: Finding[] = [];
   const D = q(dir);
-  const { STORE_FILE, SHARES_DIR, TOKEN_FILE, VERIFIER_KEY_FILE, openSqliteStoreReadOnly, CURRENT_SCHEMA_VERSION, verifyExport, canonicalJson, AUDIT_EXPORT_VERSION } = await server.serverModule();
+  const { STORE_FILE, SHARES_DIR, TOKEN_FILE, VERIFIER_KEY_FILE, openSqliteStoreReadOnly, CURRENT_SCHEMA_VERSION, verifyExport, fullExportHeaderLine } = await server.serverModule();
 
   // --- files -------------------------------------------------------------------------
   const loose = (p: string, allowed: number): number | null => {
@@ -105,8 +104,7 @@ export async function dataDirFindings(dir: string, opts: DataDirOptions): Promis
         out.push(finding('audit-not-checked', `the audit log's public key ${keyFile} is missing, so the log was not verified`, `copy the verifier key kept at init back to ${q(keyFile)}`));
       } else {
         const vkey = readFileSync(keyFile, 'utf8').split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? '';
-        const origin = parseCheckpoint(parseNote(cp.note).text).origin;
-        const lines = [canonicalJson({ keyward_audit_export: AUDIT_EXPORT_VERSION, origin, size: cp.size, checkpoint: cp.note, from: 0, to: cp.size, prefix: [], suffix: [] }) + '\n'];
+        const lines = [fullExportHeaderLine(cp.note)];
         for (let from = 0; from < cp.size; from += PAGE) {
           for (const row of await store.readAuditEvents({ start: from, end: Math.min(cp.size, from + PAGE) })) lines.push(row.event + '\n');
         }

@@ -104,8 +104,8 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
   if (opts.auditKey === null) {
     out.push(finding('audit-not-checked', 'no --audit-key given: the audit log was not verified', 'keyward doctor --addr URL --token-file FILE --audit-key audit-verifier-key.txt'));
   } else {
-    const { canonicalJson, AUDIT_EXPORT_VERSION, verifyExport } = await server.audit();
-    const lines = [canonicalJson({ keyward_audit_export: AUDIT_EXPORT_VERSION, origin: cp.origin, size: cp.size, checkpoint: note, from: 0, to: cp.size, prefix: [], suffix: [] }) + '\n'];
+    const { fullExportHeaderLine, verifyExport } = await server.audit();
+    const lines = [fullExportHeaderLine(note)];
     for (let from = 0; from < cp.size;) {
       const to = Math.min(cp.size, from + 1000);
       const { events } = await call<{ events: { event: string }[] }>(opts.service, 'GET', `/v1/audit/events?from=${from}&to=${to}`);

@@ -104,6 +104,25 @@ export async function* exportLogLines(log: AuditLog, options: ExportOptions = {}
 }
 
 /**
+ * The header line (with its newline) of a full export, [0, size), against
+ * the signed checkpoint `note` — for callers that read the events themselves
+ * (over the API, or from a read-only store) and append them after it.
+ *
+ * @example
+ * const lines = [fullExportHeaderLine(note)]; for (const e of events) lines.push(e + '\n');
+ */
+export function fullExportHeaderLine(note: string): string {
+  let cp;
+  try {
+    cp = parseCheckpoint(parseNote(note).text);
+  } catch (e) {
+    throw new AuditError('KW_INVALID_ARGUMENT', 'the checkpoint is not a signed checkpoint note', { cause: e });
+  }
+  const header: ExportHeader = { keyward_audit_export: AUDIT_EXPORT_VERSION, origin: cp.origin, size: cp.size, checkpoint: note, from: 0, to: cp.size, prefix: [], suffix: [] };
+  return canonicalJson(header) + '\n';
+}
+
+/**
  * The whole export as one string (see the module comment for the format).
  *
  * @example

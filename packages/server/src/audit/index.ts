@@ -41,7 +41,7 @@ export {
   type SignedCheckpoint,
   type StoredEvent,
 } from './log.js';
-export { AUDIT_EXPORT_VERSION, exportLog, exportLogLines, type ExportHeader, type ExportOptions } from './export.js';
+export { AUDIT_EXPORT_VERSION, exportLog, exportLogLines, fullExportHeaderLine, type ExportHeader, type ExportOptions } from './export.js';
 export { AuditShipper, MAX_SEGMENT_EVENTS, fileSink, httpSink, metaPosition, sinkFromUrl, splitSegments, syslogSink, verifySegments, type AuditSink, type SegmentsResult, type ShipPosition } from './ship.js';
 export { auditStorageOf } from './store-adapter.js';
 export { MAX_PROBLEMS, verifyExport, type AuditProblem, type VerifyOptions, type VerifyResult } from './verify.js';

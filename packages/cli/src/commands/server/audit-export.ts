@@ -28,7 +28,7 @@ ${TOKEN_DETAILS}`,
     const out = isStdStream(flags.output) ? null : flags.output;
     if (flags.json && out === null) usageError('--json needs -o FILE (stdout carries the export)');
     if (out !== null) await checkOutputPath(out);
-    const { canonicalJson, AUDIT_EXPORT_VERSION } = await server.audit();
+    const { canonicalJson, fullExportHeaderLine } = await server.audit();
     const token = await readToken(flags['token-file'], io, stdin);
     const service = { addresses: addresses(flags.addr, io), token };
     const { note } = await call<{ note?: unknown }>(service, 'GET', '/v1/audit/checkpoint');
@@ -39,7 +39,7 @@ ${TOKEN_DETAILS}`,
     } catch (e) {
       fail('KW_INTERNAL', `the service's checkpoint is not a signed checkpoint note: ${(e as Error).message}`, e);
     }
-    const lines: string[] = [canonicalJson({ keyward_audit_export: AUDIT_EXPORT_VERSION, origin: cp.origin, size: cp.size, checkpoint: note, from: 0, to: cp.size, prefix: [], suffix: [] }) + '\n'];
+    const lines: string[] = [fullExportHeaderLine(note)];
     for (let from = 0; from < cp.size;) {
       const to = Math.min(cp.size, from + PAGE);
       const res = await call<Record<string, unknown> | unknown[]>(service, 'GET', `/v1/audit/events?from=${from}&to=${to}`);
