@@ -133,10 +133,21 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
       assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
     };
 
+    // The page shows the identity already stored (if any) before a click's new
+    // one is ready: wait until the recipient string changes, not just for the text.
+    const generate = async () => {
+      const before = await page.locator('#own-recipient').inputValue();
+      await page.getByRole('button', { name: 'Generate a new identity' }).click();
+      await page.waitForFunction((prev) => {
+        const now = (document.querySelector('#own-recipient') as HTMLInputElement | null)?.value ?? '';
+        return now !== '' && now !== prev;
+      }, before, { timeout: 10_000 });
+    };
+
     for (const [query, expected] of [['', null], ['?keys=core', 'core-x25519-wrapped']] as const) {
       await page.goto(`${s.url}/console/seal${query}`);
       await page.locator('main[data-ready="true"]').waitFor();
-      await page.getByRole('button', { name: 'Generate a new identity' }).click();
+      await generate();
       const storage = await page.locator('#key-storage').getAttribute('data-storage', { timeout: 10_000 });
       const hasX25519 = await page.evaluate(async () => { try { await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']); return true; } catch { return false; } });
       assert.equal(storage, expected ?? (hasX25519 ? 'webcrypto-x25519' : 'core-x25519-wrapped'));
@@ -147,8 +158,7 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     // A WebCrypto-held identity survives a reload, and opens an envelope chosen as a file.
     await page.goto(`${s.url}/console/seal`);
     await page.locator('main[data-ready="true"]').waitFor();
-    await page.getByRole('button', { name: 'Generate a new identity' }).click();
-    await page.locator('#key-storage').waitFor();
+    await generate();
     await page.locator('#plain-file').setInputFiles({ name: 'note.txt', mimeType: 'text/plain', buffer: data });
     await page.getByRole('button', { name: 'Seal', exact: true }).click();
     await page.locator('#plain-sha256').waitFor();
