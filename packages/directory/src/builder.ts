@@ -7,14 +7,31 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { abytes, auint, toHex } from './bytes.js';
+import { isExpired, type LadderKey, type LadderSpec, type ProofSource } from './combined.js';
 import { commit, randomOpening } from './commitment.js';
 import { DirectoryError, check } from './errors.js';
+import { ibst } from './ibst.js';
+import { baseBinaryLadder, searchBinaryLadder } from './ladder.js';
 import { logLeafValue, logParentValue, proveBatch, splitPoint } from './log-tree.js';
+import { contactMonitor, ownerInit, ownerInitLadder, ownerMonitor, type MonitorResponse, type OwnerInitResponse } from './monitor.js';
 import { prefixInsert, prefixProve, type PrefixNode } from './prefix-tree.js';
-import type { DirectoryProof, VersionProof } from './responses.js';
+import { completeFrontier, runSearch, type SearchResponse } from './search.js';
+import { updateLadderVersions, updateProof, type OwnerState, type UpdateResponse } from './update.js';
 import type { AppendBatch, DirectoryStore, StoredVersion } from './store.js';
-import { alabel, aversion, type Configuration, type FullTreeHead, type LogEntry, type TreeHead } from './structs.js';
-import { KT_128_SHA256_ED25519, ZERO_HASH } from './suite.js';
+import {
+  alabel,
+  aversion,
+  type BinaryLadderStep,
+  type CombinedTreeProof,
+  type Configuration,
+  type FullTreeHead,
+  type LogEntry,
+  type MonitorMapEntry,
+  type PrefixProof,
+  type SearchRequest,
+  type TreeHead,
+} from './structs.js';
+import { KT_128_SHA256_ED25519, NC, ZERO_HASH } from './suite.js';
 import { signTreeHead } from './tree-head.js';
 import { vrfEvaluate, vrfPublicKey } from './vrf.js';
 
@@ -40,21 +57,27 @@ export interface LabelUpdate {
   readonly value: Uint8Array;
 }
 
-/** A search request (Keyward profile): `last` is the client's verified tree size. */
-export interface DirectorySearch {
-  readonly label: Uint8Array;
-  /** A fixed version; absent asks for the greatest. */
-  readonly version?: number;
+/** §13.2 ContactMonitorRequest. */
+export interface ContactMonitorRequest {
   readonly last?: number;
+  readonly label: Uint8Array;
+  readonly entries: readonly MonitorMapEntry[];
 }
 
-/** A monitor request: versions the client already verified, and for an owner its greatest version. */
-export interface DirectoryMonitor {
-  readonly label: Uint8Array;
-  readonly versions: readonly number[];
-  /** Owners only: the greatest version they added; the proof then shows `greatest+1` is absent. */
-  readonly greatestVersion?: number;
+/** §13.3 OwnerInitRequest. */
+export interface OwnerInitRequest {
   readonly last?: number;
+  readonly label: Uint8Array;
+  readonly start: number;
+}
+
+/** §13.4 OwnerMonitorRequest. */
+export interface OwnerMonitorRequest {
+  readonly last?: number;
+  readonly label: Uint8Array;
+  readonly entries: readonly MonitorMapEntry[];
+  readonly start: number;
+  readonly greatestVersion?: number;
 }
 
 /**
@@ -129,14 +152,6 @@ export class DirectoryBuilder {
     return { treeHead: signTreeHead(this.config, this.keys.signingKey, size, root), root };
   }
 
-  private async rightmost(): Promise<{ size: number; entry: LogEntry }> {
-    const size = await this.store.treeSize();
-    if (size === 0) throw new DirectoryError('KT_NOT_FOUND', 'the log is empty');
-    const entry = await this.store.logEntry(size - 1);
-    if (!entry) throw new DirectoryError('KT_INVALID_ARGUMENT', 'rightmost log entry missing from the store');
-    return { size, entry };
-  }
-
   /**
    * Appends one log entry carrying the next version of each label in `changes` (a label may
    * appear several times: its versions follow in order). Returns the new signed tree head.
@@ -144,7 +159,7 @@ export class DirectoryBuilder {
    * @example
    * await log.update([{ label, value: publicKey }]);
    */
-  async update(changes: readonly LabelUpdate[]): Promise<{ treeHead: TreeHead; versions: number[] }> {
+  async update(changes: readonly LabelUpdate[]): Promise<{ treeHead: TreeHead; versions: number[]; position: number }> {
     check(changes.length >= 1 && changes.length <= 255, 'an update carries 1 to 255 changes');
     const size = await this.store.treeSize();
     const previous = size > 0 ? await this.store.logEntry(size - 1) : undefined;
@@ -183,79 +198,226 @@ export class DirectoryBuilder {
     // this batch are garbage).
     const prefixNodes = [...collectReachable(root, nodes)];
     await this.store.append({ position: size, entry, logNodes, prefixNodes, versions });
-    return { treeHead: (await this.treeHead()).treeHead, versions: versions.map((v) => v.version) };
+    return { treeHead: (await this.treeHead()).treeHead, versions: versions.map((v) => v.version), position: size };
   }
 
   private async headFor(last: number | undefined, size: number): Promise<FullTreeHead> {
-    if (last !== undefined) {
-      auint(last, 'last');
-      if (last > size) throw new DirectoryError('KT_INVALID_ARGUMENT', `the client claims size ${last}, the log has ${size}`);
-      if (last === size) return { type: 'same' };
-    }
+    if (last !== undefined && last === size) return { type: 'same' };
     return { type: 'updated', treeHead: (await this.treeHead()).treeHead };
   }
 
-  private async prove(
-    label: Uint8Array,
-    versions: readonly number[],
-    last: number | undefined,
-    opening: StoredVersion | undefined,
-  ): Promise<DirectoryProof> {
-    const { size, entry } = await this.rightmost();
-    const vp: VersionProof[] = [];
-    const keys: Uint8Array[] = [];
-    for (const v of versions) {
-      const stored = await this.store.labelVersion(label, v);
-      const { output, proof } = stored ? { output: stored.vrfOutput, proof: stored.vrfProof } : vrfEvaluate(this.keys.vrfKey, label, v);
-      vp.push({ version: v, proof });
-      keys.push(output);
+  private async sizeFor(last: number | undefined): Promise<number> {
+    const size = await this.store.treeSize();
+    if (size === 0) throw new DirectoryError('KT_NOT_FOUND', 'the log is empty');
+    if (last !== undefined) {
+      auint(last, 'last');
+      if (last < 1 || last > size) throw new DirectoryError('KT_INVALID_ARGUMENT', `the client claims size ${last}, the log has ${size}`);
     }
-    const prefixProof = await prefixProve((v) => this.store.prefixNode(v), entry.prefixTree, keys);
-    const retained = last !== undefined && last >= 1 ? last : undefined;
-    const inclusion = await proveBatchAsync((s, l) => this.subtree(s, l), size, [size - 1], retained);
-    return {
-      fullTreeHead: await this.headFor(last, size),
-      timestamp: entry.timestamp,
-      versions: vp,
-      ...(opening ? { opening: { opening: opening.opening, value: opening.value } } : {}),
-      prefixProof,
-      inclusion,
-    };
+    return size;
   }
 
   /**
-   * Answers a search: for the greatest version, proofs that version `g` is present and `g+1`
-   * absent (or that version 0 is absent); for a fixed version `v`, that `v` is present (or absent).
+   * Runs `algorithm` (the client's own verification code) against the store: every timestamp and
+   * ladder it asks for becomes an element of the CombinedTreeProof, in the order it asks. The
+   * algorithm is synchronous and the store is not, so a read the cache cannot answer aborts the
+   * run, is loaded, and the run starts again (each restart gets further; runs are O(log n)).
+   */
+  private async prove<T>(
+    label: Uint8Array,
+    size: number,
+    last: number | undefined,
+    algorithm: (w: ProofWriter, cache: LabelCache) => T,
+    evidence = false,
+  ): Promise<{ result: T | undefined; proof: CombinedTreeProof; cache: LabelCache }> {
+    const cache = await LabelCache.load(this.store, this.keys.vrfKey, label);
+    const retained = new Set(last === undefined ? [] : ibst.frontier(last));
+    for (let attempt = 0; ; attempt++) {
+      const w = new ProofWriter(cache, retained);
+      let result: T | undefined;
+      try {
+        result = algorithm(w, cache);
+      } catch (e) {
+        if (e instanceof Need) {
+          await e.load();
+          continue;
+        }
+        // Owner monitoring met a version the owner does not expect: the answer stops there, and
+        // the owner's verification stops at the same element (it is the evidence).
+        if (e instanceof DirectoryError && e.code === 'KT_UNEXPECTED_VERSION' && evidence) return this.finish(undefined, w, cache, size, last);
+        // The algorithm refuses what an honest log would never show: the request was wrong.
+        if (e instanceof DirectoryError && (e.code === 'KT_BAD_RESPONSE' || e.code === 'KT_UNEXPECTED_VERSION')) {
+          throw new DirectoryError('KT_INVALID_ARGUMENT', `the request does not match the log: ${e.message}`, { cause: e });
+        }
+        throw e;
+      }
+      return this.finish(result, w, cache, size, last);
+    }
+  }
+
+  private async finish<T>(result: T, w: ProofWriter, cache: LabelCache, size: number, last: number | undefined): Promise<{ result: T; proof: CombinedTreeProof; cache: LabelCache }> {
+    for (;;) {
+      try {
+        const prefixRoots = w.owedRoots();
+        const inclusion = await proveBatchAsync((s, l) => this.subtree(s, l), size, w.supplied(), last);
+        return { result, cache, proof: { timestamps: w.timestamps, prefixProofs: w.proofs, prefixRoots, inclusion } };
+      } catch (e) {
+        if (!(e instanceof Need)) throw e;
+        await e.load();
+      }
+    }
+  }
+
+  /**
+   * Answers a §13.1 SearchRequest with the §6.3 greatest-version search (no `version`) or the
+   * §7.2 fixed-version search, choosing entries and ladders exactly as {@link verifySearchResponse}
+   * reads them. A label with no versions is answered as version 0 proven absent; a fixed version
+   * the log never had as that version proven absent. An expired version is refused
+   * (`KT_NOT_FOUND`).
    *
    * @example
    * const res = await log.search({ label, last: client.treeSize });
    */
-  async search(q: DirectorySearch): Promise<DirectoryProof> {
+  async search(q: SearchRequest): Promise<SearchResponse> {
     alabel(q.label);
+    if (q.version !== undefined) aversion(q.version);
+    const size = await this.sizeFor(q.last);
     const count = await this.store.versionCount(q.label);
-    if (q.version !== undefined) {
-      aversion(q.version);
-      const stored = await this.store.labelVersion(q.label, q.version);
-      return this.prove(q.label, [q.version], q.last, stored);
-    }
-    if (count === 0) return this.prove(q.label, [0], q.last, undefined);
-    const greatest = count - 1;
-    return this.prove(q.label, count > 0xfffffffe ? [greatest] : [greatest, greatest + 1], q.last, await this.store.labelVersion(q.label, greatest));
+    const greatest = q.version === undefined;
+    const target = q.version ?? Math.max(count - 1, 0);
+    const ladderVersions = baseBinaryLadder(target);
+    const { result, proof, cache } = await this.prove(q.label, size, q.last, (w) =>
+      runSearch(this.config, size, q.last, greatest, target, NO_KEYS, w, true),
+    );
+    if (!result) throw new DirectoryError('KT_INVALID_ARGUMENT', 'no search result');
+    if (result.expired) throw new DirectoryError('KT_NOT_FOUND', `version ${target} has expired`);
+    const stored = result.found ? await this.store.labelVersion(q.label, target) : undefined;
+    if (result.found && !stored) throw new DirectoryError('KT_INVALID_ARGUMENT', `version ${target} missing from the store`);
+    const binaryLadder = ladderVersions.map((v) => cache.step(v, v !== target && v < count));
+    return {
+      fullTreeHead: await this.headFor(q.last, size),
+      ...(greatest ? { version: target } : {}),
+      opening: stored?.opening ?? new Uint8Array(NC),
+      value: { value: stored?.value ?? new Uint8Array(0) },
+      binaryLadder,
+      search: proof,
+    };
   }
 
   /**
-   * Answers a monitor request: every listed version is still present with the same commitment,
-   * and (for an owner) no version above `greatestVersion` exists.
+   * Answers a §13.2 ContactMonitorRequest: §8.2 over the user's monitoring map.
    *
    * @example
-   * const res = await log.monitor({ label, versions: [0, 1], greatestVersion: 1, last });
+   * const res = await log.contactMonitor({ label, entries: [{ position: 5, version: 2 }], last });
    */
-  async monitor(q: DirectoryMonitor): Promise<DirectoryProof> {
+  async contactMonitor(q: ContactMonitorRequest): Promise<MonitorResponse> {
     alabel(q.label);
-    const versions = [...q.versions];
-    if (q.greatestVersion !== undefined) versions.push(q.greatestVersion + 1);
-    check(new Set(versions).size === versions.length && versions.length <= 255, 'monitored versions must be distinct, at most 255');
-    return this.prove(q.label, versions, q.last, undefined);
+    const size = await this.sizeFor(q.last);
+    checkEntries(q.entries, size);
+    const { proof } = await this.prove(q.label, size, q.last, (w, c) => {
+      checkHeld(q.entries, c);
+      for (const p of ibst.updateView(size, q.last)) w.timestamp(p);
+      contactMonitor(size, this.config.reasonableMonitoringWindow, q.entries, NO_KEYS, w);
+      completeFrontier(size, w);
+    });
+    return { fullTreeHead: await this.headFor(q.last, size), proof };
+  }
+
+  /**
+   * Answers a §13.3 OwnerInitRequest: §8.3 owner initialization at the distinguished entry
+   * `start`, with the greatest version at each inspected entry and the binary ladder (ascending,
+   * a commitment for every version that exists).
+   *
+   * @example
+   * const res = await log.ownerInit({ label, start: 31, last });
+   */
+  async ownerInit(q: OwnerInitRequest): Promise<OwnerInitResponse> {
+    alabel(q.label);
+    const size = await this.sizeFor(q.last);
+    auint(q.start, 'start');
+    if (q.start >= size) throw new DirectoryError('KT_INVALID_ARGUMENT', `start ${q.start} is beyond a log of ${size}`);
+    const lifetime = this.config.maximumLifetime;
+    let greatestVersions: number[] = [];
+    const { proof, cache } = await this.prove(q.label, size, q.last, (w, c) => {
+      for (const p of ibst.updateView(size, q.last)) w.timestamp(p);
+      // The inspected entries, as ownerInit walks them, read from the cache (not the proof).
+      const rightmost = c.entry(size - 1).timestamp;
+      const list = [q.start];
+      for (const e of ibst.pathTo(q.start, size).filter((x) => x < q.start).sort((a, b) => b - a)) {
+        if (isExpired(lifetime, c.entry(e).timestamp, rightmost)) break;
+        list.push(e);
+      }
+      greatestVersions = list.map((e) => c.countAt(e) - 1).filter((g) => g >= 0);
+      ownerInit(size, lifetime, q.start, greatestVersions, NO_KEYS, w);
+      completeFrontier(size, w);
+    });
+    return {
+      fullTreeHead: await this.headFor(q.last, size),
+      greatestVersions,
+      binaryLadder: ownerInitLadder(greatestVersions).map((v) => cache.step(v, v < cache.count)),
+      proof,
+    };
+  }
+
+  /**
+   * Answers a §13.4 OwnerMonitorRequest: §8.2 over `entries`, then §8.3 owner monitoring of the
+   * distinguished entries right of `start`, each with the ladder for the version the owner holds
+   * there (`min(greatest there, greatestVersion)`), so a version the owner did not add shows up.
+   *
+   * @example
+   * const res = await log.ownerMonitor({ label, entries: [], start: 31, greatestVersion: 2, last });
+   */
+  async ownerMonitor(q: OwnerMonitorRequest): Promise<MonitorResponse> {
+    alabel(q.label);
+    const size = await this.sizeFor(q.last);
+    checkEntries(q.entries, size);
+    auint(q.start, 'start');
+    if (q.start >= size) throw new DirectoryError('KT_INVALID_ARGUMENT', `start ${q.start} is beyond a log of ${size}`);
+    if (q.greatestVersion !== undefined) aversion(q.greatestVersion);
+    const { proof } = await this.prove(q.label, size, q.last, (w, c) => {
+      checkHeld(q.entries, c);
+      for (const p of ibst.updateView(size, q.last)) w.timestamp(p);
+      contactMonitor(size, this.config.reasonableMonitoringWindow, q.entries, NO_KEYS, w);
+      const expected = (p: number): number => (q.greatestVersion === undefined ? -1 : Math.min(c.countAt(p) - 1, q.greatestVersion));
+      ownerMonitor(size, this.config.reasonableMonitoringWindow, q.start, expected, NO_KEYS, w);
+      completeFrontier(size, w);
+    }, true);
+    return { fullTreeHead: await this.headFor(q.last, size), proof };
+  }
+
+  /**
+   * Answers the owner of `label` for the `count` versions the log added at entry `position`, with a
+   * §13.5 UpdateResponse carrying the §9.1 proof. A §13.5 UpdateRequest does not tell the log the
+   * owner's §8.3 state, which §9.1's choice of entries depends on, so the owner passes it (`owner`,
+   * as `DirectoryClient.ownerState` gives it): Keyward's extension of the request.
+   *
+   * @example
+   * const { position, versions } = await log.update([{ label, value }]);
+   * const res = await log.updateResponse({ label, position, count: 1, owner, last });
+   */
+  async updateResponse(q: { readonly label: Uint8Array; readonly position: number; readonly count: number; readonly owner: OwnerState; readonly last?: number }): Promise<UpdateResponse> {
+    alabel(q.label);
+    const size = await this.sizeFor(q.last);
+    auint(q.position, 'position');
+    check(q.position < size, `position ${q.position} is beyond a log of ${size}`);
+    auint(q.count, 'count', 255);
+    const previous = q.owner.versionAtStarting + q.owner.upcoming.length;
+    const { proof, cache } = await this.prove(q.label, size, q.last, (w, c) => {
+      if (c.countAt(q.position) !== previous + q.count + 1 || c.countAt(q.position - 1) !== previous + 1) {
+        throw new DirectoryError('KT_INVALID_ARGUMENT', `entry ${q.position} did not add versions ${previous + 1} to ${previous + q.count} of the label`);
+      }
+      for (const p of ibst.updateView(size, q.last)) w.timestamp(p);
+      updateProof(this.config, size, q.position, q.count, q.owner, NO_KEYS, w);
+      completeFrontier(size, w);
+    });
+    const added = Array.from({ length: q.count }, (_, k) => cache.record(previous + 1 + k));
+    return {
+      fullTreeHead: await this.headFor(q.last, size),
+      position: q.position,
+      values: added.map((r) => r.value),
+      info: added.map((r) => ({ opening: r.opening })),
+      binaryLadder: updateLadderVersions(previous, q.count).map((v) => cache.step(v, v <= previous && v < cache.count)),
+      update: proof,
+    };
   }
 
   /**
@@ -270,6 +432,167 @@ export class DirectoryBuilder {
     const size = await this.store.treeSize();
     check(fromSize >= 1 && fromSize <= toSize && toSize <= size, 'need 1 ≤ fromSize ≤ toSize ≤ tree size');
     return proveBatchAsync((s, l) => this.subtree(s, l), toSize, [], fromSize);
+  }
+}
+
+function checkEntries(entries: readonly MonitorMapEntry[], size: number): void {
+  check(entries.length <= 255, 'at most 255 monitoring map entries');
+  for (const e of entries) {
+    auint(e.position, 'position');
+    aversion(e.version);
+    if (e.position >= size) throw new DirectoryError('KT_INVALID_ARGUMENT', `monitored entry ${e.position} is beyond a log of ${size}`);
+  }
+}
+
+function checkHeld(entries: readonly MonitorMapEntry[], cache: LabelCache): void {
+  for (const e of entries) {
+    if (cache.countAt(e.position) <= e.version) throw new DirectoryError('KT_INVALID_ARGUMENT', `log entry ${e.position} does not hold version ${e.version} of the label`);
+  }
+}
+
+/** The builder's runs never read search keys: its {@link ProofWriter} ignores them. */
+const NO_KEYS = (): LadderKey => ({ vrfOutput: ZERO_HASH });
+
+/** A read the synchronous run could not answer from the cache. */
+class Need extends Error {
+  constructor(readonly load: () => Promise<void>) {
+    super('not cached');
+  }
+}
+
+/** What the builder knows about one label while it answers: versions, VRF proofs, entries, prefix proofs. */
+class LabelCache {
+  private readonly entries = new Map<number, LogEntry>();
+  private readonly proofs = new Map<string, PrefixProof>();
+  private readonly vrf = new Map<number, { output: Uint8Array; proof: Uint8Array }>();
+
+  private constructor(
+    private readonly store: DirectoryStore,
+    private readonly vrfKey: Uint8Array,
+    private readonly label: Uint8Array,
+    private readonly positions: readonly number[],
+    private readonly records: readonly StoredVersion[],
+  ) {}
+
+  static async load(store: DirectoryStore, vrfKey: Uint8Array, label: Uint8Array): Promise<LabelCache> {
+    const count = await store.versionCount(label);
+    const records: StoredVersion[] = [];
+    for (let v = 0; v < count; v++) {
+      const r = await store.labelVersion(label, v);
+      if (!r) throw new DirectoryError('KT_INVALID_ARGUMENT', `version ${v} missing from the store`);
+      records.push(r);
+    }
+    return new LabelCache(store, vrfKey, label, records.map((r) => r.position), records);
+  }
+
+  /** Versions of the label in the current log. */
+  get count(): number {
+    return this.records.length;
+  }
+
+  /** A stored version (it must exist). */
+  record(v: number): StoredVersion {
+    const r = this.records[v];
+    if (!r) throw new DirectoryError('KT_INVALID_ARGUMENT', `version ${v} missing from the store`);
+    return r;
+  }
+
+  /** Versions of the label in log entry `position` (versions are added in order). */
+  countAt(position: number): number {
+    let n = 0;
+    while (n < this.positions.length && this.positions[n]! <= position) n++;
+    return n;
+  }
+
+  entry(position: number): LogEntry {
+    const e = this.entries.get(position);
+    if (e) return e;
+    throw new Need(async () => {
+      const got = await this.store.logEntry(position);
+      if (!got) throw new DirectoryError('KT_INVALID_ARGUMENT', `log entry ${position} missing from the store`);
+      this.entries.set(position, got);
+    });
+  }
+
+  private key(v: number): { output: Uint8Array; proof: Uint8Array } {
+    let k = this.vrf.get(v);
+    if (!k) {
+      const r = this.records[v];
+      k = r ? { output: r.vrfOutput, proof: r.vrfProof } : vrfEvaluate(this.vrfKey, this.label, v);
+      this.vrf.set(v, k);
+    }
+    return k;
+  }
+
+  /** A BinaryLadderStep for `v`, with its commitment when `withCommitment`. */
+  step(v: number, withCommitment: boolean): BinaryLadderStep {
+    const { proof } = this.key(v);
+    return withCommitment ? { proof, commitment: this.records[v]!.commitment } : { proof };
+  }
+
+  /** The prefix proof for `versions` in entry `position`. */
+  prefixProof(position: number, versions: readonly number[]): PrefixProof {
+    const id = `${position}:${versions.join(',')}`;
+    const p = this.proofs.get(id);
+    if (p) return p;
+    const root = this.entry(position).prefixTree;
+    const keys = versions.map((v) => this.key(v).output);
+    throw new Need(async () => {
+      this.proofs.set(id, await prefixProve((v) => this.store.prefixNode(v), root, keys));
+    });
+  }
+}
+
+/** The builder's {@link ProofSource}: answers the algorithm from the store and records the proof. */
+class ProofWriter implements ProofSource {
+  readonly timestamps: number[] = [];
+  readonly proofs: PrefixProof[] = [];
+  private readonly known = new Map<number, number>();
+  private readonly read: number[] = [];
+  private readonly proven = new Set<number>();
+  readonly exhausted = false;
+
+  constructor(
+    private readonly cache: LabelCache,
+    private readonly retained: ReadonlySet<number>,
+  ) {}
+
+  timestamp(position: number): number {
+    const t = this.known.get(position);
+    if (t !== undefined) return t;
+    const ts = this.cache.entry(position).timestamp;
+    this.known.set(position, ts);
+    if (!this.retained.has(position)) {
+      this.timestamps.push(ts);
+      this.read.push(position);
+    }
+    return ts;
+  }
+
+  ladder(position: number, versions: readonly number[], _keys: (v: number) => LadderKey, spec: LadderSpec): boolean[] {
+    const greatest = this.cache.countAt(position) - 1;
+    let used: readonly number[] = versions;
+    if (spec.kind === 'search') {
+      used = searchBinaryLadder(spec.target, greatest, spec.left, spec.right);
+      if (used.length === 0 || used.some((v, i) => versions[i] !== v)) {
+        throw new DirectoryError('KT_INVALID_ARGUMENT', `entry ${position}: the ladder the log holds is not a prefix of the one the user reads`);
+      }
+    }
+    this.proofs.push(this.cache.prefixProof(position, used));
+    this.proven.add(position);
+    return used.map((v) => v <= greatest);
+  }
+
+  /** Positions whose timestamps were supplied, ascending: the leaves the inclusion proof covers. */
+  supplied(): number[] {
+    return [...this.read].sort((a, b) => a - b);
+  }
+
+  /** `prefix_roots`: the supplied entries without a prefix proof, left to right. */
+  owedRoots(): Uint8Array[] {
+    return this.supplied()
+      .filter((p) => !this.proven.has(p))
+      .map((p) => this.cache.entry(p).prefixTree);
   }
 }
 

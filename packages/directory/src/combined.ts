@@ -28,18 +28,53 @@ export interface RetainedEntries {
 }
 
 /**
+ * How a ladder's lookups at one entry may be cut short. `search`: the entry answers the search
+ * ladder for `target` (§6.2), so it may stop at the first rung that settles the entry's greatest
+ * version against `target` (the versions `left`/`right` were omitted but still count);
+ * `exact`: every version is looked up.
+ */
+export type LadderSpec =
+  | {
+      readonly kind: 'search';
+      readonly target: number;
+      readonly left: readonly number[];
+      readonly right: readonly number[];
+      /** Owner monitoring (§8.3): a version above `target` shown included is a version the owner did not add. */
+      readonly owner?: boolean;
+    }
+  | { readonly kind: 'exact' };
+
+/**
+ * What the draft's algorithms read: the client reads it from a CombinedTreeProof
+ * ({@link ProofReader}); the builder answers the same calls from its store and so produces the
+ * proof (both run the very same algorithm code, so they agree on every element and its order).
+ */
+export interface ProofSource {
+  /** The timestamp of `position` (retained, already read, or the next element). */
+  timestamp(position: number): number;
+  /**
+   * The lookups of `versions` (a ladder, in ladder order) in the prefix tree of entry `position`:
+   * one inclusion result per version looked up (a prefix of `versions` allowed by `spec`).
+   */
+  ladder(position: number, versions: readonly number[], keys: (v: number) => LadderKey, spec: LadderSpec): boolean[];
+  /** Whether the answer has nothing more to give (§8.3: the log may truncate owner monitoring). */
+  readonly exhausted: boolean;
+}
+
+/**
  * Hands out a CombinedTreeProof's elements in the order an algorithm asks for them (§12.3).
  *
  * @example
  * const r = new ProofReader(proof); r.timestamp(3); r.prefixProof(3); r.finish();
  */
-export class ProofReader {
+export class ProofReader implements ProofSource {
   private ts = 0;
   private proofs = 0;
   private roots = 0;
   private readonly timestamps = new Map<number, number>();
   private readonly supplied = new Set<number>();
   private readonly established = new Map<number, Uint8Array>();
+  private readonly committed = new Map<number, Uint8Array>();
 
   constructor(
     readonly proof: CombinedTreeProof,
@@ -69,6 +104,41 @@ export class ProofReader {
     if (p === undefined) bad(`the proof has no prefix proof left for log entry ${position}`);
     this.proofs++;
     return p;
+  }
+
+  /** Reads the next prefix proof for `position` as the lookups of `versions` (see {@link ProofSource}). */
+  ladder(position: number, versions: readonly number[], keys: (v: number) => LadderKey, spec: LadderSpec): boolean[] {
+    const proof = this.prefixProof(position);
+    const n = proof.results.length;
+    if (spec.kind === 'exact' ? n !== versions.length : n > versions.length || n === 0) {
+      bad(`entry ${position}: ${n} lookups for a ladder of ${versions.length}`);
+    }
+    const results = proof.results.map((r) => r.type === 'inclusion');
+    const lookups: PrefixLookup[] = results.map((inc, i) => {
+      const k = keys(versions[i]!);
+      if (!inc) return { vrfOutput: k.vrfOutput };
+      if (!k.commitment) {
+        // The owner holds no commitment for a version it never added: the claim itself is the alarm.
+        if (spec.kind === 'search' && spec.owner && versions[i]! > spec.target) {
+          throw new DirectoryError('KT_UNEXPECTED_VERSION', `entry ${position} shows version ${versions[i]}, which the owner did not add`);
+        }
+        bad(`entry ${position}: version ${versions[i]} is included but no commitment was given`);
+      }
+      return { vrfOutput: k.vrfOutput, commitment: k.commitment };
+    });
+    this.establish(position, evaluatePrefixProof(lookups, proof));
+    results.forEach((inc, i) => {
+      if (inc) this.committed.set(versions[i]!, lookups[i]!.commitment!);
+    });
+    return results;
+  }
+
+  /**
+   * The commitments a prefix proof of this answer showed included, by version: the only carried
+   * commitments the answer authenticates (a carried commitment no lookup used proves nothing).
+   */
+  verifiedCommitments(): Map<number, Uint8Array> {
+    return new Map(this.committed);
   }
 
   /** Records the prefix root a proof for `position` evaluated to (§12.3 agreement rules). */
@@ -119,6 +189,11 @@ export class ProofReader {
     return new Map(this.timestamps);
   }
 
+  /** Every prefix root established so far, by position. */
+  establishedRoots(): Map<number, Uint8Array> {
+    return new Map(this.established);
+  }
+
   /** Every prefix root established, by position. */
   rootOf(position: number): Uint8Array | undefined {
     return this.established.get(position);
@@ -150,22 +225,17 @@ class Established {
   }
 }
 
-/** Evaluates one ladder's prefix proof at `position`; returns the inclusion results. */
-function ladderAt(reader: ProofReader, position: number, ladder: readonly number[], keys: (v: number) => LadderKey): { used: number[]; results: boolean[] } {
-  const proof = reader.prefixProof(position);
-  if (proof.results.length > ladder.length || proof.results.length === 0) {
-    bad(`entry ${position}: ${proof.results.length} lookups where the ladder allows 1 to ${ladder.length}`);
-  }
-  const used = ladder.slice(0, proof.results.length);
-  const results = proof.results.map((r) => r.type === 'inclusion');
-  const lookups: PrefixLookup[] = used.map((v, i) => {
-    const k = keys(v);
-    if (!results[i]) return { vrfOutput: k.vrfOutput };
-    if (!k.commitment) bad(`entry ${position}: version ${v} is included but no commitment was given`);
-    return { vrfOutput: k.vrfOutput, commitment: k.commitment };
-  });
-  reader.establish(position, evaluatePrefixProof(lookups, proof));
-  return { used, results };
+/** Runs one search ladder at `position` through the source; returns the versions looked up and their results. */
+function ladderAt(
+  source: ProofSource,
+  position: number,
+  ladder: readonly number[],
+  keys: (v: number) => LadderKey,
+  target: number,
+  known: { left: number[]; right: number[] },
+): { used: number[]; results: boolean[] } {
+  const results = source.ladder(position, ladder, keys, { kind: 'search', target, left: known.left, right: known.right });
+  return { used: ladder.slice(0, results.length), results };
 }
 
 /** The outcome of a greatest-version search (§6.3). */
@@ -179,7 +249,7 @@ export type GreatestOutcome =
  * rightmost must show it as the greatest. A claim of 0 that the rightmost entry proves absent is
  * a label with no versions (`absent`).
  */
-export function greatestVersionSearch(size: number, window: number, claimed: number, keys: (v: number) => LadderKey, reader: ProofReader): GreatestOutcome {
+export function greatestVersionSearch(size: number, window: number, claimed: number, keys: (v: number) => LadderKey, reader: ProofSource): GreatestOutcome {
   const start = rightmostDistinguished(size, window, (p) => reader.timestamp(p)) ?? ibst.root(size);
   const last = size - 1;
   const est = new Established();
@@ -187,7 +257,7 @@ export function greatestVersionSearch(size: number, window: number, claimed: num
   for (let cur = start; ; cur = ibst.right(cur, size)) {
     reader.timestamp(cur);
     const { left, right } = est.setsFor(cur);
-    const { used, results } = ladderAt(reader, cur, searchBinaryLadder(claimed, claimed, left, right), keys);
+    const { used, results } = ladderAt(reader, cur, searchBinaryLadder(claimed, claimed, left, right), keys, claimed, { left, right });
     const verdict = interpretSearchLadder(used, results, claimed, { included: left, absent: right });
     est.record(cur, used, results);
     if (verdict === 1) bad(`entry ${cur} holds a version above the claimed greatest ${claimed}`);
@@ -215,7 +285,7 @@ export function isExpired(lifetime: number | undefined, timestamp: number, right
  * §7.2: a binary search over the implicit tree for the entry where `target` became the greatest
  * version, skipping expired entries; with a final single lookup at the identified entry (step 6.3).
  */
-export function fixedVersionSearch(size: number, lifetime: number | undefined, window: number, target: number, keys: (v: number) => LadderKey, reader: ProofReader): FixedOutcome {
+export function fixedVersionSearch(size: number, lifetime: number | undefined, window: number, target: number, keys: (v: number) => LadderKey, reader: ProofSource): FixedOutcome {
   const rightmost = reader.timestamp(size - 1);
   const est = new Established();
   let metExpired = false;
@@ -235,7 +305,7 @@ export function fixedVersionSearch(size: number, lifetime: number | undefined, w
     }
     if (isDistinguished(window, leftTs, rightTs)) vouchers.push(cur);
     const { left, right } = est.setsFor(cur);
-    const { used, results } = ladderAt(reader, cur, searchBinaryLadder(target, target, left, right), keys);
+    const { used, results } = ladderAt(reader, cur, searchBinaryLadder(target, target, left, right), keys, target, { left, right });
     const verdict = interpretSearchLadder(used, results, target, { included: left, absent: right });
     est.record(cur, used, results);
     if (verdict !== -1 && (terminal === undefined || cur < terminal)) terminal = cur;
@@ -256,11 +326,6 @@ export function fixedVersionSearch(size: number, lifetime: number | undefined, w
   if (terminal === undefined) return { kind: 'absent' };
   const id = terminal;
   if (metExpired && !vouchers.some((v) => v < id)) return { kind: 'expired' };
-  const proof = reader.prefixProof(id);
-  if (proof.results.length !== 1) bad(`entry ${id}: step 6.3 takes exactly one lookup`);
-  const k = keys(target);
-  const included = proof.results[0]!.type === 'inclusion';
-  if (included && !k.commitment) bad(`version ${target} is included but has no commitment`);
-  reader.establish(id, evaluatePrefixProof([included ? { vrfOutput: k.vrfOutput, commitment: k.commitment! } : { vrfOutput: k.vrfOutput }], proof));
+  const [included] = reader.ladder(id, [target], keys, { kind: 'exact' });
   return included ? { kind: 'found', terminal: id } : { kind: 'absent' };
 }

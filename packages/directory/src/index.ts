@@ -15,15 +15,23 @@
  * const log = await DirectoryBuilder.create(store, keys, config);
  * await log.update([{ label, value }]);
  * const client = new DirectoryClient(config);
- * const { value } = client.verifySearch({ label }, await log.search({ label }));
+ * const { value } = client.verifySearch({ label }, await log.search({ label, last: client.treeSize }));
  *
  * @packageDocumentation
  */
 export { DIRECTORY_ERROR_CODES, DirectoryError, isDirectoryError, type DirectoryErrorCode } from './errors.js';
 export { fromHex, toHex } from './bytes.js';
 export { ECVRF_PROOF_LENGTH, ecvrfProofToHash, ecvrfProve, ecvrfPublicKey, ecvrfVerify, type EcvrfSuite } from './ecvrf.js';
-export { KC, KT_128_SHA256_ED25519, NC, NH, VRF_NH, VRF_NP, ZERO_HASH } from './suite.js';
-export { vrfEvaluate, vrfPublicKey, vrfVerify } from './vrf.js';
+export { KC, KT_128_SHA256_ED25519, KT_128_SHA256_P256, NC, NH, VRF_NH, VRF_NP, ZERO_HASH } from './suite.js';
+export { vrfEvaluate, vrfP256Evaluate, vrfP256Verify, vrfPublicKey, vrfVerify } from './vrf.js';
+export {
+  ECVRF_P256_PROOF_LENGTH,
+  ecvrfP256ProofToHash,
+  ecvrfP256Prove,
+  ecvrfP256PublicKey,
+  ecvrfP256Verify,
+  type EcvrfP256Suite,
+} from './ecvrf-p256.js';
 export { commit, randomOpening, verifyCommitment } from './commitment.js';
 export { signTreeHead, verifyTreeHead } from './tree-head.js';
 export * from './structs.js';
@@ -59,21 +67,43 @@ export {
   type PrefixNodeReader,
 } from './prefix-tree.js';
 export { MemoryDirectoryStore, type AppendBatch, type DirectoryStore, type StoredVersion } from './store.js';
-export { decodeDirectoryProof, encodeDirectoryProof, type DirectoryProof, type VersionProof } from './responses.js';
 export {
   DirectoryBuilder,
+  type ContactMonitorRequest,
   type DirectoryKeys,
-  type DirectoryMonitor,
   type DirectoryParams,
-  type DirectorySearch,
   type LabelUpdate,
+  type OwnerInitRequest,
+  type OwnerMonitorRequest,
 } from './builder.js';
-export { DirectoryClient, type ClientOptions, type SearchResult, type VerifiedHead } from './client.js';
+export { DirectoryClient, type ClientOptions, type FrontierEntry, type KnownVersion, type LabelState, type SearchResult, type VerifiedHead } from './client.js';
 export { ibstFrontier, ibstIsLeaf, ibstLeft, ibstPathTo, ibstRight, ibstRoot, updateView } from './ibst.js';
 export { baseBinaryLadder, interpretSearchLadder, monitoringBinaryLadder, searchBinaryLadder } from './ladder.js';
 export { isDistinguished, previousRightmostDistinguished, rightmostDistinguished, type TimestampSource } from './distinguished.js';
-export { ProofReader, fixedVersionSearch, greatestVersionSearch, isExpired, type FixedOutcome, type GreatestOutcome, type LadderKey, type RetainedEntries } from './combined.js';
-export { answerSize, decodeSearchResponse, encodeSearchResponse, finishCombinedProof, verifySearchResponse, type SearchContext, type SearchResponse, type VerifiedSearch } from './search.js';
+export {
+  ProofReader,
+  fixedVersionSearch,
+  greatestVersionSearch,
+  isExpired,
+  type FixedOutcome,
+  type GreatestOutcome,
+  type LadderKey,
+  type LadderSpec,
+  type ProofSource,
+  type RetainedEntries,
+} from './combined.js';
+export {
+  answerSize,
+  completeFrontier,
+  decodeSearchResponse,
+  encodeSearchResponse,
+  finishCombinedProof,
+  runSearch,
+  verifySearchResponse,
+  type SearchContext,
+  type SearchResponse,
+  type VerifiedSearch,
+} from './search.js';
 export {
   contactMonitor,
   decodeMonitorResponse,
@@ -81,7 +111,20 @@ export {
   encodeMonitorResponse,
   encodeOwnerInitResponse,
   ownerInit,
+  ownerInitLadder,
   ownerMonitor,
   type MonitorResponse,
   type OwnerInitResponse,
 } from './monitor.js';
+export {
+  decodeUpdateResponse,
+  encodeUpdateResponse,
+  ownerGreatestAt,
+  updateLadderVersions,
+  updateProof,
+  type OwnerState,
+  type UpdateInfo,
+  type UpdateOutcome,
+  type UpdateResponse,
+} from './update.js';
+export { Auditor, decodeAuditorUpdate, encodeAuditorUpdate, prefixBeforeAfter, type AuditorState, type AuditorUpdate, type PrefixMutation } from './audit.js';

@@ -302,6 +302,24 @@ export class LogFrontier {
   private readonly heads: { len: number; value: Uint8Array }[] = [];
   private count = 0;
 
+  /**
+   * A frontier for a log of `size` leaves from its full-subtree heads (left to right).
+   *
+   * @example
+   * const f = LogFrontier.fromHeads(7, heads);
+   */
+  static fromHeads(size: number, heads: readonly Uint8Array[]): LogFrontier {
+    const ranges = size === 0 ? [] : fullSubtrees(size);
+    check(ranges.length === heads.length, `a log of ${size} has ${ranges.length} full subtrees, got ${heads.length}`);
+    const f = new LogFrontier();
+    ranges.forEach((r, i) => {
+      abytes(heads[i], 'subtree head', NH);
+      f.heads.push({ len: r.len, value: heads[i] });
+    });
+    f.count = size;
+    return f;
+  }
+
   /** Number of leaves appended. */
   get size(): number {
     return this.count;

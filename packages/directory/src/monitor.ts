@@ -6,12 +6,11 @@
  * expects as the greatest is `KT_UNEXPECTED_VERSION` (a version the owner did not add).
  */
 import { Reader, Writer } from './bytes.js';
-import { isExpired, type LadderKey, type ProofReader } from './combined.js';
+import { isExpired, type LadderKey, type ProofSource } from './combined.js';
 import { isDistinguished } from './distinguished.js';
 import { DirectoryError } from './errors.js';
 import { ibst } from './ibst.js';
 import { interpretSearchLadder, monitoringBinaryLadder, searchBinaryLadder } from './ladder.js';
-import { evaluatePrefixProof, type PrefixLookup } from './prefix-tree.js';
 import {
   encodeFullTreeHead,
   readBinaryLadderStep,
@@ -100,20 +99,20 @@ export function encodeOwnerInitResponse(m: OwnerInitResponse, mode: DeploymentMo
   return writeCombinedTreeProof(w, m.proof).finish();
 }
 
-function readLadder(reader: ProofReader, position: number, versions: readonly number[], keys: (v: number) => LadderKey, exact: boolean): boolean[] {
-  const proof = reader.prefixProof(position);
-  if (exact ? proof.results.length !== versions.length : proof.results.length > versions.length || proof.results.length === 0) {
-    bad(`entry ${position}: ${proof.results.length} lookups for a ladder of ${versions.length}`);
-  }
-  const results = proof.results.map((r) => r.type === 'inclusion');
-  const lookups: PrefixLookup[] = results.map((inc, i) => {
-    const k = keys(versions[i]!);
-    if (!inc) return { vrfOutput: k.vrfOutput };
-    if (!k.commitment) bad(`entry ${position}: version ${versions[i]} is included but has no commitment`);
-    return { vrfOutput: k.vrfOutput, commitment: k.commitment };
-  });
-  reader.establish(position, evaluatePrefixProof(lookups, proof));
-  return results;
+/**
+ * The versions an OwnerInitResponse's binary ladder covers, ascending: every version the §8.3
+ * ladders look up (version 0 alone when the label has no versions at the starting entry).
+ *
+ * @example
+ * ownerInitLadder([3]) // [0, 1, 3, 4, 5, 7]
+ */
+export function ownerInitLadder(greatestVersions: readonly number[]): number[] {
+  if (greatestVersions.length === 0) return [0];
+  return [...new Set(greatestVersions.flatMap((g) => searchBinaryLadder(g, g)))].sort((a, b) => a - b);
+}
+
+function readLadder(reader: ProofSource, position: number, versions: readonly number[], keys: (v: number) => LadderKey, exactTarget: number | undefined): boolean[] {
+  return reader.ladder(position, versions, keys, exactTarget === undefined ? { kind: 'exact' } : { kind: 'search', target: exactTarget, left: [], right: [], owner: true });
 }
 
 /**
@@ -125,7 +124,7 @@ function readLadder(reader: ProofReader, position: number, versions: readonly nu
  * @example
  * const map = contactMonitor(size, window, [{ position: 2, version: 2 }], keys, reader);
  */
-export function contactMonitor(size: number, window: number, map: readonly MonitorMapEntry[], keys: (v: number) => LadderKey, reader: ProofReader): MonitorMapEntry[] {
+export function contactMonitor(size: number, window: number, map: readonly MonitorMapEntry[], keys: (v: number) => LadderKey, reader: ProofSource): MonitorMapEntry[] {
   const last = size - 1;
   const pairs = [...map].sort((a, b) => b.position - a.position);
   const provided = new Map<number, number>();
@@ -173,7 +172,7 @@ export function contactMonitor(size: number, window: number, map: readonly Monit
         bad(`entry ${e} already carried a ladder for version ${prior}`);
       }
       const versions = monitoringBinaryLadder(pair.version);
-      const results = readLadder(reader, e, versions, keys, true);
+      const results = readLadder(reader, e, versions, keys, undefined);
       results.forEach((inc, i) => {
         if (!inc) bad(`entry ${e} no longer holds version ${versions[i]}, which the user was already shown`);
       });
@@ -193,7 +192,7 @@ export function contactMonitor(size: number, window: number, map: readonly Monit
  * @example
  * ownerInit(size, lifetime, 3, [3], keys, reader)
  */
-export function ownerInit(size: number, lifetime: number | undefined, start: number, greatestVersions: readonly number[], keys: (v: number) => LadderKey, reader: ProofReader): number[] {
+export function ownerInit(size: number, lifetime: number | undefined, start: number, greatestVersions: readonly number[], keys: (v: number) => LadderKey, reader: ProofSource): number[] {
   const rightmost = reader.timestamp(size - 1);
   for (const e of ibst.pathTo(start, size)) reader.timestamp(e);
   const st = reader.timestamp(start);
@@ -211,7 +210,7 @@ export function ownerInit(size: number, lifetime: number | undefined, start: num
   list.forEach((e, k) => {
     const target = greatestVersions[k] ?? 0;
     const versions = searchBinaryLadder(target, target);
-    const results = readLadder(reader, e, versions, keys, false);
+    const results = readLadder(reader, e, versions, keys, target);
     const verdict = interpretSearchLadder(versions.slice(0, results.length), results, target);
     if (verdict !== (k < greatestVersions.length ? 0 : -1)) throw new DirectoryError('KT_UNEXPECTED_VERSION', `entry ${e} does not show the claimed greatest version`);
   });
@@ -227,7 +226,7 @@ export function ownerInit(size: number, lifetime: number | undefined, start: num
  * @example
  * ownerMonitor(size, window, 3, (p) => versionAt(p), keys, reader)
  */
-export function ownerMonitor(size: number, window: number, start: number, expected: (position: number) => number, keys: (v: number) => LadderKey, reader: ProofReader): number | undefined {
+export function ownerMonitor(size: number, window: number, start: number, expected: (position: number) => number, keys: (v: number) => LadderKey, reader: ProofSource): number | undefined {
   const last = size - 1;
   const rightmost = reader.timestamp(last);
   let reached: number | undefined;
@@ -240,10 +239,12 @@ export function ownerMonitor(size: number, window: number, start: number, expect
     if (!ibst.isLeaf(cur)) visit(ibst.left(cur), left, reader.timestamp(cur));
     if (reader.exhausted) return;
     reader.timestamp(cur);
+    // −1: the owner holds no version there yet, so version 0 must be absent.
     const target = expected(cur);
-    const versions = searchBinaryLadder(target, target);
-    const results = readLadder(reader, cur, versions, keys, false);
-    if (interpretSearchLadder(versions.slice(0, results.length), results, target) !== 0) {
+    const top = Math.max(target, 0);
+    const versions = searchBinaryLadder(top, top);
+    const results = readLadder(reader, cur, versions, keys, target);
+    if (target < 0 ? results.some(Boolean) : interpretSearchLadder(versions.slice(0, results.length), results, target) !== 0) {
       throw new DirectoryError('KT_UNEXPECTED_VERSION', `entry ${cur} does not show version ${target} as the greatest: a version the owner did not add`);
     }
     reached = cur;

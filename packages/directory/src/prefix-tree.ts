@@ -177,7 +177,8 @@ export interface PrefixLookup {
   readonly commitment?: Uint8Array;
 }
 
-type Skel =
+/** The part of a prefix tree a proof reveals: known leaves and empty slots, copath hashes, parents. @internal */
+export type Skel =
   | { k: 'unknown'; v?: Uint8Array }
   | { k: 'empty' }
   | { k: 'leaf'; leaf: PrefixLeaf }
@@ -192,6 +193,25 @@ type Skel =
  * const root = evaluatePrefixProof([{ vrfOutput, commitment }], proof);
  */
 export function evaluatePrefixProof(lookups: readonly PrefixLookup[], proof: PrefixProof): Uint8Array {
+  return skelValue(prefixSkeleton(lookups, proof));
+}
+
+/** The value of a skeleton node. @internal */
+export function skelValue(s: Skel): Uint8Array {
+  switch (s.k) {
+    case 'unknown':
+      return s.v!;
+    case 'empty':
+      return ZERO_HASH;
+    case 'leaf':
+      return prefixLeafValue(s.leaf);
+    case 'parent':
+      return prefixParentValue(skelValue(s.l), skelValue(s.r));
+  }
+}
+
+/** The skeleton a §12.2 proof reveals for `lookups` (see {@link evaluatePrefixProof}). @internal */
+export function prefixSkeleton(lookups: readonly PrefixLookup[], proof: PrefixProof): Skel {
   const bad = (m: string): never => {
     throw new DirectoryError('KT_BAD_PREFIX_PROOF', m);
   };
@@ -273,19 +293,7 @@ export function evaluatePrefixProof(lookups: readonly PrefixLookup[], proof: Pre
   };
   fill(root);
   if (next !== proof.elements.length) bad(`proof needs ${next} elements, got ${proof.elements.length}`);
-  const value = (s: Skel): Uint8Array => {
-    switch (s.k) {
-      case 'unknown':
-        return s.v!;
-      case 'empty':
-        return ZERO_HASH;
-      case 'leaf':
-        return prefixLeafValue(s.leaf);
-      case 'parent':
-        return prefixParentValue(value(s.l), value(s.r));
-    }
-  };
-  return value(root);
+  return root;
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import { Reader, Writer, equalBytes } from './bytes.js';
 import { commit } from './commitment.js';
-import { fixedVersionSearch, greatestVersionSearch, ProofReader, type LadderKey, type RetainedEntries } from './combined.js';
+import { fixedVersionSearch, greatestVersionSearch, ProofReader, type LadderKey, type ProofSource, type RetainedEntries } from './combined.js';
 import { DirectoryError } from './errors.js';
 import { ibst } from './ibst.js';
 import { baseBinaryLadder } from './ladder.js';
@@ -96,6 +96,25 @@ export interface SearchContext {
   readonly retainedHeads?: readonly Uint8Array[];
   /** The root of the `last` tree, needed when the answer is `same`. */
   readonly lastRoot?: Uint8Array;
+  /**
+   * Keyward's rule (not katie's): after the algorithm, the answer also carries the timestamps of
+   * every entry of the new frontier the algorithm did not ask for, so that the user can retain the
+   * whole frontier (which the next `last` relies on) even when §4.2's view update is empty.
+   */
+  readonly completeFrontier?: boolean;
+  /** Sees every log subtree value the inclusion proof determines (to keep the new full-subtree heads). */
+  readonly observe?: (start: number, len: number, value: Uint8Array) => void;
+}
+
+/**
+ * Reads the timestamps of the frontier entries of a log of `size` not yet known (Keyward's
+ * frontier completion, see {@link SearchContext.completeFrontier}).
+ *
+ * @example
+ * completeFrontier(size, reader);
+ */
+export function completeFrontier(size: number, reader: { timestamp(position: number): number }): void {
+  for (const p of ibst.frontier(size)) reader.timestamp(p);
 }
 
 /** The verified result of a search. */
@@ -113,8 +132,12 @@ export interface VerifiedSearch {
   readonly expired: boolean;
   /** The rightmost entry's timestamp. */
   readonly rightmostTimestamp: number;
-  /** Every entry's timestamp the client now knows, and the prefix roots established. */
+  /** Every entry's timestamp the client now knows. */
   readonly timestamps: ReadonlyMap<number, number>;
+  /** The prefix roots this answer established (by a proof or `prefix_roots`), by position. */
+  readonly prefixRoots: ReadonlyMap<number, Uint8Array>;
+  /** The binary ladder's search keys, by version, with the commitments a lookup authenticated. */
+  readonly ladder: ReadonlyMap<number, LadderKey>;
 }
 
 /**
@@ -150,8 +173,6 @@ export function verifySearchResponse(
   if (ctx.last !== undefined && size < ctx.last) throw new DirectoryError('KT_ROLLBACK', `the log shows size ${size}, the client advertised ${ctx.last}`);
   const target = request.version ?? res.version!;
   const reader = new ProofReader(res.search, ctx.retained);
-  // §4.2 / §12.3.1: the view update's timestamps come first.
-  for (const p of ibst.updateView(size, ctx.last)) reader.timestamp(p);
 
   const ladder = baseBinaryLadder(target);
   if (res.binaryLadder.length > ladder.length) bad(`${res.binaryLadder.length} ladder steps for a ladder of ${ladder.length}`);
@@ -165,20 +186,7 @@ export function verifySearchResponse(
     keys.set(v, commitment ? { vrfOutput, commitment } : { vrfOutput });
   });
   const key = (v: number): LadderKey => keys.get(v) ?? bad(`no binary ladder step for version ${v}`);
-
-  let found: boolean;
-  let expired = false;
-  let terminal: number | undefined;
-  if (request.version === undefined) {
-    const o = greatestVersionSearch(size, config.reasonableMonitoringWindow, target, key, reader);
-    found = o.kind === 'found';
-    if (o.kind === 'found') terminal = o.terminal;
-  } else {
-    const o = fixedVersionSearch(size, config.maximumLifetime, config.reasonableMonitoringWindow, target, key, reader);
-    found = o.kind === 'found';
-    expired = o.kind === 'expired';
-    if (o.kind === 'found') terminal = o.terminal;
-  }
+  const { found, expired, terminal } = runSearch(config, size, ctx.last, request.version === undefined, target, key, reader, ctx.completeFrontier === true);
   // An absent version binds no opening or value: require them empty so the answer is not malleable.
   if (!found && (res.opening.some((x) => x !== 0) || res.value.value.length > 0 || (res.value.signature?.length ?? 0) > 0)) {
     bad('an answer proving absence carries an opening or a value');
@@ -195,7 +203,56 @@ export function verifySearchResponse(
     expired,
     rightmostTimestamp: reader.timestamp(size - 1),
     timestamps,
+    prefixRoots: reader.establishedRoots(),
+    ladder: authenticated(keys, reader),
   };
+}
+
+/**
+ * `keys` with only the commitments some prefix proof of the answer showed included.
+ *
+ * @example
+ * const keys = authenticated(ladderKeys, reader);
+ */
+export function authenticated(keys: ReadonlyMap<number, LadderKey>, reader: ProofReader): Map<number, LadderKey> {
+  const seen = reader.verifiedCommitments();
+  const out = new Map<number, LadderKey>();
+  for (const [v, k] of keys) {
+    const c = seen.get(v);
+    out.set(v, c && k.commitment && equalBytes(c, k.commitment) ? k : { vrfOutput: k.vrfOutput });
+  }
+  return out;
+}
+
+/**
+ * The search half shared by the client and the builder: §4.2's view update, then §6.3
+ * (`greatest`) or §7.2, then (Keyward) the frontier completion, all read through `source`.
+ *
+ * @example
+ * const o = runSearch(config, size, last, true, claimed, key, reader, true);
+ */
+export function runSearch(
+  config: Configuration,
+  size: number,
+  last: number | undefined,
+  greatest: boolean,
+  target: number,
+  key: (v: number) => LadderKey,
+  source: ProofSource,
+  complete: boolean,
+): { found: boolean; expired: boolean; terminal?: number } {
+  // §4.2 / §12.3.1: the view update's timestamps come first.
+  for (const p of ibst.updateView(size, last)) source.timestamp(p);
+  let out: { found: boolean; expired: boolean; terminal?: number };
+  if (greatest) {
+    const o = greatestVersionSearch(size, config.reasonableMonitoringWindow, target, key, source);
+    out = o.kind === 'found' ? { found: true, expired: false, terminal: o.terminal } : { found: false, expired: false };
+  } else {
+    const o = fixedVersionSearch(size, config.maximumLifetime, config.reasonableMonitoringWindow, target, key, source);
+    out = o.kind === 'found' ? { found: true, expired: false, terminal: o.terminal } : { found: false, expired: o.kind === 'expired' };
+  }
+  if (complete) completeFrontier(size, source);
+  return out;
 }
 
 /**
@@ -224,7 +281,7 @@ export function finishCombinedProof(
     if (!ctx.retainedHeads) throw new DirectoryError('KT_INVALID_ARGUMENT', 'retained subtree heads are needed with an advertised size');
     retainedView = { size: ctx.last, heads: ctx.retainedHeads };
   }
-  const root = evaluateBatch(size, leaves, reader.proof.inclusion, retainedView);
+  const root = evaluateBatch(size, leaves, reader.proof.inclusion, retainedView, ctx.observe);
   if (head.type === 'same') {
     if (!ctx.lastRoot || !equalBytes(root, ctx.lastRoot)) throw new DirectoryError('KT_BAD_LOG_PROOF', 'the proof does not lead to the retained root');
   } else verifyTreeHead(config, head.treeHead, root);

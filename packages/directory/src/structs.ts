@@ -5,7 +5,7 @@
  */
 import { Reader, Writer, abytes, auint } from './bytes.js';
 import { DirectoryError, check } from './errors.js';
-import { KT_128_SHA256_ED25519, NH, NC, VRF_NP } from './suite.js';
+import { KT_128_SHA256_ED25519, KT_128_SHA256_P256, NH, NC, VRF_NP } from './suite.js';
 
 /** §11.2 DeploymentMode: contactMonitoring(1), thirdPartyManagement(2), thirdPartyAuditing(3). */
 export type DeploymentMode = 1 | 2 | 3;
@@ -83,7 +83,7 @@ export function readConfiguration(r: Reader): Configuration {
 }
 
 /**
- * Decodes a Configuration, refusing trailing bytes and any suite but 0x0002.
+ * Decodes a Configuration, refusing trailing bytes and any suite but 0x0002 and 0x0001.
  *
  * @example
  * const config = decodeConfiguration(bytes);
@@ -92,7 +92,7 @@ export function decodeConfiguration(b: Uint8Array): Configuration {
   const r = new Reader(b);
   const c = readConfiguration(r);
   r.end();
-  if (c.cipherSuite !== KT_128_SHA256_ED25519) throw new DirectoryError('KT_MALFORMED', `unsupported cipher suite ${c.cipherSuite}`);
+  if (c.cipherSuite !== KT_128_SHA256_ED25519 && c.cipherSuite !== KT_128_SHA256_P256) throw new DirectoryError('KT_MALFORMED', `unsupported cipher suite ${c.cipherSuite}`);
   return c;
 }
 
@@ -534,4 +534,27 @@ export function alabel(label: unknown): asserts label is Uint8Array {
 /** Asserts a version fits uint32. @internal */
 export function aversion(v: unknown): asserts v is number {
   auint(v, 'version', 0xffffffff);
+}
+
+/**
+ * Encodes a CombinedTreeProof (§12.3).
+ *
+ * @example
+ * encodeCombinedTreeProof({ timestamps: [], prefixProofs: [], prefixRoots: [], inclusion: [] })
+ */
+export function encodeCombinedTreeProof(p: CombinedTreeProof): Uint8Array {
+  return writeCombinedTreeProof(new Writer(), p).finish();
+}
+
+/**
+ * Decodes a CombinedTreeProof, refusing trailing bytes (`KT_MALFORMED`).
+ *
+ * @example
+ * const proof = readCombinedTreeProofBytes(bytes);
+ */
+export function readCombinedTreeProofBytes(b: Uint8Array): CombinedTreeProof {
+  const r = new Reader(b);
+  const p = readCombinedTreeProof(r);
+  r.end();
+  return p;
 }

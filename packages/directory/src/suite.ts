@@ -8,6 +8,12 @@ import { concat } from './bytes.js';
 
 /** IANA `CipherSuite` value of KT_128_SHA256_Ed25519. */
 export const KT_128_SHA256_ED25519 = 0x0002;
+/**
+ * IANA `CipherSuite` value of KT_128_SHA256_P256 (ECDSA P-256/SHA-256 signatures,
+ * ECVRF-P256-SHA256-TAI, VRF.Np = 81). Its primitives, tree-head signatures and VRF are here;
+ * `DirectoryBuilder`/`DirectoryClient` and the response codecs speak suite 2 only.
+ */
+export const KT_128_SHA256_P256 = 0x0001;
 /** `Hash.Nh`: SHA-256 output length. */
 export const NH = 32;
 /** `Nc`: commitment opening length. */

@@ -4,6 +4,7 @@
  * bytes. The output is the label-version pair's search key in the prefix tree.
  */
 import { ecvrfProve, ecvrfPublicKey, ecvrfVerify } from './ecvrf.js';
+import { ecvrfP256Prove, ecvrfP256PublicKey, ecvrfP256Verify } from './ecvrf-p256.js';
 import { encodeVrfInput } from './structs.js';
 import { VRF_NH } from './suite.js';
 
@@ -40,4 +41,26 @@ export function vrfEvaluate(sk: Uint8Array, label: Uint8Array, version: number):
  */
 export function vrfVerify(pk: Uint8Array, label: Uint8Array, version: number, proof: Uint8Array): Uint8Array {
   return ecvrfVerify(SUITE, pk, encodeVrfInput(label, version), proof).slice(0, VRF_NH);
+}
+
+/**
+ * The KEYTRANS VRF of suite KT_128_SHA256_P256 (§11.7): ECVRF-P256-SHA256-TAI over the encoded
+ * VrfInput; beta is already VRF.Nh = 32 bytes (no truncation). Returns the search key.
+ *
+ * @example
+ * const key = vrfP256Verify(pk33, label, 0, proof81);
+ */
+export function vrfP256Verify(pk: Uint8Array, label: Uint8Array, version: number, proof: Uint8Array): Uint8Array {
+  return ecvrfP256Verify('ECVRF-P256-SHA256-TAI', pk, encodeVrfInput(label, version), proof);
+}
+
+/**
+ * Evaluates the suite-1 KEYTRANS VRF: the search key and its 81-byte proof.
+ *
+ * @example
+ * const { output, proof } = vrfP256Evaluate(sk, label, 0);
+ */
+export function vrfP256Evaluate(sk: Uint8Array, label: Uint8Array, version: number): { output: Uint8Array; proof: Uint8Array } {
+  const proof = ecvrfP256Prove('ECVRF-P256-SHA256-TAI', sk, encodeVrfInput(label, version));
+  return { output: vrfP256Verify(ecvrfP256PublicKey(sk), label, version, proof), proof };
 }
