@@ -34,6 +34,13 @@ export const TLOG_ERROR_CODES = {
   TLOG_MALFORMED_CHECKPOINT: 'The note text is not a well-formed checkpoint (origin, decimal size, base64 32-byte root, extension lines).',
   TLOG_ORIGIN_MISMATCH: 'The checkpoint origin is not the expected one.',
   TLOG_NOT_ENOUGH_COSIGNATURES: 'Fewer distinct witnesses than required cosigned the checkpoint.',
+
+  // --- the witness protocol (tlog-witness) -----------------------------------
+  TLOG_MALFORMED_WITNESS_MESSAGE: 'An add-checkpoint request or a witness answer is not well-formed (HTTP 400).',
+  TLOG_WITNESS_UNKNOWN_LOG: 'The witness is not configured to witness this log origin (HTTP 404).',
+  TLOG_WITNESS_CONFLICT: 'The old size is not the size the witness last cosigned (HTTP 409): a stale client, a rollback or a second view of the log.',
+  TLOG_WITNESS_REFUSED: 'The witness refused to cosign (400, 403, 404, 409 fork, 422 inconsistent log).',
+  TLOG_WITNESS_UNAVAILABLE: 'The witness could not be reached, timed out or failed (network error, HTTP 5xx).',
 } as const;
 
 /** Union of every stable tlog error code. */

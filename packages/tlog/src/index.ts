@@ -93,3 +93,27 @@ export {
   type CosignatureVerifier,
   type CosignerOptions,
 } from './cosignature.js';
+
+export {
+  SIZE_MEDIA_TYPE,
+  addCheckpoint,
+  collectCosignatures,
+  formatAddCheckpoint,
+  openWitnessedCheckpoint,
+  parseAddCheckpoint,
+  verifyWitnessedLatestEntry,
+  witnessCheck,
+  witnessHttpStatus,
+  witnessPolicy,
+  type AddCheckpointRequest,
+  type AddCheckpointResult,
+  type CollectOptions,
+  type CollectedCosignatures,
+  type WitnessAccepted,
+  type WitnessClientOptions,
+  type WitnessEndpoint,
+  type WitnessFailure,
+  type WitnessLogState,
+  type WitnessPolicy,
+  type WitnessedCheckpointOptions,
+} from './witness.js';
