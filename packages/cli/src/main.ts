@@ -7,13 +7,38 @@
  *   2  usage error (error[KW_INVALID_ARGUMENT])
  */
 import { readFileSync } from 'node:fs';
-import { COMMANDS } from './commands/index.js';
-import { groupHelp, type Entry } from './lib/command.js';
+import { groupHelp, type Command, type Entry } from './lib/command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeOf, formatError, isBrokenPipe, toKeywardError, usageError } from './lib/errors.js';
 import { processIo, writeAll, type Io } from './lib/io.js';
 
 export type { Io } from './lib/io.js';
-export { COMMANDS } from './commands/index.js';
+
+/**
+ * The command table (`commands/index.ts`) is loaded on demand: it imports every
+ * command, the key service's with zod and the client among them, which took
+ * most of a `keyward seal` start-up (~150 of ~230 ms of module loading here).
+ */
+async function commandTable(): Promise<readonly Entry[]> {
+  return (await import('./commands/index.js')).COMMANDS;
+}
+
+/** Flags that `seal`/`open` hand to the key-service wrappers (SERVICE_NAMES in commands/server/kms.ts; `--kms` also covers `--kms-key`). */
+const FULL_TABLE_FLAGS = ['--kms', '--profile', '--token-file', '--addr'];
+
+/**
+ * The hot path: `keyward seal|open` without a key-service flag and without help
+ * runs exactly the plain command (as the kms wrappers do in that case), so
+ * only its module is loaded. Anything else goes through the table.
+ */
+export async function plainSealOrOpen(argv: readonly string[]): Promise<Command | null> {
+  const [first, ...rest] = argv;
+  if (first !== 'seal' && first !== 'open') return null;
+  for (const a of rest) {
+    if (a === '--') break;
+    if (a === '--help' || a === '-h' || FULL_TABLE_FLAGS.some((f) => a === f || a.startsWith(`${f}=`) || a.startsWith(`${f}-`))) return null;
+  }
+  return first === 'seal' ? (await import('./commands/seal.js')).seal : (await import('./commands/open.js')).open;
+}
 
 /** The package version, read from package.json (one level above both src/ and dist/). */
 export function version(): string {
@@ -32,7 +57,9 @@ const FOOTER = 'Run "keyward COMMAND --help" for the options of a command. Docum
  */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
   try {
-    return await dispatch(COMMANDS, argv, io, '');
+    const plain = await plainSealOrOpen(argv);
+    if (plain) return await plain.run(argv.slice(1), io, '');
+    return await dispatch(await commandTable(), argv, io, '');
   } catch (e) {
     const err = toKeywardError(e);
     // The reader of stdout went away (`| head`): stop quietly, as tools killed by SIGPIPE do.

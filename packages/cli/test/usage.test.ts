@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { COMMANDS } from '../src/main.js';
+import { COMMANDS } from '../src/commands/index.js';
+import { SERVICE_NAMES } from '../src/commands/server/kms.js';
+import { plainSealOrOpen } from '../src/main.js';
 import { fails, kw, ok, tempDir } from './helpers.js';
 
 const COMMAND_NAMES = ['keygen', 'seal', 'open', 'inspect'];
@@ -88,4 +90,18 @@ void test('docs/cli.md documents every command and every flag', () => {
     assert.ok(doc.includes(code), `docs/cli.md mentions ${code}`);
   }
   assert.ok(doc.includes('KEYWARD_PASSPHRASE'));
+});
+
+void test('the seal/open fast path defers to the kms wrappers on every key-service flag, and on help', async () => {
+  for (const cmd of ['seal', 'open']) {
+    assert.equal((await plainSealOrOpen([cmd, '-r', 'x', 'in']))?.name, cmd);
+    assert.equal(await plainSealOrOpen([cmd, '--help']), null);
+    assert.equal(await plainSealOrOpen([cmd, '-h']), null);
+    for (const name of SERVICE_NAMES) {
+      assert.equal(await plainSealOrOpen([cmd, `--${name}`, 'v', 'in']), null, `--${name}`);
+      assert.equal(await plainSealOrOpen([cmd, `--${name}=v`, 'in']), null, `--${name}=v`);
+    }
+    assert.equal((await plainSealOrOpen([cmd, '--', '--kms']))?.name, cmd, 'after --, a file name');
+  }
+  assert.equal(await plainSealOrOpen(['keygen']), null);
 });

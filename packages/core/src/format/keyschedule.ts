@@ -8,9 +8,9 @@
  * data key only. The payload key is bound to the exact authenticated header.
  */
 import { platform } from '#platform';
-import { concat, equalCT, wipe } from '../bytes.js';
+import { equalCT, wipe } from '../bytes.js';
 import { KeywardError } from '../errors.js';
-import { hkdfExpand, hkdfExtract } from '../hpke/kdf.js';
+import { hkdfExpand, hkdfExpandParts, hkdfExtract } from '../hpke/kdf.js';
 import { COMMITMENT_LENGTH, LABELS } from './constants.js';
 
 export class KeySchedule {
@@ -46,7 +46,7 @@ export class KeySchedule {
   }
 
   payloadKey(headerMac: Uint8Array): Uint8Array {
-    return hkdfExpand(this.prk, concat(LABELS.payload, headerMac), 32);
+    return hkdfExpandParts(this.prk, [LABELS.payload, headerMac], 32);
   }
 
   dispose(): void { wipe(this.prk); }

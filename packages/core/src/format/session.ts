@@ -8,6 +8,7 @@ import { platform } from '#platform';
 import { concat, equalBytes, toHex, wipe } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import type { SigningKey, VerifyingKey } from '../keys/signing.js';
+import { offloadStanzas } from '../recipients/hpke.js';
 import { StanzaContext, type Identity, type Recipient } from '../recipients/types.js';
 import {
   DATA_KEY_LENGTH, LABELS, LIMITS, SALT_LENGTH, SIG_LENGTHS, type PayloadAead, type SignatureAlg,
@@ -82,11 +83,16 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
   if (provided && provided.dataKey.length !== DATA_KEY_LENGTH) throw new KeywardError('KW_INTERNAL', 'the provided data key is not 32 bytes');
   const dataKey = provided ? provided.dataKey : platform.randomBytes(DATA_KEY_LENGTH);
   try {
-    const stanzas: Stanza[] = [];
-    for (const r of recipients) {
-      const s = r === providers[0] && provided ? provided.stanza : await r.wrap(dataKey, sctx);
+    // With many x25519 recipients (Node), other threads compute some stanzas meanwhile.
+    const offloaded = offloadStanzas(recipients, dataKey, sctx);
+    const slots: (Stanza | undefined)[] = [];
+    for (const [i, r] of recipients.entries()) {
+      slots.push(offloaded?.indices.has(i) ? undefined : r === providers[0] && provided ? provided.stanza : await r.wrap(dataKey, sctx));
+    }
+    const done = offloaded ? await offloaded.stanzas : null;
+    const stanzas: Stanza[] = slots.map((s, i) => s ?? done!.get(i)!);
+    for (const s of stanzas) {
       if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
-      stanzas.push(s);
     }
     // Also on what was written: a recipient's declared type need not be its stanza's (e.g. a wrapping recipient).
     if (stanzas.length > 1 && stanzas.some((s) => s.type === 'scrypt')) throw new KeywardError('KW_SCRYPT_NOT_ALONE');

@@ -5,7 +5,7 @@
  */
 import { concat, equalBytes, u16be, utf8 } from '../bytes.js';
 import { KeywardError } from '../errors.js';
-import type { AeadAlg } from '../platform/types.js';
+import type { AeadAlg, AeadKey } from '../platform/types.js';
 import { platform } from '#platform';
 import { labeledExpand, labeledExtract } from './kdf.js';
 import type { Kem, KemPublicKey, KemSecretKey } from './kem.js';
@@ -15,38 +15,49 @@ const KEY_LEN: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32,
 const KDF_HKDF_SHA256 = 1;
 const NONCE_LEN = 12;
 const EMPTY = new Uint8Array(0);
+const MODE_BASE = new Uint8Array([0]);
 
 /** One HPKE ciphersuite: a KEM, HKDF-SHA256 and an AEAD. */
 export class HpkeSuite {
   readonly suiteId: Uint8Array;
   private readonly pskIdHash: Uint8Array;
   private lastInfo: Uint8Array | null = null;
-  private lastInfoHash: Uint8Array = EMPTY;
+  private lastKsContext: Uint8Array = EMPTY;
 
   constructor(readonly kem: Kem, readonly aead: AeadAlg) {
     this.suiteId = concat(utf8.encode('HPKE'), u16be(kem.id), u16be(KDF_HKDF_SHA256), u16be(AEAD_IDS[aead]));
     this.pskIdHash = labeledExtract(this.suiteId, EMPTY, 'psk_id_hash', EMPTY);
   }
 
-  private infoHash(info: Uint8Array): Uint8Array {
-    // Sealing to many recipients repeats one info; hashing it once per envelope is measurable.
-    // Compared by content (info is public), on a private copy: a caller may refill the same buffer.
+  /**
+   * key_schedule_context = mode ‖ psk_id_hash ‖ info_hash: constant for a given
+   * info (psk_id_hash is constant in base mode). Sealing to many recipients, and
+   * opening many envelopes with one context, repeat one info; its hash is kept.
+   * Compared by content (info is public), on a private copy: a caller may refill the same buffer.
+   */
+  keyScheduleContext(info: Uint8Array): Uint8Array {
     const last = this.lastInfo;
-    if (last !== null && equalBytes(last, info)) return this.lastInfoHash;
-    const h = labeledExtract(this.suiteId, EMPTY, 'info_hash', info);
+    if (last !== null && equalBytes(last, info)) return this.lastKsContext;
+    const ctx = concat(MODE_BASE, this.pskIdHash, labeledExtract(this.suiteId, EMPTY, 'info_hash', info));
     this.lastInfo = info.slice();
-    this.lastInfoHash = h;
-    return h;
+    this.lastKsContext = ctx;
+    return ctx;
   }
 
-  /** KeySchedule for mode_base. */
-  async keySchedule(shared: Uint8Array, info: Uint8Array): Promise<HpkeContext> {
-    const ctx = concat(new Uint8Array([0]), this.pskIdHash, this.infoHash(info));
+  /** KeySchedule for mode_base: the AEAD key (as a platform AEAD), base_nonce and the secret. */
+  private async schedule(shared: Uint8Array, info: Uint8Array): Promise<{ aead: AeadKey; baseNonce: Uint8Array; secret: Uint8Array; ctx: Uint8Array }> {
+    const ctx = this.keyScheduleContext(info);
     const secret = labeledExtract(this.suiteId, shared, 'secret', EMPTY);
     const key = labeledExpand(this.suiteId, secret, 'key', ctx, KEY_LEN[this.aead]);
     const baseNonce = labeledExpand(this.suiteId, secret, 'base_nonce', ctx, NONCE_LEN);
     const aead = await platform.aead(this.aead, key);
     key.fill(0);
+    return { aead, baseNonce, secret, ctx };
+  }
+
+  /** KeySchedule for mode_base. */
+  async keySchedule(shared: Uint8Array, info: Uint8Array): Promise<HpkeContext> {
+    const { aead, baseNonce, secret, ctx } = await this.schedule(shared, info);
     return new HpkeContext(this.suiteId, aead, baseNonce, secret, ctx);
   }
 
@@ -66,20 +77,26 @@ export class HpkeSuite {
     return ctx;
   }
 
-  /** Single-shot seal with a fresh encapsulation. */
+  /** Single-shot seal with a fresh encapsulation (sequence number 0: the nonce is base_nonce). */
   async seal(pk: KemPublicKey, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
-    const { enc, ctx } = await this.setupBaseS(pk, info);
-    const ct = await ctx.seal(aad, plaintext);
-    ctx.dispose();
+    const { shared, enc } = await this.kem.encap(pk);
+    const { aead, baseNonce, secret } = await this.schedule(shared, info);
+    shared.fill(0);
+    secret.fill(0);
+    const ct = await aead.seal(baseNonce, plaintext, aad);
+    baseNonce.fill(0);
     return { enc, ct };
   }
 
   /** Single-shot open; null when the encapsulation or the ciphertext does not authenticate. */
   async open(sk: KemSecretKey, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ct: Uint8Array): Promise<Uint8Array | null> {
-    const ctx = await this.setupBaseR(enc, sk, info);
-    if (!ctx) return null;
-    const pt = await ctx.open(aad, ct);
-    ctx.dispose();
+    const shared = await this.kem.decap(enc, sk);
+    if (!shared) return null;
+    const { aead, baseNonce, secret } = await this.schedule(shared, info);
+    shared.fill(0);
+    secret.fill(0);
+    const pt = await aead.open(baseNonce, ct, aad);
+    baseNonce.fill(0);
     return pt;
   }
 }

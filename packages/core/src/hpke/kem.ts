@@ -8,7 +8,7 @@ import { platform } from '#platform';
 import { concat, toHex, u16be } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import type { DhGroup, DhPublic, DhSecret } from '../platform/types.js';
-import { labeledExpand, labeledExtract } from './kdf.js';
+import { labeledExpandParts, labeledExtract } from './kdf.js';
 
 /** A recipient public key prepared for encapsulation (parsed and validated once). */
 export interface KemPublicKey { readonly kem: Kem; readonly bytes: Uint8Array; readonly handle: unknown }
@@ -45,8 +45,14 @@ const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc6
 
 function dhkem(id: number, group: DhGroup): Kem {
   const suiteId = concat(new TextEncoder().encode('KEM'), u16be(id));
-  const extractAndExpand = (dh: Uint8Array, kemContext: Uint8Array) =>
-    labeledExpand(suiteId, labeledExtract(suiteId, new Uint8Array(0), 'eae_prk', dh), 'shared_secret', kemContext, 32);
+  const empty = new Uint8Array(0);
+  // ExtractAndExpand(dh, kem_context = enc ‖ pkR), the two parts fed to the HMAC without concatenating them.
+  const extractAndExpand = (dh: Uint8Array, enc: Uint8Array, pkR: Uint8Array) => {
+    const prk = labeledExtract(suiteId, empty, 'eae_prk', dh);
+    const shared = labeledExpandParts(suiteId, prk, 'shared_secret', [enc, pkR], 32);
+    prk.fill(0);
+    return shared;
+  };
   const kem: Kem = {
     id,
     name: group.name,
@@ -78,7 +84,7 @@ function dhkem(id: number, group: DhGroup): Kem {
       const enc = ephemeralSecret ? await group.publicKeyOf(eph.secret) : eph.publicKey;
       const dh = await group.dh(eph.secret, pk.handle as DhPublic);
       if (!dh) throw new KeywardError('KW_INVALID_KEY_STRING', `invalid ${group.name} recipient key (DH output rejected)`);
-      const shared = extractAndExpand(dh, concat(enc, pk.bytes));
+      const shared = extractAndExpand(dh, enc, pk.bytes);
       dh.fill(0);
       return { shared, enc };
     },
@@ -94,7 +100,7 @@ function dhkem(id: number, group: DhGroup): Kem {
         dh = await group.dh(sk.handle as DhSecret, pkE);
       }
       if (!dh) return null;
-      const shared = extractAndExpand(dh, concat(enc, sk.publicKey));
+      const shared = extractAndExpand(dh, enc, sk.publicKey);
       dh.fill(0);
       return shared;
     },

@@ -8,7 +8,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { KeywardError } from '../errors.js';
-import { workerMain, type BatchJob, type BatchResult } from './worker.js';
+import { sealX25519Stanzas, type StanzaJob } from './fanout.js';
+import { workerMain, type BatchJob, type BatchResult, type StanzaBatchResult } from './worker.js';
 
 /**
  * The worker runs from source text rather than a file: the same code then
@@ -21,7 +22,7 @@ import { workerMain, type BatchJob, type BatchResult } from './worker.js';
 const WORKER_SOURCE = `'use strict';
 var __name = (f) => f;
 Promise.all([import('node:worker_threads'), import('node:crypto'), import('node:fs'), import('node:v8')]).then(([{ parentPort }, crypto, fs, v8]) => {
-  (${workerMain.toString()})({ port: parentPort, crypto, fs, v8 });
+  (${workerMain.toString()})({ port: parentPort, crypto, fs, v8, stanzas: (${sealX25519Stanzas.toString()}) });
   parentPort.postMessage('ready');
 });
 `;
@@ -30,19 +31,22 @@ const IDLE_MS = 5000;
 /** A small young generation keeps the scavenges that free chunk buffers cheap (see worker.ts collectGarbage). */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 2 };
 
-interface Pending { resolve(r: BatchResult): void; reject(e: Error): void }
+type AnyResult = BatchResult | StanzaBatchResult;
+interface Pending { resolve(r: AnyResult): void; reject(e: Error): void }
 
 class Slot {
   readonly pending = new Map<number, Pending>();
   readonly ready: Promise<void>;
+  /** True once the worker has started (answers without a start-up wait). */
+  started = false;
   constructor(readonly worker: Worker, onGone: (slot: Slot, err: unknown) => void) {
     this.ready = new Promise((resolve, reject) => {
       worker.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error('unexpected first message'))));
       worker.once('error', reject);
       worker.once('exit', () => reject(new Error('worker exited during startup')));
     });
-    this.ready.then(() => { if (this.pending.size === 0) worker.unref(); }, () => {}); // failures: see WorkerPool.start
-    worker.on('message', (r: BatchResult | 'ready') => {
+    this.ready.then(() => { this.started = true; if (this.pending.size === 0) worker.unref(); }, () => {}); // failures: see WorkerPool.start
+    worker.on('message', (r: AnyResult | 'ready') => {
       if (r === 'ready') return;
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
@@ -67,6 +71,9 @@ export class WorkerPool {
 
   /** Worker threads running now (0 until first use, and again after an idle period). */
   get running(): number { return this.slots.length; }
+
+  /** Worker threads that have finished starting. */
+  get started(): number { return this.slots.filter((s) => s.started).length; }
 
   /**
    * Starts workers until there are at least `size`; false when worker threads
@@ -101,13 +108,22 @@ export class WorkerPool {
 
   /** Runs one batch on the least busy worker. */
   run(job: Omit<BatchJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<BatchResult> {
+    return this.post({ ...job }, transfer) as Promise<BatchResult>;
+  }
+
+  /** Computes a batch of `x25519` stanzas (fanout.ts) on the least busy worker. */
+  runStanzas(job: StanzaJob): Promise<StanzaBatchResult> {
+    return this.post({ ...job, op: 'x25519-stanzas' }, []) as Promise<StanzaBatchResult>;
+  }
+
+  private post(job: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<AnyResult> {
     let slot = this.slots[0];
     for (const s of this.slots) if (slot && s.pending.size < slot.pending.size) slot = s;
     if (!slot) return Promise.reject(new KeywardError('KW_INTERNAL', 'no worker thread is running'));
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
     const id = this.nextId++;
     const chosen = slot;
-    return new Promise<BatchResult>((resolve, reject) => {
+    return new Promise<AnyResult>((resolve, reject) => {
       chosen.pending.set(id, {
         resolve: (r) => { this.afterJob(); resolve(r); },
         reject: (e) => { this.afterJob(); reject(e); },

@@ -17,6 +17,7 @@ import type * as NodeCrypto from 'node:crypto';
 import type * as NodeFs from 'node:fs';
 import type * as NodeV8 from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
+import type { sealX25519Stanzas, StanzaBatch, StanzaJob } from './fanout.js';
 
 export interface BatchJob {
   readonly id: number;
@@ -45,15 +46,26 @@ export type BatchResult =
   | { readonly id: number; readonly ok: true; readonly ciphertext: Uint8Array | null }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
-/** What the worker is given: its port and the Node modules it uses. */
+/** A batch of `x25519` stanzas for a fan-out (fanout.ts). */
+export interface StanzaBatchJob extends StanzaJob {
+  readonly id: number;
+  readonly op: 'x25519-stanzas';
+}
+
+export type StanzaBatchResult =
+  | ({ readonly id: number; readonly ok: true } & StanzaBatch)
+  | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+
+/** What the worker is given: its port, the Node modules it uses and the fan-out function (fanout.ts). */
 export interface WorkerDeps {
   readonly port: MessagePort;
   readonly crypto: typeof NodeCrypto;
   readonly fs: typeof NodeFs;
   readonly v8: typeof NodeV8;
+  readonly stanzas: typeof sealX25519Stanzas;
 }
 
-export function workerMain({ port, crypto, fs, v8 }: WorkerDeps): void {
+export function workerMain({ port, crypto, fs, v8, stanzas }: WorkerDeps): void {
   const CHUNK = 65536;
   const TAG = 16;
   const CIPHER = CHUNK + TAG;
@@ -204,7 +216,26 @@ export function workerMain({ port, crypto, fs, v8 }: WorkerDeps): void {
     return job.returnCiphertext ? ct.subarray(0, job.inLength) : null;
   }
 
-  port.on('message', (job: BatchJob) => {
+  /** Recipient public keys imported by earlier fan-outs (public values; bounded in fanout.ts). */
+  const recipientKeys = new Map<string, NodeCrypto.KeyObject>();
+
+  function stanzaBatch(job: StanzaBatchJob): void {
+    let result: StanzaBatchResult;
+    try {
+      result = { id: job.id, ok: true, ...stanzas(crypto, job, recipientKeys) };
+    } catch (e) {
+      result = { id: job.id, ok: false, code: 'KW_INTERNAL', message: `x25519 stanzas failed: ${String((e as Error).message)}` };
+    } finally {
+      job.plaintext.fill(0);
+    }
+    port.postMessage(result, result.ok ? [result.encs.buffer as ArrayBuffer, result.cts.buffer as ArrayBuffer] : []);
+  }
+
+  port.on('message', (job: BatchJob | StanzaBatchJob) => {
+    if (job.op === 'x25519-stanzas') {
+      stanzaBatch(job);
+      return;
+    }
     for (const b of job.spare) free.push(b);
     const key = crypto.createSecretKey(job.key);
     job.key.fill(0);

@@ -5,6 +5,7 @@
 import * as nc from 'node:crypto';
 import type { AeadAlg, AeadKey, DhGroup, DhPublic, DhSecret, Ed25519, Hasher, Platform } from './types.js';
 import { KeywardError } from '../errors.js';
+import { stanzaOffload } from '../node/offload.js';
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 const fromB64u = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? '', 'base64url'));
@@ -247,6 +248,7 @@ export const platform: Platform = {
   x25519,
   p256,
   ed25519,
+  stanzaOffload,
   scrypt(passphrase, salt, logN, length) {
     const N = 2 ** logN;
     return new Promise((resolve, reject) => {

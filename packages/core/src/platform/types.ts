@@ -56,6 +56,33 @@ export interface Ed25519 {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
+/** Single-shot HPKE seals of one plaintext to many X25519 recipients (node/fanout.ts documents the fields). */
+export interface StanzaOffloadJob {
+  readonly kemSuiteId: Uint8Array;
+  readonly suiteId: Uint8Array;
+  readonly ksContext: Uint8Array;
+  readonly aad: Uint8Array;
+  readonly plaintext: Uint8Array;
+  /** Raw 32-byte public keys, concatenated, already validated. */
+  readonly publicKeys: Uint8Array;
+}
+
+/**
+ * Optional (Node): computes `x25519` stanzas (HPKE base mode, DHKEM(X25519,
+ * HKDF-SHA256), HKDF-SHA256, AES-256-GCM) partly on other threads when an
+ * envelope has many recipients, a fresh encapsulation each.
+ */
+export interface StanzaOffload {
+  /** Whether to share out `n` stanzas now (false: compute them all on the calling thread). */
+  wants(n: number): boolean;
+  /**
+   * `enc` (32 bytes) and `ct` of every stanza, concatenated in the job's order.
+   * Other threads compute some; `local(i)` computes stanza i on this thread.
+   * The job's bytes must stay unchanged until the promise settles.
+   */
+  seal(job: StanzaOffloadJob, local: (i: number) => Promise<{ enc: Uint8Array; ct: Uint8Array }>): Promise<{ encs: Uint8Array; cts: Uint8Array }>;
+}
+
 export interface Platform {
   readonly name: 'node' | 'web';
   randomBytes(length: number): Uint8Array;
@@ -68,4 +95,6 @@ export interface Platform {
   readonly ed25519: Ed25519;
   /** scrypt with r = 8, p = 1, N = 2^logN. */
   scrypt(passphrase: Uint8Array, salt: Uint8Array, logN: number, length: number): Promise<Uint8Array>;
+  /** Absent where there are no other threads to use (browsers). */
+  readonly stanzaOffload?: StanzaOffload;
 }

@@ -4,7 +4,8 @@
  *   fields = [key_id (16 bytes, or empty when anonymous), enc, ct]
  *   ct     = HPKE.Seal(pk, info = StanzaContext.info(type), aad = salt, pt = data_key)
  */
-import { equalBytes, wipe } from '../bytes.js';
+import { platform } from '#platform';
+import { concat, equalBytes, u16be, utf8, wipe } from '../bytes.js';
 import { KeywardError } from '../errors.js';
 import { DATA_KEY_LENGTH, KEY_ID_LENGTH, TAG_LENGTH } from '../format/constants.js';
 import { HpkeSuite } from '../hpke/hpke.js';
@@ -23,6 +24,41 @@ const SUITES: Record<KemType, HpkeSuite> = {
   xwing: new HpkeSuite(KEMS.xwing, 'aes-256-gcm'),
   p256: new HpkeSuite(KEMS.p256, 'aes-256-gcm'),
 };
+
+/** DHKEM(X25519, HKDF-SHA256)'s suite_id (RFC 9180 §4.1): "KEM" ‖ I2OSP(0x0020, 2). */
+const X25519_KEM_SUITE_ID = concat(utf8.encode('KEM'), u16be(KEMS.x25519.id));
+
+/**
+ * The `x25519` stanzas of `recipients` computed with other threads (the
+ * platform's `stanzaOffload`: Node, many recipients), started now; null when
+ * the platform does not share them out. The same stanzas as
+ * `HpkeRecipient.wrap`, each with its own fresh encapsulation.
+ */
+export function offloadStanzas(recipients: readonly Recipient[], dataKey: Uint8Array, ctx: StanzaContext): { indices: ReadonlySet<number>; stanzas: Promise<Map<number, Stanza>> } | null {
+  const offload = platform.stanzaOffload;
+  if (!offload) return null;
+  const chosen: number[] = [];
+  recipients.forEach((r, i) => { if (r instanceof HpkeRecipient && r.type === 'x25519') chosen.push(i); });
+  if (!offload.wants(chosen.length)) return null;
+  const targets = chosen.map((i) => recipients[i] as HpkeRecipient);
+  const suite = SUITES.x25519;
+  const info = ctx.info('x25519');
+  const key = dataKey.slice(); // its own buffer: a view's whole buffer would be copied to the workers
+  const ctLength = key.length + TAG_LENGTH;
+  const stanzas = offload.seal({
+    kemSuiteId: X25519_KEM_SUITE_ID,
+    suiteId: suite.suiteId,
+    ksContext: suite.keyScheduleContext(info),
+    aad: ctx.salt,
+    plaintext: key,
+    publicKeys: concat(...targets.map((r) => r.publicKey)),
+  }, (j) => targets[j]!.sealStanza(key, ctx)).then(({ encs, cts }) => new Map(chosen.map((i, j): [number, Stanza] => [i, {
+    type: 'x25519',
+    fields: [ctx.anonymous ? new Uint8Array(0) : targets[j]!.keyId, encs.subarray(32 * j, 32 * j + 32), cts.subarray(ctLength * j, ctLength * (j + 1))],
+  }]))).finally(() => wipe(key));
+  stanzas.catch(() => undefined); // awaited by the caller, which may fail first
+  return { indices: new Set(chosen), stanzas };
+}
 
 /** A public key to seal to. Create with `parseRecipient` or `identity.recipient()`. */
 export class HpkeRecipient implements Recipient {
@@ -45,8 +81,13 @@ export class HpkeRecipient implements Recipient {
   toString(): string { return encodeKey(PUBLIC_HRP[this.type], this.pk.bytes); }
 
   async wrap(dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza> {
-    const { enc, ct } = await SUITES[this.type].seal(this.pk, ctx.info(this.type), ctx.salt, dataKey);
+    const { enc, ct } = await this.sealStanza(dataKey, ctx);
     return { type: this.type, fields: [ctx.anonymous ? new Uint8Array(0) : this.keyId, enc, ct] };
+  }
+
+  /** The stanza's `enc` and `ct`: HPKE single-shot seal of the data key, a fresh encapsulation. */
+  sealStanza(dataKey: Uint8Array, ctx: StanzaContext): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
+    return SUITES[this.type].seal(this.pk, ctx.info(this.type), ctx.salt, dataKey);
   }
 }
 

@@ -74,7 +74,8 @@ function wantsHelp(argv: readonly string[]): boolean {
   return false;
 }
 
-const SERVICE_NAMES = ['kms', 'kms-key', 'profile', 'token-file', 'addr'];
+/** Flags that send seal/open through these wrappers. main.ts's fast path must defer on each of them (usage.test.ts checks). */
+export const SERVICE_NAMES = ['kms', 'kms-key', 'profile', 'token-file', 'addr'];
 
 async function kmsService(flags: { profile: string | undefined; addr: string | undefined; 'token-file': string | undefined }, io: Io, stdin: StdinClaim): Promise<{ service: KmsKeyService; profile: Profile }> {
   const profile = await loadProfile(profileDir(flags.profile, io));
