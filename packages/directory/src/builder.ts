@@ -2,8 +2,9 @@
  * The server side: a pure, storage-agnostic KEYTRANS log builder. It appends
  * log entries whose values are prefix-tree roots, signs tree heads, and answers
  * search, update and monitor requests with proofs that {@link DirectoryClient}
- * verifies. It holds the VRF and tree-head signing keys in memory; a later
- * server module will move both behind the keyholder.
+ * verifies. The VRF and tree-head signing keys sit behind {@link DirectoryKeyHolder}: in memory
+ * ({@link memoryDirectoryKeys}, for tests and the library) or in another process (the key
+ * service's keyholder, packages/server/src/directory/keyholder-keys.ts).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { abytes, auint, toHex } from './bytes.js';
@@ -21,6 +22,7 @@ import type { AppendBatch, DirectoryStore, StoredVersion } from './store.js';
 import {
   alabel,
   aversion,
+  encodeTreeHeadTbs as treeHeadTbs,
   type BinaryLadderStep,
   type CombinedTreeProof,
   type Configuration,
@@ -32,7 +34,6 @@ import {
   type TreeHead,
 } from './structs.js';
 import { KT_128_SHA256_ED25519, NC, ZERO_HASH } from './suite.js';
-import { signTreeHead } from './tree-head.js';
 import { vrfEvaluate, vrfPublicKey } from './vrf.js';
 
 /** The log's secret keys: 32-byte Ed25519 tree-head signing key and 32-byte VRF key. */
@@ -40,6 +41,42 @@ export interface DirectoryKeys {
   readonly signingKey: Uint8Array;
   readonly vrfKey: Uint8Array;
 }
+
+/**
+ * Whoever holds the log's secret keys: proves VRF outputs and signs tree heads on request. The
+ * builder never sees the private keys through this interface.
+ */
+export interface DirectoryKeyHolder {
+  /** 32-byte Ed25519 public key of the tree-head signing key (the Configuration's). */
+  readonly signaturePublicKey: Uint8Array;
+  /** 32-byte ECVRF-EDWARDS25519-SHA512 public key (the Configuration's). */
+  readonly vrfPublicKey: Uint8Array;
+  /** The VRF output and proof for (label, version) (§8 VrfInput). */
+  vrfProve(label: Uint8Array, version: number): Promise<{ output: Uint8Array; proof: Uint8Array }>;
+  /** A signature over `tbs` (§11.2 TreeHeadTBS for `head`). */
+  signTreeHead(tbs: Uint8Array, head: { readonly treeSize: number; readonly root: Uint8Array }): Promise<Uint8Array>;
+}
+
+/**
+ * The in-memory {@link DirectoryKeyHolder} over raw keys (tests, the library).
+ *
+ * @example
+ * const holder = memoryDirectoryKeys({ signingKey, vrfKey });
+ */
+export function memoryDirectoryKeys(keys: DirectoryKeys): DirectoryKeyHolder {
+  abytes(keys.signingKey, 'signing key', 32);
+  abytes(keys.vrfKey, 'VRF key', 32);
+  const signingKey = keys.signingKey;
+  const vrfKey = keys.vrfKey;
+  return Object.freeze({
+    signaturePublicKey: ed25519.getPublicKey(signingKey),
+    vrfPublicKey: vrfPublicKey(vrfKey),
+    vrfProve: (label: Uint8Array, version: number) => Promise.resolve(vrfEvaluate(vrfKey, label, version)),
+    signTreeHead: (tbs: Uint8Array) => Promise.resolve(ed25519.sign(tbs, signingKey)),
+  });
+}
+
+const isKeyHolder = (k: DirectoryKeys | DirectoryKeyHolder): k is DirectoryKeyHolder => typeof (k as Partial<DirectoryKeyHolder>).vrfProve === 'function';
 
 /** Deployment parameters (milliseconds); defaults follow the vectors' configuration. */
 export interface DirectoryParams {
@@ -91,31 +128,33 @@ export interface OwnerMonitorRequest {
 export class DirectoryBuilder {
   private constructor(
     private readonly store: DirectoryStore,
-    private readonly keys: DirectoryKeys,
+    private readonly keys: DirectoryKeyHolder,
     readonly config: Configuration,
     private readonly now: () => number,
   ) {}
 
   /**
-   * Opens a log over `store` (empty or not) with the given keys and parameters.
+   * Opens a log over `store` (empty or not) with the given keys (raw, kept in memory, or a
+   * {@link DirectoryKeyHolder}) and parameters.
    *
    * @example
    * const log = await DirectoryBuilder.create(store, keys, { maxBehind: 60_000 });
    */
-  static create(store: DirectoryStore, keys: DirectoryKeys, params: DirectoryParams = {}): Promise<DirectoryBuilder> {
-    abytes(keys.signingKey, 'signing key', 32);
-    abytes(keys.vrfKey, 'VRF key', 32);
+  static create(store: DirectoryStore, keys: DirectoryKeys | DirectoryKeyHolder, params: DirectoryParams = {}): Promise<DirectoryBuilder> {
+    const holder = isKeyHolder(keys) ? keys : memoryDirectoryKeys(keys);
+    abytes(holder.signaturePublicKey, 'signature public key', 32);
+    abytes(holder.vrfPublicKey, 'VRF public key', 32);
     const config: Configuration = {
       cipherSuite: KT_128_SHA256_ED25519,
       mode: 1,
-      signaturePublicKey: ed25519.getPublicKey(keys.signingKey),
-      vrfPublicKey: vrfPublicKey(keys.vrfKey),
+      signaturePublicKey: holder.signaturePublicKey,
+      vrfPublicKey: holder.vrfPublicKey,
       maxAhead: params.maxAhead ?? 10_000,
       maxBehind: params.maxBehind ?? 10_000,
       reasonableMonitoringWindow: params.reasonableMonitoringWindow ?? 604_800_000,
       ...(params.maximumLifetime !== undefined ? { maximumLifetime: params.maximumLifetime } : {}),
     };
-    return Promise.resolve(new DirectoryBuilder(store, keys, config, params.now ?? Date.now));
+    return Promise.resolve(new DirectoryBuilder(store, holder, config, params.now ?? Date.now));
   }
 
   /** Number of log entries. */
@@ -149,7 +188,8 @@ export class DirectoryBuilder {
   async treeHead(): Promise<{ treeHead: TreeHead; root: Uint8Array }> {
     const size = await this.store.treeSize();
     const root = await this.root(size);
-    return { treeHead: signTreeHead(this.config, this.keys.signingKey, size, root), root };
+    const signature = await this.keys.signTreeHead(treeHeadTbs(this.config, size, root), { treeSize: size, root });
+    return { treeHead: { treeSize: size, signature }, root };
   }
 
   /**
@@ -175,7 +215,7 @@ export class DirectoryBuilder {
       const version = next.get(key) ?? (await this.store.versionCount(label));
       aversion(version);
       next.set(key, version + 1);
-      const { output, proof } = vrfEvaluate(this.keys.vrfKey, label, version);
+      const { output, proof } = await this.keys.vrfProve(label, version);
       const opening = randomOpening();
       const commitment = commit(opening, label, version, { value });
       root = (await prefixInsert(read, root, { vrfOutput: output, commitment }, nodes)).root;
@@ -229,7 +269,7 @@ export class DirectoryBuilder {
     algorithm: (w: ProofWriter, cache: LabelCache) => T,
     evidence = false,
   ): Promise<{ result: T | undefined; proof: CombinedTreeProof; cache: LabelCache }> {
-    const cache = await LabelCache.load(this.store, this.keys.vrfKey, label);
+    const cache = await LabelCache.load(this.store, this.keys, label);
     const retained = new Set(last === undefined ? [] : ibst.frontier(last));
     for (let attempt = 0; ; attempt++) {
       const w = new ProofWriter(cache, retained);
@@ -292,6 +332,7 @@ export class DirectoryBuilder {
     if (result.expired) throw new DirectoryError('KT_NOT_FOUND', `version ${target} has expired`);
     const stored = result.found ? await this.store.labelVersion(q.label, target) : undefined;
     if (result.found && !stored) throw new DirectoryError('KT_INVALID_ARGUMENT', `version ${target} missing from the store`);
+    await cache.preload(ladderVersions);
     const binaryLadder = ladderVersions.map((v) => cache.step(v, v !== target && v < count));
     return {
       fullTreeHead: await this.headFor(q.last, size),
@@ -350,10 +391,12 @@ export class DirectoryBuilder {
       ownerInit(size, lifetime, q.start, greatestVersions, NO_KEYS, w);
       completeFrontier(size, w);
     });
+    const initLadder = ownerInitLadder(greatestVersions);
+    await cache.preload(initLadder);
     return {
       fullTreeHead: await this.headFor(q.last, size),
       greatestVersions,
-      binaryLadder: ownerInitLadder(greatestVersions).map((v) => cache.step(v, v < cache.count)),
+      binaryLadder: initLadder.map((v) => cache.step(v, v < cache.count)),
       proof,
     };
   }
@@ -410,12 +453,14 @@ export class DirectoryBuilder {
       completeFrontier(size, w);
     });
     const added = Array.from({ length: q.count }, (_, k) => cache.record(previous + 1 + k));
+    const upLadder = updateLadderVersions(previous, q.count);
+    await cache.preload(upLadder);
     return {
       fullTreeHead: await this.headFor(q.last, size),
       position: q.position,
       values: added.map((r) => r.value),
       info: added.map((r) => ({ opening: r.opening })),
-      binaryLadder: updateLadderVersions(previous, q.count).map((v) => cache.step(v, v <= previous && v < cache.count)),
+      binaryLadder: upLadder.map((v) => cache.step(v, v <= previous && v < cache.count)),
       update: proof,
     };
   }
@@ -468,13 +513,13 @@ class LabelCache {
 
   private constructor(
     private readonly store: DirectoryStore,
-    private readonly vrfKey: Uint8Array,
+    private readonly keys: DirectoryKeyHolder,
     private readonly label: Uint8Array,
     private readonly positions: readonly number[],
     private readonly records: readonly StoredVersion[],
   ) {}
 
-  static async load(store: DirectoryStore, vrfKey: Uint8Array, label: Uint8Array): Promise<LabelCache> {
+  static async load(store: DirectoryStore, keys: DirectoryKeyHolder, label: Uint8Array): Promise<LabelCache> {
     const count = await store.versionCount(label);
     const records: StoredVersion[] = [];
     for (let v = 0; v < count; v++) {
@@ -482,7 +527,7 @@ class LabelCache {
       if (!r) throw new DirectoryError('KT_INVALID_ARGUMENT', `version ${v} missing from the store`);
       records.push(r);
     }
-    return new LabelCache(store, vrfKey, label, records.map((r) => r.position), records);
+    return new LabelCache(store, keys, label, records.map((r) => r.position), records);
   }
 
   /** Versions of the label in the current log. */
@@ -518,10 +563,19 @@ class LabelCache {
     let k = this.vrf.get(v);
     if (!k) {
       const r = this.records[v];
-      k = r ? { output: r.vrfOutput, proof: r.vrfProof } : vrfEvaluate(this.vrfKey, this.label, v);
+      if (!r) throw new Need(() => this.preload([v]));
+      k = { output: r.vrfOutput, proof: r.vrfProof };
       this.vrf.set(v, k);
     }
     return k;
+  }
+
+  /** Asks the key holder for the VRF proofs of `versions` the store does not hold (versions the label never had). */
+  async preload(versions: readonly number[]): Promise<void> {
+    for (const v of versions) {
+      if (this.vrf.has(v) || this.records[v]) continue;
+      this.vrf.set(v, await this.keys.vrfProve(this.label, v));
+    }
   }
 
   /** A BinaryLadderStep for `v`, with its commitment when `withCommitment`. */

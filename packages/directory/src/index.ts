@@ -69,7 +69,9 @@ export {
 export { MemoryDirectoryStore, type AppendBatch, type DirectoryStore, type StoredVersion } from './store.js';
 export {
   DirectoryBuilder,
+  memoryDirectoryKeys,
   type ContactMonitorRequest,
+  type DirectoryKeyHolder,
   type DirectoryKeys,
   type DirectoryParams,
   type LabelUpdate,
