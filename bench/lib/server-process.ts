@@ -30,6 +30,8 @@ const s = await startServer({
   logLevel: logLevel as 'warn',
   keyholderMode: 'source',
   rateLimit: { perToken: { ratePerSecond: 1e9, burst: 1e9 }, perAddress: { ratePerSecond: 1e9, burst: 1e9 } },
+  // `npm run bench:hsm`: a directory initialised in HSM-wrapped mode; the token PIN comes from the environment.
+  ...(process.env.KW_BENCH_HSM_PIN ? { hsmPin: process.env.KW_BENCH_HSM_PIN } : {}),
 });
 const st = await s.keyholder.call('status', {});
 let init: { shares: string[]; rootToken: string } | null = null;

@@ -77,7 +77,7 @@ void test('alerts.yml: valid rules for every required condition, each metric exi
     for (const n of names) assert.ok(exists(n, types), `${r.alert}: metric ${n} is not in the server's /metrics output`);
   }
   const alerts = new Set(rules.map((r) => r.alert));
-  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO']) {
+  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO', 'KeywardHsmUnreachable', 'KeywardHsmErrors']) {
     assert.ok(alerts.has(a), `missing alert ${a}`);
   }
 });
@@ -94,6 +94,18 @@ void test('grafana dashboard: every panel query uses metrics that exist on a rea
       for (const n of names) assert.ok(exists(n, types), `${p.title}: metric ${n} is not in the server's /metrics output`);
     }
   }
+});
+
+void test('grafana dashboard and alerts cover HSM reachability and errors; a server without an HSM reports it as not configured', () => {
+  const dash = JSON.parse(readFileSync(`${ROOT}deploy/monitoring/grafana-dashboard.json`, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
+  assert.match(exprs, /keyward_hsm_up/);
+  assert.match(exprs, /keyward_hsm_errors_total/);
+  const doc = parse(readFileSync(`${ROOT}deploy/monitoring/alerts.yml`, 'utf8')) as { groups: { rules: Rule[] }[] };
+  const hsm = doc.groups.flatMap((g) => g.rules).find((r) => r.alert === 'KeywardHsmUnreachable');
+  assert.match(hsm?.expr ?? '', /keyward_hsm_configured == 1 and keyward_hsm_up == 0/);
+  assert.match(metricsText, /^keyward_hsm_configured 0$/m);
+  assert.match(metricsText, /^keyward_hsm_up 0$/m);
 });
 
 void test('metrics catalog: lists exactly the keyward_* metrics the server exposes', () => {

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), one registry per server instance:
  * request counts and latency by route and status, keyholder errors by code,
- * sealed gauge, audit log size; audit pipe failures, the latest signed
+ * sealed gauge, HSM reachability and errors, audit log size; audit pipe failures, the latest signed
  * checkpoint (size, time) and keys past their rotation period, read from the
  * store at scrape time (`observeStore`). The catalog, and the alerts built on
  * it, are in docs/operations/metrics.md and deploy/monitoring/.
@@ -27,10 +27,37 @@ export class ApiMetrics {
   readonly sequencerHold = new Histogram({ name: 'keyward_audit_sequencer_hold_seconds', help: 'Several nodes: how long this node held the audit sequencer (audit_head row lock) per committed transaction, lock granted to commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.registry] });
   readonly sequencerEvents = new Counter({ name: 'keyward_audit_sequencer_events_total', help: 'Several nodes: audit events written while holding the sequencer', registers: [this.registry] });
   readonly sequencerKeyholder = new Counter({ name: 'keyward_audit_sequencer_keyholder_seconds_total', help: 'Several nodes: part of the sequencer hold time spent waiting on this node\'s keyholder (group commits)', registers: [this.registry] });
+  readonly hsmConfigured = new Gauge({ name: 'keyward_hsm_configured', help: '1 when the keyholder is in HSM-wrapped mode (docs/hsm.md), else 0', registers: [this.registry] });
+  readonly hsmUp = new Gauge({ name: 'keyward_hsm_up', help: 'HSM-wrapped mode: 1 while the keyholder reaches its HSM (auto-unseal state available), 0 while connecting, unavailable, failed or sealed, or the keyholder is down', registers: [this.registry] });
+  readonly hsmErrors = new Counter({ name: 'keyward_hsm_errors_total', help: 'HSM failures by code (KW_HSM_*): keyholder calls that failed in the HSM, and changes of the auto-unseal state to a failure', labelNames: ['code'], registers: [this.registry] });
+  #hsmCode: string | null = null;
   readonly rotationOverdue = new Gauge({ name: 'keyward_keys_rotation_overdue', help: 'Keys whose latest version is older than their rotation period', registers: [this.registry] });
 
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * The keyholder's HSM status (`status().hsm`; `null` = not HSM-wrapped;
+   * `undefined` = the keyholder did not answer). A new failure code of the
+   * auto-unseal state counts once in keyward_hsm_errors_total.
+   */
+  observeHsm(hsm: { readonly state: string; readonly code: string | null } | null | undefined): void {
+    if (hsm === undefined) {
+      this.hsmUp.set(0);
+      return;
+    }
+    this.hsmConfigured.set(hsm === null ? 0 : 1);
+    this.hsmUp.set(hsm?.state === 'available' ? 1 : 0);
+    const code = hsm?.code ?? null;
+    if (code !== null && code !== this.#hsmCode) this.hsmErrors.inc({ code });
+    this.#hsmCode = code;
+  }
+
+  /** A keyholder call failed with `code`: counted in keyward_keyholder_errors_total, and in keyward_hsm_errors_total when it is an HSM code. */
+  keyholderError(code: string): void {
+    this.keyholderErrors.inc({ code });
+    if (code.startsWith('KW_HSM_')) this.hsmErrors.inc({ code });
   }
 
   /** Reads the store-derived gauges (called at scrape time). */

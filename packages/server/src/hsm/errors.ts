@@ -14,6 +14,8 @@ export const HSM_ERRORS = {
   KW_HSM_UNAVAILABLE: 'The HSM is unavailable (token removed, device or library error); retry when it is back.',
   KW_HSM_INTEGRITY: 'The HSM refused the input: a wrapped blob or ciphertext does not authenticate under this key.',
   KW_HSM_FAILED: 'The HSM refused the operation for another reason (see the CKR code in the message).',
+  KW_HSM_RESIDENT_KEYS: 'HSM-resident keys exist: they live only in this token and no Keyward operation can move them (keyward hsm rewrap refuses).',
+  KW_HSM_SERVICE_RUNNING: 'The key service is running on this data directory: stop it (every node) before keyward hsm rewrap.',
 } as const;
 
 export type HsmErrorCode = keyof typeof HSM_ERRORS;

@@ -187,12 +187,28 @@ export class Pkcs11Token {
       try {
         return await fn(lib, session);
       } catch (e) {
-        const err = fromPkcs11(e, what);
+        let err = fromPkcs11(e, what);
+        if ((err.code === 'KW_HSM_FAILED' || err.code === 'KW_HSM_KEY_MISSING') && !this.answers(lib)) {
+          // A token whose store went away (SoftHSM2: its directory moved; a device that lost power) can fail with a
+          // generic CKR_GENERAL_ERROR or find no object, and stays broken in this connection even once it is back.
+          err = new HsmError('KW_HSM_UNAVAILABLE', `${what}: the token does not answer (${err.ckr ?? err.code})`, { cause: err, ckr: err.ckr });
+        }
         if (err.code !== 'KW_HSM_UNAVAILABLE' || attempt > 0 || this.closed) throw err;
         await this.reconnect(generation); // throws KW_HSM_UNAVAILABLE when the token does not come back
       } finally {
         this.release(session, generation); // dropped if a reconnect replaced this connection meanwhile
       }
+    }
+  }
+
+  /** True when the token still answers C_GetTokenInfo on this connection (it cannot fail for the caller's input). */
+  private answers(lib: Lib): boolean {
+    if (lib !== this.lib || !this.slot) return false;
+    try {
+      lib.C_GetTokenInfo(this.slot);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -299,7 +315,10 @@ export class Pkcs11Token {
       lib.C_SignInit(s, { mechanism: CKM_EDDSA }, h);
       return new Uint8Array(lib.C_Sign(s, Buffer.from(message), Buffer.alloc(64)));
     } catch (e) {
-      const err = fromPkcs11(e, `signing with '${label}'`);
+      let err = fromPkcs11(e, `signing with '${label}'`);
+      if ((err.code === 'KW_HSM_FAILED' || err.code === 'KW_HSM_KEY_MISSING') && !this.answers(lib)) {
+        err = new HsmError('KW_HSM_UNAVAILABLE', `signing with '${label}': the token does not answer (${err.ckr ?? err.code})`, { cause: err, ckr: err.ckr });
+      }
       if (err.code === 'KW_HSM_UNAVAILABLE') this.reconnect(generation).catch(() => undefined);
       throw err;
     }

@@ -85,13 +85,15 @@ export function parseCustodyState(value: unknown): CustodyState {
  * const { masterKey, shares, state } = await initCustody({ shares: 5, threshold: 3 });
  * for (const s of shares) writeFileSync(`share-${s.index}.txt`, s.text, { mode: 0o600 });
  */
-export async function initCustody(opts: { shares?: number; threshold?: number } = {}): Promise<InitResult> {
+export async function initCustody(opts: { shares?: number; threshold?: number; initId?: string } = {}): Promise<InitResult> {
   const n = opts.shares ?? 5;
   const k = opts.threshold ?? 3;
   check(Number.isInteger(n) && n >= 2 && n <= 255, 'the number of shares must be an integer from 2 to 255');
   check(Number.isInteger(k) && k >= 2 && k <= n, 'the threshold must be an integer from 2 to the number of shares');
   const masterKey = randomBytes(MASTER_KEY_LENGTH);
-  const initId = toHex(randomBytes(INIT_ID_LENGTH));
+  // `initId` is given only when an existing deployment gets new shares (hsm-rewrap.ts: software → HSM).
+  check(opts.initId === undefined || /^[0-9a-f]{32}$/.test(opts.initId), 'the init id is 32 lower-case hex digits');
+  const initId = opts.initId ?? toHex(randomBytes(INIT_ID_LENGTH));
   const raw = await split(masterKey, n, k);
   const shares = raw.map((share, i): ShareFile => {
     const record = { initId, index: i + 1, share };

@@ -42,3 +42,14 @@ export function softHsm(label = 'keyward-test'): SoftHsm {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A second token in the same token directory (same SOFTHSM2_CONF): for migrations between tokens. */
+export function addToken(h: SoftHsm, label: string): { readonly label: string; readonly pin: string; pkcs11Tool(...args: string[]): string } {
+  const pin = randomBytes(8).toString('hex');
+  const env = { ...process.env, SOFTHSM2_CONF: h.conf };
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', h.soPin], { env, stdio: 'pipe' });
+  return {
+    label, pin,
+    pkcs11Tool: (...args) => execFileSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', label, '--login', '--pin', pin, ...args], { env, encoding: 'utf8', stdio: 'pipe' }),
+  };
+}
