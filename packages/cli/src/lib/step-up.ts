@@ -18,6 +18,7 @@ export const STEP_UP_FLAGS = {
   'step-up': { type: 'boolean', help: 'prove a second factor for this exact request (asks for a TOTP code; see docs/mfa.md)' },
   'totp-code-file': { type: 'string', value: 'FILE', help: 'with --step-up: read the TOTP code from FILE ("-" = stdin); else a prompt on a terminal, else stdin' },
   'recovery-code-file': { type: 'string', value: 'FILE', help: 'with --step-up: answer with a recovery code read from FILE instead of a TOTP code' },
+  approval: { type: 'string', value: 'ID', help: 'execute an approved approval request (keyward approvals request/approve; sent as Keyward-Approval)' },
 } as const satisfies FlagsSpec;
 
 export const STEP_UP_DETAILS = `
@@ -26,12 +27,16 @@ needs --step-up: the service binds a step-up to the request's hash, the CLI
 shows the canonical request on stderr and reads a TOTP code (--totp-code-file
 FILE, a prompt on a terminal, or stdin; never an argument), then sends the
 request with the Keyward-Step-Up header. The step-up is single use and expires
-after a few minutes.`;
+after a few minutes. When a quorum rule covers the operation, first create an
+approval request for the exact same request (keyward approvals request), have
+enough approvers approve it (keyward approvals approve), then run this command
+again with --approval ID (and --step-up once MFA is enforced).`;
 
 export interface StepUpFlags {
   readonly 'step-up'?: boolean | undefined;
   readonly 'totp-code-file'?: string | undefined;
   readonly 'recovery-code-file'?: string | undefined;
+  readonly approval?: string | undefined;
 }
 
 /** Reads the second factor's answer (never from argv). */
@@ -70,6 +75,10 @@ export async function callWithStepUp<T = Record<string, unknown>>(
   const http = httpClient(opts);
   try {
     const headers: Record<string, string> = {};
+    if (flags.approval !== undefined) {
+      if (!/^[A-Za-z0-9_-]{43}$/.test(flags.approval)) usageError('--approval takes an approval request id (43 base64url characters)');
+      headers['keyward-approval'] = flags.approval;
+    }
     if (flags['step-up']) {
       const su = await http.request<{ id: string; request: unknown; expires_at: string; operation: string }>({
         method: 'POST', path: '/v1/mfa/step-up', body: { method, path, ...(body === undefined ? {} : { body }) },

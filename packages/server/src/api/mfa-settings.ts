@@ -25,6 +25,10 @@ export const MfaSettingsSchema = z.strictObject({
   issuer: z.string().min(1).max(64).optional(),
   /** How long a step-up may be used after it is requested, seconds (default 300). */
   stepUpTtlSeconds: z.int().min(30).max(3600).optional(),
+  /** How long a quorum approval request waits for its approvers, seconds (default 86400). */
+  approvalTtlSeconds: z.int().min(60).max(30 * 86_400).optional(),
+  /** How often the server closes expired approval requests (audited `approvals.expire`), ms (default 10000). */
+  approvalSweepMs: z.int().min(100).max(3_600_000).optional(),
   /** Failed factor attempts in a row before a principal's factors lock (default 5). */
   maxFailures: z.int().min(1).max(100).optional(),
   /** How long a lock lasts, seconds (default 900). */
@@ -40,6 +44,8 @@ export interface MfaSettings {
   readonly rp: { readonly id: string; readonly name: string; readonly origins: readonly string[] };
   readonly issuer: string;
   readonly stepUpTtlSeconds: number;
+  readonly approvalTtlSeconds: number;
+  readonly approvalSweepMs: number;
   readonly maxFailures: number;
   readonly lockoutSeconds: number;
   readonly requireStepUp: boolean;
@@ -52,6 +58,8 @@ export function resolveMfaSettings(input: MfaSettingsInput = {}): MfaSettings {
     rp: { id: rpId, name: input.rpName ?? 'Keyward', origins: input.origins ?? [`https://${rpId}`] },
     issuer: input.issuer ?? 'Keyward',
     stepUpTtlSeconds: input.stepUpTtlSeconds ?? 300,
+    approvalTtlSeconds: input.approvalTtlSeconds ?? 86_400,
+    approvalSweepMs: input.approvalSweepMs ?? 10_000,
     maxFailures: input.maxFailures ?? 5,
     lockoutSeconds: input.lockoutSeconds ?? 900,
     requireStepUp: input.requireStepUp ?? false,

@@ -58,9 +58,17 @@ const TABLE: readonly { method: string; re: RegExp; when?: (body: JsonValue) => 
   },
   { method: 'PUT', re: new RegExp(`^/v1/policies/${SEG}/${SEG}$`), describe: (m) => ({ op: 'policies.put', namespace: dec(m[1]!), key: null, version: null, factorChange: false }) },
   {
-    method: 'POST', re: /^\/v1\/tokens$/, when: (b) => isObject(b) && b.admin === true,
-    describe: (_m, b) => ({ op: 'tokens.create_admin', namespace: isObject(b) && typeof b.ns === 'string' ? b.ns : '', key: null, version: null, factorChange: false }),
+    // An admin token, or a token whose principal gets roles (a role change: principals.update).
+    method: 'POST', re: /^\/v1\/tokens$/, when: (b) => isObject(b) && (b.admin === true || b.roles !== undefined),
+    describe: (_m, b) => ({
+      op: isObject(b) && b.admin === true ? 'tokens.create_admin' : 'principals.update',
+      namespace: isObject(b) && typeof b.ns === 'string' ? b.ns : '', key: null, version: null, factorChange: false,
+    }),
   },
+  { method: 'PUT', re: new RegExp(`^/v1/quorum/${SEG}$`), describe: () => ({ op: 'quorum.put', namespace: '', key: null, version: null, factorChange: false }) },
+  { method: 'DELETE', re: new RegExp(`^/v1/quorum/${SEG}$`), describe: () => ({ op: 'quorum.put', namespace: '', key: null, version: null, factorChange: false }) },
+  { method: 'PUT', re: new RegExp(`^/v1/approvers/${SEG}/keys/${SEG}$`), describe: () => ({ op: 'approvers.put', namespace: '', key: null, version: null, factorChange: false }) },
+  { method: 'DELETE', re: new RegExp(`^/v1/approvers/${SEG}/keys/${SEG}$`), describe: () => ({ op: 'approvers.put', namespace: '', key: null, version: null, factorChange: false }) },
   { method: 'PUT', re: new RegExp(`^/v1/principals/${SEG}/roles$`), describe: () => ({ op: 'principals.update', namespace: '', key: null, version: null, factorChange: false }) },
   { method: 'DELETE', re: new RegExp(`^/v1/mfa/factors/${SEG}$`), describe: () => ({ op: 'mfa.remove', namespace: '', key: null, version: null, factorChange: true }) },
   { method: 'POST', re: /^\/v1\/mfa\/(totp|webauthn\/options|recovery-codes)$/, describe: () => ({ op: 'mfa.enroll', namespace: '', key: null, version: null, factorChange: true }) },

@@ -19,6 +19,11 @@ export const MFA_ERRORS = {
   KW_APPROVAL_INVALID: 'The approval does not verify for this request (signature, key or credential).',
   KW_APPROVAL_SELF: 'The requester of an operation cannot approve it.',
   KW_APPROVAL_NOT_MEMBER: 'The approver is not a member of the role the quorum names.',
+  KW_QUORUM_REQUIRED: 'This operation needs the approval of a quorum: create an approval request (POST /v1/approvals), then send the request again with its id in the Keyward-Approval header once approved.',
+  KW_QUORUM_PENDING: 'The approval request does not have enough verified approvals yet.',
+  KW_APPROVAL_DENIED: 'An approver refused this request; it can no longer execute.',
+  KW_APPROVAL_DUPLICATE: 'This approver already answered this request; an answer counts once.',
+  KW_APPROVAL_CLOSED: 'The approval request is closed (executed, denied or expired).',
 } as const;
 
 /** Union of the codes. */

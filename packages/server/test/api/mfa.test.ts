@@ -69,6 +69,8 @@ void describe('MFA and step-up through the server', () => {
     keys: await snapshot(s, 'app'), principals: await s.store.listPrincipals('default'),
     tokens: (await s.store.listTokens('alice')).length + (await s.store.listTokens('svc')).length + (await s.store.listTokens('carol')).length,
     factors: await s.store.listMfaFactors('alice'),
+    governance: (await s.keyholder.call('governance-head', {})).hash,
+    approvals: (await s.store.listApprovalRequests()).length,
   });
 
   before(async () => {
@@ -127,6 +129,11 @@ void describe('MFA and step-up through the server', () => {
       ['remove a factor', 'DELETE', `/v1/mfa/factors/${aliceTotp}`],
       ['add a factor', 'POST', '/v1/mfa/totp', { name: 'second phone' }],
       ['recovery codes', 'POST', '/v1/mfa/recovery-codes', {}],
+      ['roles through a token', 'POST', '/v1/tokens', { principal: 'svc', roles: ['ops'] }],
+      ['quorum rule', 'PUT', '/v1/quorum/keys.destroy', { role: 'ops', threshold: 1 }],
+      ['quorum rule removed', 'DELETE', '/v1/quorum/keys.destroy'],
+      ['approval key', 'PUT', '/v1/approvers/alice/keys/k1', { kind: 'ed25519', public_key: 'A'.repeat(43) }],
+      ['approval key removed', 'DELETE', '/v1/approvers/alice/keys/k1'],
     ];
     for (const [what, method, url, body] of attempts) {
       expectError(await call(s, method, url, { token: alice, ...(body !== undefined ? { body } : {}) }), 403, 'KW_MFA_REQUIRED', what);

@@ -7,6 +7,7 @@ import { EXIT_OK, usageError } from '../../lib/errors.js';
 import { writeAll } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
 import { TOKEN_DETAILS, TOKEN_FLAGS, addresses, call, defineServiceCommand, readToken, seg } from '../../lib/service.js';
+import { STEP_UP_DETAILS, STEP_UP_FLAGS, callWithStepUp } from '../../lib/step-up.js';
 
 const ID_RE = /^[\x21-\x7e]{1,255}$/;
 const NS_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -55,19 +56,22 @@ export const principalShow = defineServiceCommand({
 export const principalSetRoles = defineServiceCommand({
   name: 'set-roles',
   summary: "replace a principal's roles (policies grant operations to roles)",
-  usage: ['ID [--role ROLE]... [--json]'],
+  usage: ['ID [--role ROLE]... [--step-up [--totp-code-file FILE]] [--approval ID] [--json]'],
   flags: {
     role: { type: 'string', multiple: true, value: 'ROLE', help: 'a role (repeat for several; none clears them)' },
     ...TOKEN_FLAGS,
+    ...STEP_UP_FLAGS,
     json: { type: 'boolean', help: 'print the service answer as JSON' },
   },
-  details: `PUT /v1/principals/{id}/roles { roles } (admin token).\n${TOKEN_DETAILS}`,
+  details: `PUT /v1/principals/{id}/roles { roles } (admin token). A role change is a
+sensitive operation: it takes effect only as a governance snapshot the
+keyholder signs (docs/mfa.md).\n${TOKEN_DETAILS}\n${STEP_UP_DETAILS}`,
   examples: ['keyward principal set-roles svc-orders --role orders-app --role reader'],
   async run({ flags, positionals }, { io, stdin }) {
     const id = principalId(positionals, 'set-roles');
     for (const r of flags.role) if (!ID_RE.test(r)) usageError(`--role '${r}' must be printable ASCII without spaces`);
     const token = await readToken(flags['token-file'], io, stdin);
-    const res = await call<PrincipalView>({ addresses: addresses(flags.addr, io), token }, 'PUT', `/v1/principals/${seg(id)}/roles`, { roles: flags.role });
+    const res = await callWithStepUp<PrincipalView>({ addresses: addresses(flags.addr, io), token }, flags, io, stdin, 'PUT', `/v1/principals/${seg(id)}/roles`, { roles: flags.role });
     if (flags.json) await printJson(io.stdout, res);
     else await writeAll(io.stdout, `${id}: roles ${res.roles.join(', ') || '(none)'}\n`);
     return EXIT_OK;

@@ -20,9 +20,26 @@ import type { KeyRow, KeyVersionRow, StoreTx } from '../../store/index.js';
 import type { ApiContext } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
+import { mfaSettings } from '../mfa-settings.js';
 
 const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
+
+/** An approved request the keyholder checks before it receipts a destroy (keyholder/governance.ts `checkDestroyApproval`). */
+export interface DestroyApproval {
+  readonly request: Record<string, unknown>;
+  readonly requester: string;
+  readonly approvals: readonly unknown[];
+}
+
+/** The approvals of the newest executed `…/schedule-deletion` approval request for `ref`, or null. */
+async function scheduledApproval(ctx: ApiContext, ref: { ns: string; key: string; version: number }): Promise<DestroyApproval | null> {
+  const rows = await ctx.store.listApprovalRequests({ state: 'executed' });
+  const row = rows.find((r) => r.op === 'keys.schedule_deletion' && r.request.namespace === ref.ns && r.request.key === ref.key && r.request.version === ref.version);
+  if (!row) return null;
+  const approvals = (await ctx.store.listApprovals(row.id)).filter((a) => a.decision === 'approve').map((a) => a.approval);
+  return { request: row.request, requester: row.requester, approvals };
+}
 
 /** Who destroys: an authenticated principal, or the service itself (principal null, auth none). */
 export interface DestroyActor {
@@ -45,11 +62,21 @@ export async function destroyVersionWithReceipt(
     readonly key: KeyRow; readonly version: KeyVersionRow & { wrapped: Uint8Array }; readonly actor: DestroyActor; readonly time: Date; readonly ifDueAt?: Date;
     /** Runs inside the erasure's transaction first (the route consumes its step-up there: api/step-up.ts). */
     readonly inTx?: (tx: StoreTx) => Promise<void>;
+    /** The approved `…/destroy` request (the route's quorum gate), which the keyholder checks itself. */
+    readonly approval?: DestroyApproval | null;
   },
 ): Promise<KeyVersionRow> {
   const { key: k, version: v, actor, time } = input;
   const stored = { ns: k.ns, key: k.name, version: v.version, type: k.type, wrapped: b64u(v.wrapped), ...(v.publicKey ? { publicKey: b64u(v.publicKey) } : {}) };
-  const signed = await ctx.keyholder.call('destroy-receipt', { version: stored, time: time.toISOString() });
+  // Without a destroy approval, the approvals of this version's executed schedule-deletion (if any): the keyholder
+  // refuses the destroy itself when its signed governance has a destroy quorum and these do not meet it.
+  const approval = input.approval ?? await scheduledApproval(ctx, { ns: k.ns, key: k.name, version: v.version });
+  const rp = mfaSettings(ctx).rp;
+  const signed = await ctx.keyholder.call('destroy-receipt', {
+    version: stored, time: time.toISOString(),
+    ...(approval ? { approval: { request: approval.request, requester: approval.requester, approvals: JSON.parse(JSON.stringify(approval.approvals)) as unknown[] } } : {}),
+    rp: { id: rp.id, name: rp.name, origins: [...rp.origins] },
+  });
   const event = await destroyReceipt(
     { ns: k.ns, key: k.name, version: v.version, wrapped: v.wrapped, publicKey: v.publicKey, time, principal: actor.principal, auth: actor.auth, request: actor.request ?? null },
     { publicKey: fromHex(signed.signer), sign: () => fromHex(signed.signature) },

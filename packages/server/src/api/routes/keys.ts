@@ -18,7 +18,8 @@ import { ApiError } from '../errors.js';
 import { destroyVersionWithReceipt } from '../lifecycle/destroy.js';
 import { isHsmResident, residentMetaKey, rotateKeyVersion } from '../lifecycle/rotate.js';
 import type { Operation } from '../policy.js';
-import { stepUpGate, type StepUpGate } from '../step-up.js';
+import type { QuorumGate } from '../quorum-gate.js';
+import { sensitiveGates } from '../sensitive.js';
 import { guarded, keyView, requireKey, requireVersion, versionView, type Guarded } from './common.js';
 
 /** Where a key's material comes from. Recorded in the store's meta table (`key.origin:<ns>/<name>`) when `external`. */
@@ -70,10 +71,13 @@ export function keyRoutes(app: App): void {
   const { ctx } = app;
 
   /** Destroys a version scheduled for deletion, with a signed receipt (lifecycle/destroy.ts: the scheduler's path too). */
-  function destroyWithReceipt({ who, event }: Guarded, k: KeyRow, v: KeyVersionRow & { wrapped: Uint8Array }, gate: StepUpGate | null): Promise<KeyVersionRow> {
+  function destroyWithReceipt({ who, event }: Guarded, k: KeyRow, v: KeyVersionRow & { wrapped: Uint8Array }, gates: { inTx(tx: StoreTx): Promise<void>; quorum: QuorumGate | null }): Promise<KeyVersionRow> {
+    const q = gates.quorum;
     return destroyVersionWithReceipt(ctx, {
-      key: k, version: v, time: new Date(), actor: { principal: who.id, auth: 'token', request: gate?.requestHex ?? event.request ?? null, details: event.details ?? {} },
-      ...(gate ? { inTx: (tx: StoreTx) => gate.consume(tx) } : {}),
+      key: k, version: v, time: new Date(), actor: { principal: who.id, auth: 'token', request: event.request ?? null, details: event.details ?? {} },
+      inTx: (tx: StoreTx) => gates.inTx(tx),
+      // The approvals the quorum gate counted: the keyholder counts them again against its signed governance.
+      approval: q ? { request: q.request as Record<string, unknown>, requester: who.id, approvals: q.approvals } : null,
     });
   }
 
@@ -142,20 +146,21 @@ export function keyRoutes(app: App): void {
   }, ({ params, body, req }) => {
     const a = ACTION[params.action];
     return guarded(app, req, { op: a.op, auditOp: a.audit, ns: params.ns, key: params.name, version: params.v }, async (g) => {
-      // destroy and schedule-deletion need a step-up bound to this exact request (api/step-up.ts), consumed with the change.
-      const gate = await stepUpGate(app, req, g.who);
-      const event = gate ? { ...g.event, request: gate.requestHex } : g.event;
+      // destroy and schedule-deletion need a step-up bound to this exact request (api/step-up.ts) and, when a
+      // quorum rule covers them, an approved approval request (quorum-gate.ts); both consumed with the change.
+      const gates = await sensitiveGates(app, req, g.who, g.event, { governance: false });
+      const event = gates.event;
       reserved(params.name, params.action);
       const current = await requireVersion(ctx.store, params.ns, params.name, params.v);
       if (params.action !== 'schedule-deletion' && body.days !== undefined) throw new ApiError('KW_INVALID_ARGUMENT', 'only schedule-deletion takes days');
       if (params.action === 'schedule-deletion' && body.days === undefined) throw new ApiError('KW_INVALID_ARGUMENT', 'schedule-deletion needs { days: 7..30 }');
       const ref = { ns: params.ns, key: params.name, version: params.v };
       if (params.action === 'destroy' && current.state === 'scheduled_for_deletion' && current.wrapped !== null) {
-        const destroyed = await destroyWithReceipt({ ...g, event }, await requireKey(ctx.store, params.ns, params.name), current as KeyVersionRow & { wrapped: Uint8Array }, gate);
+        const destroyed = await destroyWithReceipt({ ...g, event }, await requireKey(ctx.store, params.ns, params.name), current as KeyVersionRow & { wrapped: Uint8Array }, gates);
         return versionView(destroyed);
       }
       const result = await ctx.audit.record({ ...event, outcome: 'allowed', details: { ...event.details, from: current.state } }, async (tx) => {
-        await gate?.consume(tx);
+        await gates.inTx(tx);
         switch (params.action) {
           case 'disable': return { result: await tx.setKeyVersionState(ref, { state: 'disabled' }) };
           case 'enable': return { result: await tx.setKeyVersionState(ref, { state: 'enabled' }) };

@@ -38,6 +38,7 @@ import { isBootstrapPrincipal } from '../bootstrap.js';
 import { ApiError, toHttpError } from '../errors.js';
 import { mfaSettings, resolveMfaSettings, setMfaSettings, startEnforcement, type MfaSettingsInput } from '../mfa-settings.js';
 import { describeRequest, stepUpGate, stepUpId, type StepUpGate } from '../step-up.js';
+import { approvalDetails, quorumGate } from '../quorum-gate.js';
 
 const Ident = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 const Name = z.string().min(1).max(64).regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
@@ -338,8 +339,11 @@ export function mfaRoutes(app: App, input: MfaSettingsInput = {}): void {
       // The caller steps up with their own factors: always needed when they have one (and, removing someone else's, once MFA is enforced).
       const own = (await ctx.store.listMfaFactors(who.id)).some(isActiveSecondFactor);
       const gate = await stepUpGate(app, req, who, { factorTargetHasActive: own || f.principal !== who.id });
-      await ctx.audit.record({ ...ev, outcome: 'allowed', request: gate?.requestHex ?? null, details: { ...ev.details, kind: f.kind, for: f.principal } }, async (tx) => {
+      // With a quorum rule for mfa.remove, an approved approval request too (quorum-gate.ts).
+      const quorum = await quorumGate(app, req, who);
+      await ctx.audit.record({ ...ev, outcome: 'allowed', request: quorum?.requestHex ?? gate?.requestHex ?? null, details: { ...ev.details, kind: f.kind, for: f.principal, ...(quorum ? approvalDetails(quorum) : {}) } }, async (tx) => {
         await gate?.consume(tx);
+        await quorum?.consume(tx);
         await tx.removeMfaFactor(f.id);
         return { result: undefined };
       });

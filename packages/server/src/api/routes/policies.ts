@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { NsParam, type App } from '../app.js';
 import { ApiError } from '../errors.js';
 import { PolicyDocumentSchema } from '../policy.js';
-import { stepUpGate } from '../step-up.js';
+import { approvalOf, sensitiveGates } from '../sensitive.js';
 import { guarded } from './common.js';
 
 const Params = z.strictObject({ ns: NsParam, id: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/) });
@@ -15,17 +15,19 @@ export function policyRoutes(app: App): void {
     method: 'PUT', url: '/v1/policies/:ns/:id', summary: 'Store a new version of a policy (default deny; grants only)', tag: 'policies', auth: 'admin',
     params: Params, body: PolicyDocumentSchema, response: View,
   }, ({ params, body, req }) => guarded(app, req, { op: 'policies.put', auditOp: 'policies.put', ns: params.ns }, async (g) => {
-    // A policy change needs a step-up bound to this exact request (api/step-up.ts), consumed with the change.
-    const gate = await stepUpGate(app, req, g.who);
-    const event = gate ? { ...g.event, request: gate.requestHex } : g.event;
+    // A policy change needs a step-up bound to this exact request, the quorum's approval when a rule covers it,
+    // and takes effect only as a governance snapshot the keyholder signs (api/sensitive.ts), all in the change's transaction.
+    const gates = await sensitiveGates(app, req, g.who, g.event, { governance: true });
+    const event = gates.event;
     const existing = await ctx.store.getPolicy(params.id);
     if (existing && existing.ns !== params.ns) throw new ApiError('KW_STORE_CONFLICT', `policy ${params.id} belongs to namespace ${existing.ns}`);
     const version = (existing?.version ?? 0) + 1;
-    const row = await ctx.audit.record({ ...event, outcome: 'allowed', details: { policy: params.id, version } }, async (tx) => {
-      await gate?.consume(tx);
+    const row = await ctx.audit.record({ ...event, outcome: 'allowed', details: { ...approvalOf(event), policy: params.id, version } }, async (tx) => {
+      await gates.inTx(tx);
       if (!(await tx.getNamespace(params.ns))) await tx.createNamespace({ name: params.ns, created: new Date() });
       return { result: await tx.putPolicy({ id: params.id, ns: params.ns, version, document: body, created: new Date() }) };
     });
+    await gates.after();
     return { id: row.id, ns: row.ns, version: row.version, document: body };
   }));
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { PrincipalRow, SigningKeyRow, Store, TokenRow } from '../../store/index.js';
 import { NsParam, type App } from '../app.js';
 import { ApiError } from '../errors.js';
-import { stepUpGate } from '../step-up.js';
+import { sensitiveGates } from '../sensitive.js';
 import { guarded } from './common.js';
 
 const Ident = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
@@ -75,18 +75,21 @@ export function principalRoutes(app: App): void {
     method: 'PUT', url: '/v1/principals/:id/roles', summary: "Replace a principal's roles (policies grant operations to roles)", tag: 'principals', auth: 'admin',
     params: Params, body: z.strictObject({ roles: z.array(Ident).max(64) }), response: PrincipalView,
   }, ({ params, body, req }) => guarded(app, req, { op: 'principals.update', auditOp: 'principals.update', ns: null }, async (g) => {
-    // A role change needs a step-up bound to this exact request (api/step-up.ts), consumed with the change.
-    const gate = await stepUpGate(app, req, g.who);
-    const event = gate ? { ...g.event, request: gate.requestHex } : g.event;
+    // A role change needs a step-up bound to this exact request, the quorum's approval when a rule covers it,
+    // and takes effect only as a governance snapshot the keyholder signs (api/sensitive.ts).
+    const gates = await sensitiveGates(app, req, g.who, g.event, { governance: true });
+    const event = gates.event;
     const p = await requirePrincipal(ctx.store, params.id);
     if (p.disabledAt !== null) throw new ApiError('KW_PRINCIPAL_DISABLED', `principal ${p.id} is disabled`);
     const roles = [...new Set(body.roles)];
     const row = await ctx.audit.record({ ...event, outcome: 'allowed', details: { ...event.details, principal_id: p.id, roles, from: [...p.roles] } }, async (tx) => {
-      await gate?.consume(tx);
       const cur = await requirePrincipal(tx, p.id);
       if (cur.disabledAt !== null) throw new ApiError('KW_PRINCIPAL_DISABLED', `principal ${p.id} is disabled`);
-      return { result: await tx.setPrincipalRoles(p.id, roles) };
+      const updated = await tx.setPrincipalRoles(p.id, roles);
+      await gates.inTx(tx);
+      return { result: updated };
     });
+    await gates.after();
     return principalView(row);
   }));
 

@@ -9,7 +9,7 @@ import { NsParam, type App } from '../app.js';
 import { newId, newToken } from '../auth.js';
 import { BOOTSTRAP_PRINCIPAL, checkBootstrapEnrollment } from '../bootstrap.js';
 import { ApiError } from '../errors.js';
-import { stepUpGate } from '../step-up.js';
+import { approvalOf, sensitiveGates } from '../sensitive.js';
 import { guarded } from './common.js';
 
 const Ident = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
@@ -25,9 +25,11 @@ export function tokenRoutes(app: App): void {
     response: z.strictObject({ id: z.string(), token: z.string(), principal: z.string(), admin: z.boolean(), expires_at: z.string() }),
   }, ({ body, req }) => guarded(app, req, { op: 'tokens.create', auditOp: 'tokens.create', ns: null }, async (g) => {
     const { who } = g;
-    // An admin token needs a step-up bound to this exact request (api/step-up.ts), consumed with the change.
-    const gate = await stepUpGate(app, req, who);
-    const event = gate ? { ...g.event, request: gate.requestHex } : g.event;
+    // An admin token, or roles for the principal, need a step-up bound to this exact request and the quorum's
+    // approval when a rule covers them; roles take effect only as a signed governance snapshot (api/sensitive.ts).
+    if (who.bootstrap) checkBootstrapEnrollment(body, await ctx.store.getPrincipal(body.principal));
+    const gates = await sensitiveGates(app, req, who, g.event, { governance: body.roles !== undefined });
+    const event = gates.event;
     const refuseDisabled = (p: { id: string; disabledAt: Date | null } | null) => {
       if (p?.disabledAt) throw new ApiError('KW_PRINCIPAL_DISABLED', `principal ${p.id} is disabled; it gets no new token`);
     };
@@ -37,8 +39,7 @@ export function tokenRoutes(app: App): void {
     const { token, hash } = newToken();
     const id = newId('tok_');
     const expiresAt = new Date(Date.now() + (body.ttl_seconds ?? 30 * 86400) * 1000);
-    await ctx.audit.record({ ...event, outcome: 'allowed', details: { token_id: id, for: body.principal, admin: body.admin ?? false } }, async (tx) => {
-      await gate?.consume(tx);
+    await ctx.audit.record({ ...event, outcome: 'allowed', details: { ...approvalOf(event), token_id: id, for: body.principal, admin: body.admin ?? false } }, async (tx) => {
       const p = await tx.getPrincipal(body.principal);
       if (who.bootstrap) checkBootstrapEnrollment(body, p);
       refuseDisabled(p);
@@ -50,8 +51,10 @@ export function tokenRoutes(app: App): void {
         await tx.setPrincipalRoles(body.principal, body.roles);
       }
       await tx.createToken({ id, tokenHash: hash, principal: body.principal, admin: body.admin ?? false, expiresAt, created: new Date() });
+      await gates.inTx(tx);
       return { result: undefined };
     });
+    await gates.after();
     return { id, token, principal: body.principal, admin: body.admin ?? false, expires_at: expiresAt.toISOString() };
   }));
 

@@ -1,0 +1,131 @@
+/**
+ * The API's side of signed governance (mfa/governance.ts, keyholder/
+ * governance.ts; docs/mfa.md §Signed policy). The keyholder holds the
+ * snapshot in force; the API asks it for that snapshot (the quorum rules and
+ * approval keys it reads come from there, not from the database), anchors
+ * governance at the first change (genesis over the database's policies and
+ * roles at that moment), and has the keyholder check and sign every policy,
+ * role, quorum-rule and approval-key change inside the change's own
+ * transaction, storing a copy of each signed snapshot
+ * (`governance_snapshots`) for readers and the offline verifier.
+ */
+import type { JsonValue } from '../audit/canonical-json.js';
+import { PolicyDocumentSchema } from './policy.js';
+import { emptyState, parseSnapshot, type GovernanceState, type Snapshot } from '../mfa/governance.js';
+import type { Approval } from '../mfa/quorum.js';
+import { isStoreError, type StoreTx } from '../store/index.js';
+import type { App } from './app.js';
+import { mfaSettings } from './mfa-settings.js';
+
+/** A snapshot the keyholder signed, as it answers. */
+export interface SignedHead {
+  readonly snapshot: Snapshot;
+  readonly text: string;
+  readonly signature: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * The snapshot in force at this node's keyholder, or null before genesis.
+ * Nodes sync through the database copies first: a newer snapshot another
+ * node's keyholder signed (same deployment key) is handed to this one, which
+ * checks the signature and takes it; a copy missing from the database (the
+ * change's transaction failed after the keyholder signed) is stored.
+ */
+export async function governanceHead(app: App): Promise<SignedHead | null> {
+  const { keyholder, store } = app.ctx;
+  const row = await store.latestGovernanceSnapshot();
+  let h = await keyholder.call('governance-head', {});
+  if (row && (h.seq === null || h.seq < row.seq)) {
+    try {
+      await keyholder.call('governance-sync', { snapshot: row.snapshot, signature: row.signature });
+      h = await keyholder.call('governance-head', {});
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'KW_INVALID_ARGUMENT') throw e; // a copy not signed by this deployment: ignored
+    }
+  }
+  if (h.snapshot !== null && h.signature !== null && h.seq !== null && h.hash !== null && (!row || row.seq < h.seq)) {
+    await storeCopy(app, null, { snapshot: h.snapshot, signature: h.signature, seq: h.seq, hash: h.hash });
+  }
+  if (h.snapshot === null || h.signature === null || h.seq === null || h.hash === null) return null;
+  return { snapshot: parseSnapshot(h.snapshot), text: h.snapshot, signature: h.signature, seq: h.seq, hash: h.hash };
+}
+
+/** The governance state in force (empty before genesis: no quorum rule, so nothing waits). */
+export async function governanceState(app: App): Promise<GovernanceState> {
+  return (await governanceHead(app))?.snapshot.state ?? emptyState();
+}
+
+/** What the database holds now: the genesis base (trust on first use; see docs/mfa.md). */
+async function databaseState(app: App): Promise<GovernanceState> {
+  const { store } = app.ctx;
+  const st = emptyState();
+  for (const ns of await store.listNamespaces()) {
+    for (const p of await store.listPolicies(ns.name)) {
+      const d = PolicyDocumentSchema.safeParse(p.document);
+      if (d.success) st.policies[`${p.ns}/${p.id}`] = { ns: p.ns, id: p.id, version: p.version, document: d.data };
+    }
+    for (const p of await store.listPrincipals(ns.name)) if (p.roles.length > 0) st.roles[p.id] = [...p.roles];
+  }
+  return st;
+}
+
+async function storeCopy(app: App, tx: StoreTx | null, r: { snapshot: string; signature: string; seq: number; hash: string }): Promise<void> {
+  const row = { seq: r.seq, hash: r.hash, snapshot: r.snapshot, signature: r.signature, created: new Date() };
+  try {
+    await (tx ?? app.ctx.store).putGovernanceSnapshot(row);
+  } catch (e) {
+    if (!isStoreError(e, 'KW_STORE_CONFLICT')) throw e; // another node stored it already
+  }
+}
+
+/** Makes sure the keyholder holds a snapshot (genesis over the database's state if not). Outside any transaction. */
+export async function ensureAnchored(app: App): Promise<void> {
+  if (await governanceHead(app)) return;
+  try {
+    const g = await app.ctx.keyholder.call('governance-genesis', { base: await databaseState(app), time: new Date().toISOString() });
+    await storeCopy(app, null, g);
+    await app.ctx.audit.record({
+      ns: null, principal: null, auth: 'none', op: 'governance.genesis', target: {}, request: null, outcome: 'allowed',
+      details: { seq: g.seq, hash: g.hash, signature: g.signature, snapshot: JSON.parse(g.snapshot) as JsonValue },
+    });
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'KW_GOVERNANCE_ANCHORED') throw e; // another node anchored it meanwhile
+  }
+}
+
+/**
+ * Inside the change's transaction: the keyholder checks the change against
+ * the snapshot in force (with the quorum's approvals, if a rule covers it)
+ * and signs the next one; a copy is stored in the same transaction. A
+ * refusal (KW_QUORUM_PENDING, KW_QUORUM_INVALID, …) rolls the change back.
+ */
+export async function adoptChange(app: App, tx: StoreTx, p: { request: JsonValue; requester: string; approvals: readonly Approval[] }): Promise<{ seq: number; hash: string; signature: string; snapshot: string }> {
+  const rp = mfaSettings(app.ctx).rp;
+  const r = await app.ctx.keyholder.call('governance-adopt', {
+    request: p.request as Record<string, unknown>, requester: p.requester, approvals: JSON.parse(JSON.stringify(p.approvals)) as unknown[],
+    rp: { id: rp.id, name: rp.name, origins: [...rp.origins] }, time: mfaSettings(app.ctx).now().toISOString(),
+  });
+  await storeCopy(app, tx, r);
+  return { seq: r.seq, hash: r.hash, signature: r.signature, snapshot: r.snapshot };
+}
+
+/**
+ * Runs a data-plane keyholder call; if this node's keyholder refuses it on
+ * its signed policy (KW_POLICY_DENIED) while another node has already
+ * adopted a newer snapshot, syncs (governanceHead) and tries once more. The
+ * keyholder decides before it spends the request's nonce and appends nothing
+ * on a refusal, so the same call can be sent again.
+ */
+export async function withGovernance<T>(app: App, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'KW_POLICY_DENIED') throw e;
+    const before = (await app.ctx.keyholder.call('governance-head', {})).seq;
+    const after = (await governanceHead(app))?.seq ?? null;
+    if (after === before) throw e;
+    return call();
+  }
+}
