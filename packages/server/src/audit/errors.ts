@@ -73,6 +73,9 @@ export const AUDIT_PROBLEMS = {
   AUDIT_TRUNCATED: 'The export ends before the end of its range, or the log is shorter than a checkpoint saved earlier (rollback).',
   AUDIT_REWRITTEN: 'The first events of the export do not hash to the root of the checkpoint saved earlier: history was rewritten since then.',
   AUDIT_NOT_COVERED: "The saved checkpoint's size lies outside the export's range, so consistency with it could not be checked.",
+  AUDIT_GOVERNANCE_INVALID: 'A governance snapshot in the log does not verify: not signed by the keyholder, not chained to the previous one, not what the change makes of it, or adopted without the approvals its quorum rule requires.',
+  AUDIT_APPROVAL_INVALID: "An approval, refusal or execution under quorum in the log does not verify: a signature that fails with the approver's keys of the snapshot in force, or fewer verified approvals than the rule's threshold.",
+  AUDIT_NOT_WITNESSED: "The export's checkpoint lacks the required cosignatures: fewer than k of the configured witnesses validly cosigned it (or a listed witness's cosignature is forged).",
 } as const;
 
 /** Union of the verifier's problem codes. */

@@ -26,7 +26,10 @@
  *    `AUDIT_NOT_COVERED`; the root of the first `size` events differs →
  *    `AUDIT_REWRITTEN`.
  */
-import { emptyRoot, isTlogError, newVerifier, openCheckpoint, type Checkpoint, type NoteVerifier } from '@keyward/tlog';
+import {
+  cosignatureVerifierKey, emptyRoot, isTlogError, newCosignatureVerifier, newVerifier, openCheckpoint, openWitnessedCheckpoint, witnessPolicy,
+  type Checkpoint, type CosignatureVerifier, type NoteVerifier,
+} from '@keyward/tlog';
 import { z } from 'zod';
 import { equalBytes, fromHex, GENESIS_PREV, HEX64, sha256Hex, toHex, utf8 } from './bytes.js';
 import { parseCanonicalJson } from './canonical-json.js';
@@ -43,6 +46,13 @@ export interface VerifyOptions {
   readonly savedCheckpoint?: string;
   /** The expected origin (default: the verifier key's name, which the log key uses). */
   readonly origin?: string;
+  /**
+   * Witnesses (docs/witness.md): the export's checkpoint counts only with at
+   * least `k` valid cosignatures from these cosignature/v1 verifier keys
+   * (`name+id+base64(0x04 ‖ key)`), else `AUDIT_NOT_WITNESSED`; cosignatures
+   * stamped before `minTimestamp` (POSIX seconds) do not count.
+   */
+  readonly witnesses?: { readonly keys: readonly string[]; readonly k: number; readonly minTimestamp?: number };
 }
 
 /** One finding. `index` is the event index it concerns, or null when it concerns no single event. */
@@ -151,6 +161,16 @@ export function verifyExport(exportText: string, options: VerifyOptions): Verify
     throw new AuditError('KW_INVALID_ARGUMENT', `verifierKey is not an Ed25519 C2SP verifier key: ${describe(e)}`, { cause: e });
   }
   const origin = options.origin ?? verifier.name;
+  let witnesses: CosignatureVerifier[] | null = null;
+  if (options.witnesses !== undefined) {
+    try {
+      witnesses = options.witnesses.keys.map((k) => newCosignatureVerifier(k.trim()));
+      // Checks k against the list (and duplicate keys) once, before any export is read.
+      witnessPolicy(witnesses.map((w) => ({ name: w.name, key: cosignatureVerifierKey(w.name, w.publicKey) })), options.witnesses.k);
+    } catch (e) {
+      throw new AuditError('KW_INVALID_ARGUMENT', `witnesses: ${describe(e)}`, { cause: e });
+    }
+  }
 
   const problems: AuditProblem[] = [];
   let omitted = 0;
@@ -196,6 +216,13 @@ export function verifyExport(exportText: string, options: VerifyOptions): Verify
   }
   if (cp !== null && (cp.size !== header.size || cp.origin !== header.origin)) {
     add('AUDIT_MALFORMED', null, `the header says origin ${JSON.stringify(header.origin)} and size ${header.size}, its signed checkpoint ${JSON.stringify(cp.origin)} and ${cp.size}`);
+  }
+  if (cp !== null && witnesses !== null) {
+    try {
+      openWitnessedCheckpoint(header.checkpoint, [verifier], { k: options.witnesses!.k, witnesses }, { origin, ...(options.witnesses!.minTimestamp !== undefined ? { minTimestamp: options.witnesses!.minTimestamp } : {}) });
+    } catch (e) {
+      add('AUDIT_NOT_WITNESSED', null, `the export's checkpoint is not cosigned by ${options.witnesses!.k} of the ${witnesses.length} configured witnesses: ${isTlogError(e) ? `${e.code}: ` : ''}${describe(e)}`);
+    }
   }
   const size = cp?.size ?? header.size;
 

@@ -9,11 +9,14 @@ import { KeywardError, type KeywardErrorCode } from '@keyward/core';
 export const auditVerify = defineServiceCommand({
   name: 'verify',
   summary: 'verify an audit export offline (no service needed)',
-  usage: ['--export FILE... --key VKEY|FILE [--checkpoint FILE] [--json]'],
+  usage: ['--export FILE... --key VKEY|FILE [--checkpoint FILE] [--witness VKEY|FILE... [--witnesses-k K]] [--previous-key VKEY|FILE...] [--json]'],
   flags: {
     export: { type: 'string', value: 'FILE', multiple: true, help: 'the export to check ("-" = stdin); repeat it for shipped files (oldest first): their segments must chain' },
     key: { type: 'string', value: 'VKEY', help: "the log's public key (C2SP verifier key NAME+ID+BASE64), or a file holding it (init writes audit-verifier-key.txt)" },
     checkpoint: { type: 'string', value: 'FILE', help: 'a signed checkpoint of the same log saved earlier: the export must extend it' },
+    witness: { type: 'string', value: 'VKEY|FILE', multiple: true, help: "a witness's cosignature verifier key (NAME+ID+BASE64, type 0x04), or a file holding one per line: the checkpoint must be cosigned by --witnesses-k of them" },
+    'witnesses-k': { type: 'string', value: 'K', help: 'how many of the --witness keys must have cosigned (default: all)' },
+    'previous-key': { type: 'string', value: 'VKEY|FILE', multiple: true, help: 'an earlier checkpoint key of this log, replaced by keyward hsm rewrap (audit-verifier-key.<id>.txt): governance snapshots it signed before the rotation are accepted too' },
     json: { type: 'boolean', help: 'print { ok, size, root, from, to, events, problems } as JSON (also on failure)' },
   },
   details: `
@@ -28,7 +31,12 @@ Shipped audit (keyward server --audit-ship) is a sequence of segments, each
 a partial export with its own signed checkpoint. Give the shipped files
 oldest first (audit.jsonl.3 audit.jsonl.2 audit.jsonl.1 audit.jsonl): every
 segment must verify, each must start where the previous one ended, and a
-newer checkpoint must extend the previous one.`,
+newer checkpoint must extend the previous one.
+
+Witnesses (docs/witness.md): with --witness, the export's checkpoint counts
+only when at least --witnesses-k of those witnesses validly cosigned it
+(keyward server with "witnesses" serves and exports such checkpoints);
+otherwise error[AUDIT_NOT_WITNESSED].`,
   examples: [
     'keyward audit verify --export audit.jsonl --key /var/lib/keyward/audit-verifier-key.txt',
     'keyward audit verify --export shipped.jsonl.1 --export shipped.jsonl --key audit-verifier-key.txt',
@@ -40,11 +48,19 @@ newer checkpoint must extend the previous one.`,
     const key = /^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(flags.key.trim())
       ? flags.key.trim()
       : (await readTextFile(flags.key, io, stdin, 'the verifier key file')).split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? '';
+    const witnessKeys: string[] = [];
+    for (const w of flags.witness) {
+      if (/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(w.trim())) witnessKeys.push(w.trim());
+      else witnessKeys.push(...(await readTextFile(w, io, stdin, 'the witness key file')).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+    }
+    if (flags['witnesses-k'] !== undefined && witnessKeys.length === 0) usageError('--witnesses-k goes with --witness');
+    const k = flags['witnesses-k'] === undefined ? witnessKeys.length : Number(flags['witnesses-k']);
+    if (witnessKeys.length > 0 && (!/^\d{1,2}$/.test(flags['witnesses-k'] ?? String(k)) || k < 1 || k > witnessKeys.length)) usageError(`--witnesses-k must be an integer from 1 to ${witnessKeys.length}`);
     let text = '';
     for (const f of flags.export) text += await readTextFile(f, io, stdin, 'the audit export');
     const saved = flags.checkpoint === undefined ? undefined : await readTextFile(flags.checkpoint, io, stdin, 'the saved checkpoint');
     const { verifyExport, verifySegments, splitSegments } = await server.audit();
-    const options = { verifierKey: key, ...(saved !== undefined ? { savedCheckpoint: saved } : {}) };
+    const options = { verifierKey: key, ...(saved !== undefined ? { savedCheckpoint: saved } : {}), ...(witnessKeys.length > 0 ? { witnesses: { keys: witnessKeys, k } } : {}) };
     if (splitSegments(text).length > 1) {
       const r = verifySegments(text, options);
       const problems = [
@@ -59,7 +75,17 @@ newer checkpoint must extend the previous one.`,
       }
       return EXIT_OK;
     }
-    const r = verifyExport(text, options);
+    const { verifyApprovals } = await server.audit();
+    const intact = verifyExport(text, options);
+    // Quorum approvals and signed governance snapshots, checked cryptographically (docs/mfa.md §Offline verification).
+    const previous: string[] = [];
+    for (const p of flags['previous-key']) {
+      previous.push(/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(p.trim()) ? p.trim()
+        : (await readTextFile(p, io, stdin, 'the previous verifier key file')).split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? '');
+    }
+    if (previous.some((p) => !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(p))) usageError('--previous-key must be a verifier key (NAME+ID+BASE64) or a file holding one');
+    const extra = intact.ok ? await verifyApprovals(intact.events, { verifierKey: key, previousVerifierKeys: previous }) : [];
+    const r = { ...intact, ok: intact.ok && extra.length === 0, problems: [...intact.problems, ...extra] };
     if (flags.json) {
       await printJson(io.stdout, { ok: r.ok, size: r.size, root: r.root, from: r.from, to: r.to, events: r.events.length, problems: r.problems, problemsOmitted: r.problemsOmitted });
     } else if (r.ok) {

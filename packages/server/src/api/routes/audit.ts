@@ -22,6 +22,7 @@ import type { App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { newAuthTrace, traceAuth, unauthenticatedReason, type AuthTrace, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
+import { readWitnessStatus } from '../../witness/publisher.js';
 
 const Size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -67,14 +68,41 @@ export function auditRoutes(app: App): void {
   };
 
   app.route({
-    method: 'GET', url: '/v1/audit/checkpoint', summary: 'The latest signed checkpoint (C2SP signed note)', tag: 'audit', auth: 'admin',
-    response: z.strictObject({ note: z.string(), size: z.int() }),
+    method: 'GET', url: '/v1/audit/checkpoint',
+    summary: 'The latest signed checkpoint (C2SP signed note); with witnesses configured, the newest one k witnesses cosigned, cosignatures included (`latest`: false when newer checkpoints await cosignatures)',
+    tag: 'audit', auth: 'admin',
+    response: z.strictObject({ note: z.string(), size: z.int(), witnesses: z.strictObject({ k: z.int(), n: z.int(), cosigned: z.array(z.string()), latest: z.boolean() }).optional() }),
   }, async ({ req }) => {
     await admin(req);
     await ctx.audit.checkpointIfDue();
     const cp = await ctx.store.latestAuditCheckpoint();
     if (!cp) throw new ApiError('KW_NOT_FOUND', 'no checkpoint yet (the keyholder signs once unsealed)');
-    return { note: cp.note, size: cp.size };
+    const policy = ctx.witnesses ?? null;
+    if (policy === null) return { note: cp.note, size: cp.size };
+    // The newest checkpoint with k cosignatures; else the newest attempt (too few: a verifier refuses it, as it should).
+    const st = await readWitnessStatus(ctx.store, policy);
+    const best = st.witnessed ?? st.latest;
+    if (best === null) return { note: cp.note, size: cp.size, witnesses: { k: policy.k, n: policy.witnesses.length, cosigned: [], latest: true } };
+    return { note: best.note, size: best.size, witnesses: { k: policy.k, n: policy.witnesses.length, cosigned: [...best.cosigned], latest: best.size === cp.size } };
+  });
+
+  app.route({
+    method: 'GET', url: '/v1/audit/witnesses', summary: "The audit log's witnesses: k of n, the newest witnessed checkpoint, and per witness the size it holds, the last success and the last error", tag: 'audit', auth: 'admin',
+    response: z.strictObject({
+      k: z.int(), n: z.int(),
+      latest_size: z.int().nullable(),
+      witnessed: z.strictObject({ size: z.int(), cosigned: z.array(z.string()), time: z.string() }).nullable(),
+      witnesses: z.array(z.strictObject({ name: z.string(), url: z.string(), size: z.int(), last_ok: z.string().nullable(), last_error: z.strictObject({ time: z.string(), code: z.string(), message: z.string() }).nullable() })),
+    }),
+  }, async ({ req }) => {
+    await admin(req);
+    const st = await readWitnessStatus(ctx.store, ctx.witnesses ?? null);
+    return {
+      k: st.k, n: st.n,
+      latest_size: (await ctx.store.latestAuditCheckpoint())?.size ?? null,
+      witnessed: st.witnessed === null ? null : { size: st.witnessed.size, cosigned: [...st.witnessed.cosigned], time: st.witnessed.time },
+      witnesses: st.witnesses.map((w) => ({ name: w.name, url: w.url, size: w.size, last_ok: w.lastOk, last_error: w.lastError })),
+    };
   });
 
   app.route({
