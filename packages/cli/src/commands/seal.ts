@@ -38,7 +38,9 @@ export const seal = defineCommand({
     '--age (-r age1…)... [-R FILE]... [--armor] [-o OUT] [IN]', '--age --passphrase [--passphrase-file FILE] [--work-factor N] [--armor] [-o OUT] [IN]',
   ],
   flags: {
-    recipient: { type: 'string', short: 'r', multiple: true, value: 'RECIPIENT', help: 'seal to this recipient (kwx25519…, kwxwing…, kwp256…; age1… with --age)' },
+    recipient: { type: 'string', short: 'r', multiple: true, value: 'RECIPIENT', help: 'seal to this recipient (kwx25519…, kwxwing…, kwp256…; age1… with --age; user:NAME, service:NAME, group:NAME from the directory)' },
+    directory: { type: 'string', value: 'URL', help: 'key service whose directory resolves user:/service:/group: recipients (default $KEYWARD_ADDR)' },
+    device: { type: 'string', value: 'FILE', help: 'device file whose pinned directory configuration to use (keyward directory enroll)' },
     'recipients-file': { type: 'string', short: 'R', multiple: true, value: 'FILE', help: 'seal to every recipient listed in FILE (one per line, # comments)' },
     passphrase: { type: 'boolean', short: 'p', help: 'seal with a passphrase instead (scrypt; must be the only recipient)' },
     'passphrase-file': { type: 'string', value: 'FILE', help: 'read the passphrase from the first line of FILE (/dev/fd/N works); implies --passphrase' },
@@ -66,6 +68,7 @@ otherwise re-seal for a passphrase you use elsewhere.`,
     'keyward seal -R team.txt --context table=orders --context tenant=acme < row.json > row.kw',
     'keyward seal --passphrase --armor secrets.env > secrets.env.kw.txt',
     'keyward seal --age -r age1… -o notes.age notes.txt',
+    'keyward seal -r user:alice -r service:billing -r group:auditors --directory https://kms.example.com -o q3.kw q3.csv',
   ],
   async run({ flags, positionals }, { io, stdin }) {
     if (positionals.length > 1) usageError('seal reads one input; give at most one IN');
@@ -103,7 +106,16 @@ otherwise re-seal for a passphrase you use elsewhere.`,
     if (isStdStream(input)) stdin.claim('the data to seal');
     const context = parseContext(flags.context);
 
-    const recipients = await loadRecipients(flags.recipient, flags['recipients-file'], ageMode, io, stdin);
+    // Directory names (user:…, service:…, group:…) resolve to every current device key, with proofs;
+    // any failed proof refuses the whole seal (docs/directory.md §CLI).
+    const names = flags.recipient.filter((r) => /^(user|service|group):/.test(r));
+    let direct = flags.recipient.filter((r) => !names.includes(r));
+    if (names.length > 0) {
+      if (ageMode) usageError('directory names are Keyward recipients: not with --age');
+      const { resolveDirectoryRecipients } = await import('./server/directory.js');
+      direct = [...direct, ...(await resolveDirectoryRecipients(names, flags.directory, io, flags.device))];
+    }
+    const recipients = await loadRecipients(direct, flags['recipients-file'], ageMode, io, stdin);
     const signer = flags.sign === undefined ? undefined : await loadSigningKey(flags.sign, io, stdin);
     if (output !== null) await checkOutputPath(output);
     const source = await peekInput(input, io, 0);
