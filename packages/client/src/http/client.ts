@@ -48,6 +48,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { signRequest } from '../httpsig/sign.js';
 import { KeywardClientError, type AttemptFailure } from './errors.js';
+import { KEYHOLDER_PROOF_HEADER, KEYHOLDER_SIGNATURE_HEADER, KEYHOLDER_SIGNED_OPERATIONS, base64urlDecode, base64urlEncode, keyholderResponseKeyBinding, verifyKeyholderResponse, type KeyholderAttestation, type KeyholderEvidenceVerifier } from './keyholder-pin.js';
 
 /** The data-plane operations of the v1 API: `POST /v1/data/{ns}/{name}/{op}`. */
 export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open'] as const;
@@ -102,6 +103,14 @@ export interface KeywardHttpClientOptions {
   readonly allowInsecureHttp?: boolean;
   /** Largest response body accepted; default 1 MiB. */
   readonly maxResponseBytes?: number;
+  /**
+   * Pin the keyholder (docs/tee.md §Pinning the keyholder from a client): its
+   * evidence is fetched and checked once by this verifier (e.g.
+   * `tpmKeyholderPin({ roots, measurements })` from `@keyward/client/keyholder-tpm`),
+   * then every datakey/unwrap/decrypt/open result must carry the attested
+   * keyholder's signature (KW_CLIENT_KEYHOLDER_* codes otherwise).
+   */
+  readonly keyholderPin?: KeyholderEvidenceVerifier;
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -140,6 +149,8 @@ export interface JsonResponse<T = unknown> {
    * Ed25519 is deterministic, so this names that one signed request.
    */
   readonly requestHash?: Uint8Array;
+  /** The `Keyward-Keyholder-Signature` header of the response, when it has one. */
+  readonly keyholderSignature?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -252,6 +263,9 @@ export class KeywardHttpClient {
   readonly #fetch: typeof fetch;
   /** Index of the address that answered last; the next call starts there. */
   #preferred = 0;
+  readonly #pin: KeyholderEvidenceVerifier | undefined;
+  /** keyholderPin: the verified response key of the keyholder behind each address (each API node may have its own). */
+  readonly #attested = new Map<string, Promise<{ key: Uint8Array; attestation: KeyholderAttestation }>>();
 
   constructor(options: KeywardHttpClientOptions) {
     if (options === null || typeof options !== 'object') throw invalid('options are required');
@@ -271,6 +285,8 @@ export class KeywardHttpClient {
     if (options.fetch !== undefined ? typeof options.fetch !== 'function' : typeof globalThis.fetch !== 'function') throw invalid('no fetch: pass options.fetch');
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#token = token;
+    if (options.keyholderPin !== undefined && (options.keyholderPin === null || typeof options.keyholderPin.challenge !== 'function')) throw invalid('keyholderPin must be a KeyholderEvidenceVerifier');
+    this.#pin = options.keyholderPin;
     this.#seed = device.signingSeed.slice();
     this.keyId = device.keyId;
     this.timeoutMs = timeoutMs;
@@ -292,10 +308,83 @@ export class KeywardHttpClient {
     }
     if (!(DATA_OPERATIONS as readonly string[]).includes(op)) return Promise.reject(invalid(`unknown data-plane operation ${String(op)}`));
     const jsonText = body instanceof JsonText ? body.text : JSON.stringify(body);
-    return this.request<T>({
+    const pinned = this.#pin !== undefined && KEYHOLDER_SIGNED_OPERATIONS.includes(op);
+    const send = () => this.request<T>({
       method: 'POST', path: `/v1/data/${ns}/${name}/${op}`, jsonText, sign: true, retry: DATA_OPERATION_RETRY[op],
+      ...(pinned ? { headers: { [KEYHOLDER_PROOF_HEADER]: '1' } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    // Pinned: nothing goes to the data plane before the keyholder's evidence verified.
+    return pinned ? this.keyholderAttestation().then(() => this.#pinnedData(op, send())) : send();
+  }
+
+  /**
+   * keyholderPin: the verified attestation of the keyholder behind `address`
+   * (default: the address the next call goes to), fetched and checked once
+   * per address, again after `refresh`. Rejects with
+   * KW_CLIENT_KEYHOLDER_ATTESTATION_FAILED or KW_CLIENT_KEYHOLDER_MEASUREMENT_MISMATCH.
+   */
+  async keyholderAttestation(options: { refresh?: boolean; address?: string } = {}): Promise<KeyholderAttestation> {
+    return (await this.#attestationAt(options.address ?? this.addresses[this.#preferred]!, options.refresh ?? false)).attestation;
+  }
+
+  #attestationAt(address: string, refresh: boolean): Promise<{ key: Uint8Array; attestation: KeyholderAttestation }> {
+    if (this.#pin === undefined) return Promise.reject(invalid('no keyholderPin is configured'));
+    if (!this.addresses.includes(address)) return Promise.reject(invalid(`${address} is not an address of this client`));
+    let p = this.#attested.get(address);
+    if (refresh || p === undefined) {
+      const fresh = this.#attest(this.#pin, address);
+      fresh.catch(() => { if (this.#attested.get(address) === fresh) this.#attested.delete(address); });
+      this.#attested.set(address, fresh);
+      p = fresh;
+    }
+    return p;
+  }
+
+  /** One request to `address` only (no failover): both attestation steps must reach the same keyholder. */
+  async #at<T>(address: string, options: RequestOptions): Promise<JsonResponse<T>> {
+    const a = await this.#attempt(address, options, options.body === undefined ? undefined : utf8.encode(JSON.stringify(options.body)), undefined);
+    if (a.kind === 'ok') return a.response as JsonResponse<T>;
+    if (a.kind === 'http-error') throw a.error;
+    if (a.kind === 'timeout') throw new KeywardClientError('KW_CLIENT_TIMEOUT', `${options.method} ${options.path}: no answer from ${address} within ${this.timeoutMs} ms`, { address });
+    throw new KeywardClientError('KW_CLIENT_UNAVAILABLE', `${options.method} ${options.path}: ${address}: ${errorMessage(a.error)}`, { address, cause: a.error });
+  }
+
+  async #attest(pin: KeyholderEvidenceVerifier, address: string): Promise<{ key: Uint8Array; attestation: KeyholderAttestation }> {
+    const fail = (message: string, cause?: unknown) => new KeywardClientError('KW_CLIENT_KEYHOLDER_ATTESTATION_FAILED', message, { address, ...(cause === undefined ? {} : { cause }) });
+    const offer = (await this.#at<{ platform?: unknown; offer?: unknown; responseKey?: unknown }>(address, { method: 'GET', path: '/v1/sys/keyholder/attestation' })).body;
+    const key = typeof offer.responseKey === 'string' ? base64urlDecode(offer.responseKey) : null;
+    if (typeof offer.platform !== 'string' || key === null || key.length !== 32 || offer.offer === null || typeof offer.offer !== 'object') throw fail('the keyholder attestation offer is malformed');
+    let pending: ReturnType<KeyholderEvidenceVerifier['challenge']>;
+    try {
+      pending = pin.challenge(offer.platform, offer.offer as Record<string, unknown>);
+    } catch (e) {
+      throw e instanceof KeywardClientError ? e : fail(`the keyholder attestation offer does not verify: ${errorMessage(e)}`, e);
+    }
+    const nonce = crypto.getRandomValues(new Uint8Array(32));
+    const answer = (await this.#at<{ responseKey?: unknown; evidence?: unknown }>(address, { method: 'POST', path: '/v1/sys/keyholder/attestation', body: { nonce: base64urlEncode(nonce), challenge: pending.challenge } })).body;
+    if (answer.responseKey !== offer.responseKey || answer.evidence === null || typeof answer.evidence !== 'object') throw fail('the keyholder evidence is malformed or names another response key');
+    let attestation: KeyholderAttestation;
+    try {
+      attestation = await pending.verify(answer.evidence as Record<string, unknown>, keyholderResponseKeyBinding(nonce, key));
+    } catch (e) {
+      throw e instanceof KeywardClientError ? e : fail(`the keyholder evidence does not verify: ${errorMessage(e)}`, e);
+    }
+    return { key, attestation };
+  }
+
+  /** Checks the keyholder's signature on a pinned data-plane response. */
+  async #pinnedData<T>(op: string, sent: Promise<JsonResponse<T>>): Promise<JsonResponse<T>> {
+    const res = await sent;
+    if (res.keyholderSignature === undefined || res.requestHash === undefined) {
+      throw new KeywardClientError('KW_CLIENT_KEYHOLDER_SIGNATURE_MISSING', `the ${op} response carries no keyholder signature: refused (the pinned keyholder signs every ${op} result)`, { address: res.address });
+    }
+    const check = (key: Uint8Array) => verifyKeyholderResponse(key, res.keyholderSignature!, op, res.requestHash!, res.body);
+    // The keyholder behind the address that answered (attested now if the request failed over to another node).
+    if (check((await this.#attestationAt(res.address, false)).key)) return res;
+    // The keyholder may have restarted with a new response key: attest once more (fresh evidence), then decide.
+    if (check((await this.#attestationAt(res.address, true)).key)) return res;
+    throw new KeywardClientError('KW_CLIENT_KEYHOLDER_SIGNATURE_INVALID', `the ${op} response's keyholder signature does not verify under the attested keyholder's response key: refused`, { address: res.address });
   }
 
   /** Any v1 request; see the module comment for what is retried. */
@@ -376,11 +465,13 @@ export class KeywardHttpClient {
     const timer = setTimeout(() => controller.abort(new TimeoutReason()), this.timeoutMs);
     let status: number;
     let raw: Uint8Array | null;
+    let keyholderSignature: string | null = null;
     try {
       const res = await this.#fetch(url, {
         method, headers, body: body as BodyInit | undefined, signal: controller.signal, redirect: 'error', credentials: 'omit',
       });
       status = res.status;
+      keyholderSignature = options.sign ? res.headers.get(KEYHOLDER_SIGNATURE_HEADER) : null;
       raw = await readCapped(res, this.maxResponseBytes);
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
@@ -405,7 +496,7 @@ export class KeywardHttpClient {
       if (!parsedOk || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
         return { kind: 'http-error', error: new KeywardClientError('KW_CLIENT_BAD_RESPONSE', `${method} ${path}: HTTP ${status} with a body that is not a JSON object`, { status, address }) };
       }
-      return { kind: 'ok', response: { status, body: parsed, address, ...(requestHash ? { requestHash } : {}) } };
+      return { kind: 'ok', response: { status, body: parsed, address, ...(requestHash ? { requestHash } : {}), ...(keyholderSignature !== null ? { keyholderSignature } : {}) } };
     }
     const err = (parsedOk && parsed !== null && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined) as { code?: unknown; message?: unknown } | undefined;
     if (err && typeof err === 'object' && typeof err.code === 'string' && SERVICE_CODE.test(err.code) && !err.code.startsWith('KW_CLIENT_')) {

@@ -14,6 +14,10 @@ export const CLIENT_ERROR_CODES = {
   KW_CLIENT_BAD_RESPONSE: 'The service answered with something that is not a valid v1 response (not JSON, wrong shape, too large, or a plaintext key that must never travel).',
   KW_CLIENT_RESPONSE_MISMATCH: 'The response names another key or version than the one the request asked for.',
   KW_CLIENT_SEALED_KEY_REJECTED: 'The sealed key in the response does not open with this device identity, or is bound to another request, key, version or context.',
+  KW_CLIENT_KEYHOLDER_ATTESTATION_FAILED: "keyholderPin: the keyholder's evidence does not verify to the pinned roots (certificate chain, credential activation, quote, or a binding of another nonce or response key); nothing was sent to the data plane.",
+  KW_CLIENT_KEYHOLDER_MEASUREMENT_MISMATCH: "keyholderPin: the keyholder's verified measurements are not the pinned ones; nothing was sent to the data plane.",
+  KW_CLIENT_KEYHOLDER_SIGNATURE_MISSING: 'keyholderPin: a data-plane response carries no Keyward-Keyholder-Signature (stripped on the way, or answered without the attested keyholder); its result is not used.',
+  KW_CLIENT_KEYHOLDER_SIGNATURE_INVALID: "keyholderPin: the response's keyholder signature does not verify under the attested response key for this request and this result; the result is not used.",
 } as const;
 
 /** Codes the client reports itself. Service codes (`KW_…`) pass through as plain strings. */

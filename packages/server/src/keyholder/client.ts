@@ -148,6 +148,8 @@ export class KeyholderClient {
       this.#failures++;
       this.#retryAt = Date.now() + this.#delay();
       this.#scheduleReconnect();
+      // An attested transport's refusal (attested-channel.ts) keeps its own code: the keyholder is there but not trusted.
+      if (e instanceof KeyholderProtocolError && (e.code === 'KW_KEYHOLDER_ATTESTATION_FAILED' || e.code === 'KW_KEYHOLDER_MEASUREMENT_MISMATCH' || e.code === 'KW_KEYHOLDER_CHANNEL_REFUSED')) throw e;
       throw unavailable(`the keyholder at ${this.#transport.description} is unavailable (${(e as { code?: string }).code ?? 'connect failed'})`, e);
     }
     if (this.#closed) {

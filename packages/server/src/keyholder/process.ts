@@ -2,6 +2,10 @@
  * The keyholder process:
  *
  *   node dist/keyholder/process.js --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]
+ *   node dist/keyholder/process.js --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs sha256:16] [--attest-config FILE]
+ *
+ * The second form runs the keyholder apart from the API (in a TEE), inside
+ * the attested channel (remote.ts, attested-channel.ts; docs/tee.md).
  *
  * HSM-wrapped mode (docs/hsm.md): the token PIN comes from the inherited
  * descriptor N (read to its end, then closed; the server passes a pipe), else
@@ -26,40 +30,55 @@ import { parseArgs } from 'node:util';
 import { HttpSigRequestVerifier, KeyholderService, type KeyholderLog } from './service.js';
 import { StateFile } from './state.js';
 import { UnixSocketTransport, serveFrames } from './transport.js';
+import { REMOTE_OPTIONS, attestRootsOf, remoteTransport, type RemoteValues } from './remote.js';
+import { ResponseSigner } from './response-signing.js';
 
 const log: KeyholderLog = (msg, fields = {}) => {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'keyholder', msg, ...fields })}\n`);
 };
 
 function usage(message: string): never {
-  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]\n`);
+  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]\n       keyholder --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs BANK:N,…] [--tpm-ek-chain FILE] [--attest-config FILE]\n`);
   process.exit(2);
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values: { socket?: string; state?: string; 'hsm-pin-fd'?: string; 'hsm-retry-ms'?: string };
+  let values: { socket?: string; state?: string; 'hsm-pin-fd'?: string; 'hsm-retry-ms'?: string } & RemoteValues;
   try {
-    ({ values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, state: { type: 'string' }, 'hsm-pin-fd': { type: 'string' }, 'hsm-retry-ms': { type: 'string' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, state: { type: 'string' }, 'hsm-pin-fd': { type: 'string' }, 'hsm-retry-ms': { type: 'string' }, ...REMOTE_OPTIONS }, strict: true, allowPositionals: false }));
   } catch (e) {
     usage(e instanceof Error ? e.message : 'bad arguments');
   }
-  if (!values.socket) usage('--socket is required');
-  const transport = new UnixSocketTransport(values.socket);
-  const stateFile = values.state ? new StateFile(values.state) : StateFile.besideSocket(values.socket);
+  // --listen tcp:…: apart from the API (a TEE), inside the attested channel (remote.ts); else the Unix socket.
+  if (!values.socket && !values.listen) usage('--socket or --listen is required');
+  if (values.socket && values.listen) usage('give --socket or --listen, not both');
+  if (values.listen && !values.state) usage('--listen needs --state PATH');
+  let remote: ReturnType<typeof remoteTransport> | null = null;
+  try {
+    remote = values.listen ? remoteTransport(values, log) : null;
+  } catch (e) {
+    usage(e instanceof Error ? e.message : 'bad arguments');
+  }
+  const transport = remote ? remote.transport : new UnixSocketTransport(values.socket!);
+  const stateFile = values.state ? new StateFile(values.state) : StateFile.besideSocket(values.socket!);
+  const attestRoots = attestRootsOf(values);
 
   const pin = readPin(values['hsm-pin-fd']);
   const retryText = values['hsm-retry-ms'] ?? process.env.KEYWARD_HSM_RETRY_MS;
   if (retryText !== undefined && !/^[0-9]{1,9}$/.test(retryText)) usage('--hsm-retry-ms must be a whole number of ms');
   const hsm = pin === undefined ? undefined : { pin, ...(retryText !== undefined ? { retryMs: Number(retryText) } : {}) };
-  const service = await KeyholderService.open({ stateFile, verifier: new HttpSigRequestVerifier(), log, ...(hsm ? { hsm } : {}) });
-  const server = await serveFrames(transport, (message) => service.handle(message), { log });
-  log('ready', { socket: values.socket, state: stateFile.path, pid: process.pid });
+  const service = await KeyholderService.open({ stateFile, verifier: new HttpSigRequestVerifier(), log, attest: { roots: attestRoots }, ...(hsm ? { hsm } : {}) });
+  // Run apart: the keyholder-attestation op and keyholder-signed responses (response-signing.ts; docs/tee.md).
+  const handle = (message: unknown) => service.handle(message);
+  const server = await serveFrames(transport, remote ? new ResponseSigner(remote.provider).wrap(handle) : handle, { log });
+  log('ready', { ...(remote ? { listen: remote.tcp.description } : { socket: values.socket! }), state: stateFile.path, pid: process.pid });
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     service.shutdown();
+    remote?.close();
     log('stopping', { signal });
     const force = setTimeout(() => process.exit(0), 2000);
     force.unref();

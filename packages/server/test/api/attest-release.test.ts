@@ -16,6 +16,9 @@ import { after, before, describe, test } from 'node:test';
 import { HpkeIdentity, open } from '@keyward/core';
 import { releaseContext } from '../../src/keyholder/ops/caller.js';
 import { evidenceBinding } from '../../src/keyholder/ops/release.js';
+import { isProtocolError } from '../../src/keyholder/protocol.js';
+import { releasePolicyMetaKey } from '../../src/api/release-policy.js';
+import { buildEvent } from '../../src/audit/event.js';
 import { requestHashOf } from '../../src/keyholder/service.js';
 import type { RunningServer } from '../../src/server.js';
 import { cbor, coseSign1, makeCert, type Enc, type TestCert } from '../../../attest/test/helpers.js';
@@ -241,6 +244,53 @@ void describe('attested key release (TPM 2.0 via swtpm, Nitro format)', () => {
     }
     const nonce2 = await nitroNonce();
     refused(await release('nitro-key', { nonce: nonce2, recipient, evidence: { type: 'nitro', document: doc } }), 403, 'KW_ATTEST_EVIDENCE_REJECTED', 'ATTEST_CERT_EXPIRED');
+  });
+
+  // --- trust split: the keyholder does not take the API's word -------------------
+
+  void test('a compromised API that skips its own checks releases nothing: the keyholder verifies the evidence and evaluates the policy itself', async () => {
+    const kh = s.keyholder;
+    const v = (await s.store.listKeyVersions('app', 'nitro-key')).at(-1)!;
+    const version = { ns: 'app', key: 'nitro-key', version: v.version, type: 'aes256' as const, wrapped: b64u(v.wrapped!) };
+    const policy = (await s.store.getMeta(releasePolicyMetaKey('app', 'nitro-key')))!;
+    const policyHash = createHash('sha256').update(policy).digest('hex');
+    const event = async (): Promise<string> => {
+      const st = await kh.call('status', {});
+      const { bytes } = buildEvent({ ns: 'app', principal: 'enclave-svc', auth: 'token', op: 'attest.release', target: { key: 'nitro-key', version: v.version }, outcome: 'allowed' }, { index: st.audit.appended, time: new Date(), prev: '0'.repeat(64) });
+      return b64u(bytes);
+    };
+    const rejectsKh = async (p: Promise<unknown>, code: string, reason: string) => {
+      await assert.rejects(p, (e: unknown) => {
+        assert.ok(isProtocolError(e), String(e));
+        assert.equal(e.code, code, e.message);
+        assert.equal(e.details.reason, reason, e.message);
+        return true;
+      });
+    };
+    const appended = (await kh.call('status', {})).audit.appended;
+    const release = async (nonce: string, over: { policy?: string } = {}) => kh.call('attest-release', { event: await event(), version, nonce, recipient, platform: 'aws-nitro', policy: over.policy ?? policy, policyHash, context: {} });
+
+    // 1. No evidence at all: the API says "verified", the keyholder never verified anything for this nonce.
+    const n1 = (await kh.call('attest-nonce', { ns: 'app', key: 'nitro-key' })).nonce;
+    await rejectsKh(release(n1), 'KW_ATTEST_EVIDENCE_REJECTED', 'not_verified');
+    // 2. Debug evidence the keyholder verified, released with the API's policy check skipped: the keyholder's own policy check refuses it.
+    const n2 = (await kh.call('attest-nonce', { ns: 'app', key: 'nitro-key' })).nonce;
+    const verified = await kh.call('attest-verify', { ns: 'app', key: 'nitro-key', nonce: n2, recipient, evidence: { type: 'nitro', document: nitroDoc(unb64u(n2), recipient, { debug: true }) } });
+    assert.equal(verified.claims.debug, true);
+    await rejectsKh(release(n2), 'KW_ATTEST_POLICY_DENIED', 'ATTEST_POLICY_DEBUG');
+    // 3. A policy that is not the one whose hash is bound into the release.
+    const n3 = (await kh.call('attest-nonce', { ns: 'app', key: 'nitro-key' })).nonce;
+    await kh.call('attest-verify', { ns: 'app', key: 'nitro-key', nonce: n3, recipient, evidence: { type: 'nitro', document: nitroDoc(unb64u(n3), recipient) } });
+    await rejectsKh(release(n3, { policy: '{"platforms":["aws-nitro"]}' }), 'KW_ATTEST_POLICY_DENIED', 'ATTEST_INVALID_POLICY');
+    // 4. Evidence under a root the keyholder does not trust, and a TPM quote for an AK the keyholder never enrolled; each spends the nonce.
+    const n4 = (await kh.call('attest-nonce', { ns: 'app', key: 'nitro-key' })).nonce;
+    await rejectsKh(kh.call('attest-verify', { ns: 'app', key: 'nitro-key', nonce: n4, recipient, evidence: { type: 'nitro', document: nitroDoc(unb64u(n4), recipient, { leaf: rogueLeaf, chain: [rogueRoot, rogueInter] }) } }), 'KW_ATTEST_EVIDENCE_REJECTED', 'ATTEST_UNTRUSTED_ROOT');
+    await assert.rejects(release(n4), (e: unknown) => isProtocolError(e, 'KW_ATTEST_NONCE_USED'));
+    const n5 = (await kh.call('attest-nonce', { ns: 'app', key: 'nitro-key' })).nonce;
+    const fakeTpm = { type: 'tpm' as const, attest: b64u(new Uint8Array(64).fill(1)), signature: b64u(new Uint8Array(64).fill(2)), pcrs: { sha256: { '16': '00'.repeat(32) } }, activatedCredential: b64u(new Uint8Array(32).fill(3)) };
+    await rejectsKh(kh.call('attest-verify', { ns: 'app', key: 'nitro-key', nonce: n5, recipient, evidence: fakeTpm }), 'KW_ATTEST_EVIDENCE_REJECTED', 'ATTEST_AK_NOT_ENROLLED');
+    // Nothing was released, nothing appended.
+    assert.equal((await kh.call('status', {})).audit.appended, appended);
   });
 
   // --- policies and audit ----------------------------------------------------------

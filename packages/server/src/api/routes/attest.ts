@@ -21,15 +21,16 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  evaluatePolicy, finishAkEnrollment, isAttestError, startAkEnrollment, verifyDcapQuote, verifyNitroDocument, verifySnpReport, verifyTpmQuote,
-  type AttestationClaims, type AttestErrorCode, type PendingAkEnrollment,
+  evaluatePolicy, isAttestError, startAkEnrollment, verifyDcapQuote, verifyNitroDocument, verifySnpReport,
+  type AttestationClaims, type AttestErrorCode,
 } from '@keyward/attest';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { JsonObject } from '../../audit/canonical-json.js';
 import type { AuditEventInput } from '../../audit/event.js';
 import { evidenceBinding, releaseSealContext, type ReleasePlatform } from '../../keyholder/ops/release.js';
-import { isProtocolError, type OpResult } from '../../keyholder/protocol.js';
+import { isProtocolError, type OpParams, type OpResult } from '../../keyholder/protocol.js';
+import type { ClaimsSummary } from '../../keyholder/ops/release-verify.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { attestSettings, type AttestSettingsInput } from '../attest-settings.js';
 import { b64u } from '../audit-pipe.js';
@@ -81,23 +82,35 @@ function refusalOf(e: unknown): ApiError {
   return new ApiError('KW_ATTEST_EVIDENCE_REJECTED', e.message, { reason: e.code });
 }
 
-/** What the audit log keeps of verified claims: never secrets (there are none in claims), never raw evidence. */
-function claimsSummary(c: AttestationClaims): JsonObject & { measurements: Record<string, string> } {
+/** The keyholder's summary of the claims it verified, as claims for the API's own policy check (the keyholder checks again). */
+function claimsOfSummary(c: ClaimsSummary, now: Date): AttestationClaims {
   return {
-    platform: c.platform,
-    debug: c.debug,
-    measurements: Object.fromEntries(Object.entries(c.measurements).map(([k, v]) => [k, hexOf(v)])),
-    versions: Object.fromEntries(Object.entries(c.versions).map(([k, v]) => [k, v.toString()])),
-    ...(c.issuedAt ? { issued_at: c.issuedAt.toISOString() } : {}),
+    platform: c.platform, debug: c.debug, nonce: undefined, publicKey: undefined, extra: {}, verifiedAt: now,
+    measurements: Object.fromEntries(Object.entries(c.measurements).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))])),
+    versions: Object.fromEntries(Object.entries(c.versions).map(([k, v]) => [k, BigInt(v)])),
+    issuedAt: c.issued_at === undefined ? undefined : new Date(c.issued_at),
   };
+}
+
+const KEYHOLDER_ATTEST_CODES = new Set(['KW_ATTEST_NOT_CONFIGURED', 'KW_ATTEST_EVIDENCE_INVALID', 'KW_ATTEST_EVIDENCE_REJECTED', 'KW_ATTEST_POLICY_DENIED', 'KW_ATTEST_BINDING_MISMATCH']);
+
+/** A keyholder attestation refusal as the API's typed refusal, keeping its reason (`error.reason`); anything else unchanged. */
+function apiRefusal(e: unknown): unknown {
+  if (isProtocolError(e) && KEYHOLDER_ATTEST_CODES.has(e.code)) {
+    return new ApiError(e.code, e.message, { reason: e.details.reason ?? e.details.field ?? 'keyholder', cause: e });
+  }
+  return e;
+}
+
+/** The HTTP evidence as the keyholder protocol's attest-verify evidence. */
+function wireEvidence(e: EvidenceBody): OpParams<'attest-verify'>['evidence'] {
+  if (e.type !== 'tpm') return e;
+  return { type: 'tpm', attest: e.attest, signature: e.signature, pcrs: e.pcrs, activatedCredential: e.activated_credential };
 }
 
 export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
   const { ctx } = app;
   const settings = attestSettings(input);
-  /** TPM AK enrollments started with a nonce (nonce hex → pending), until the release or the nonce's expiry. */
-  const pendingTpm = new Map<string, { pending: PendingAkEnrollment; expires: number }>();
-  const MAX_PENDING_TPM = 10_000;
 
   // --- administration ---------------------------------------------------------
 
@@ -155,34 +168,30 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
   }, ({ params, body, req }) => guarded(app, req, { op: 'release', auditOp: 'attest.nonce', ns: params.ns, key: params.name }, async ({ event }) => {
     await releasable(params.ns, params.name);
     const ttl = Math.min(body.ttl_seconds ?? settings.nonceTtlSeconds, settings.nonceTtlSeconds);
-    let tpm: { challenge: { credentialBlob: Uint8Array; encryptedSecret: Uint8Array; tpm2ToolsFile: Uint8Array }; pending: PendingAkEnrollment } | undefined;
+    let akName: string | undefined;
     if (body.tpm) {
+      // Checked here first (typed refusal before a nonce exists); the keyholder enrolls the AK itself with its own roots.
       if (settings.roots.tpm.length === 0) throw new ApiError('KW_ATTEST_NOT_CONFIGURED', 'no TPM manufacturer roots are configured (attest.tpmRoots)');
       try {
-        tpm = startAkEnrollment({
+        akName = hexOf(startAkEnrollment({
           ekCertificate: unb64u(body.tpm.ek_certificate), ekIntermediates: (body.tpm.ek_intermediates ?? []).map(unb64u),
           roots: settings.roots.tpm, ekPublic: unb64u(body.tpm.ek_public), akPublic: unb64u(body.tpm.ak_public), now: settings.now(),
-        });
+        }).pending.akName);
       } catch (e) {
         throw refusalOf(e);
       }
     }
-    const details = { ...event.details, ...(tpm ? { tpm_ak_name: hexOf(tpm.pending.akName) } : {}), ttl_seconds: ttl };
-    const n = await ctx.audit.recordOp({ ...event, outcome: 'allowed', details }, async () => ({ result: await ctx.keyholder.call('attest-nonce', { ns: params.ns, key: params.name, ttlSeconds: ttl }) }));
-    if (tpm) {
-      const now = Date.now();
-      for (const [id, p] of pendingTpm) if (p.expires <= now) pendingTpm.delete(id);
-      if (pendingTpm.size >= MAX_PENDING_TPM) throw new ApiError('KW_RATE_LIMITED', 'too many TPM enrollments are outstanding');
-      pendingTpm.set(hexOf(unb64u(n.nonce)), { pending: tpm.pending, expires: now + ttl * 1000 });
-    }
+    const details = { ...event.details, ...(akName ? { tpm_ak_name: akName } : {}), ttl_seconds: ttl };
+    const tpmParams = body.tpm ? { tpm: { ekCertificate: body.tpm.ek_certificate, ...(body.tpm.ek_intermediates ? { ekIntermediates: body.tpm.ek_intermediates } : {}), ekPublic: body.tpm.ek_public, akPublic: body.tpm.ak_public } } : {};
+    const n = await ctx.audit.recordOp({ ...event, outcome: 'allowed', details }, async () => ({ result: await ctx.keyholder.call('attest-nonce', { ns: params.ns, key: params.name, ttlSeconds: ttl, ...tpmParams }).catch((e: unknown) => { throw apiRefusal(e); }) }));
     return {
       nonce: n.nonce, expires_at: n.expiresAt,
-      ...(tpm ? { tpm_challenge: { credential_blob: b64u(tpm.challenge.credentialBlob), encrypted_secret: b64u(tpm.challenge.encryptedSecret), tpm2_tools_file: b64u(tpm.challenge.tpm2ToolsFile) } } : {}),
+      ...(n.tpm ? { tpm_challenge: { credential_blob: n.tpm.credentialBlob, encrypted_secret: n.tpm.encryptedSecret, tpm2_tools_file: n.tpm.tpm2ToolsFile } } : {}),
     };
   }));
 
   /** Verifies `evidence` with the configured roots at the configured instant, expecting the binding of nonce and recipient. */
-  function verify(evidence: EvidenceBody, nonce: Uint8Array, recipient: string): AttestationClaims {
+  function verify(evidence: EvidenceBody, nonce: Uint8Array, recipient: string): AttestationClaims | null {
     const platform = PLATFORM_OF[evidence.type];
     const expected = evidenceBinding(platform, nonce, recipient);
     const now = settings.now();
@@ -195,18 +204,9 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
         }
         return claims;
       }
-      case 'tpm': {
-        const entry = pendingTpm.get(hexOf(nonce));
-        pendingTpm.delete(hexOf(nonce));
-        if (!entry) throw new ApiError('KW_ATTEST_EVIDENCE_REJECTED', 'no TPM attestation key was enrolled with this nonce (send tpm with the nonce request)', { reason: 'ATTEST_AK_NOT_ENROLLED' });
-        const ak = finishAkEnrollment(entry.pending, unb64u(evidence.activated_credential));
-        const pcrs: Record<string, Record<number, Uint8Array>> = {};
-        for (const [bank, values] of Object.entries(evidence.pcrs)) {
-          if (!values) continue;
-          pcrs[bank] = Object.fromEntries(Object.entries(values).map(([i, h]) => [Number(i), Uint8Array.from(Buffer.from(h, 'hex'))]));
-        }
-        return verifyTpmQuote({ ak, attest: unb64u(evidence.attest), signature: unb64u(evidence.signature), pcrs, expectedNonce: expected.nonce, now });
-      }
+      case 'tpm':
+        // The AK was enrolled by the keyholder (credential activation answers its challenge): only it can verify the quote.
+        return null;
       case 'snp':
         if (settings.roots.amd.length === 0) throw new ApiError('KW_ATTEST_NOT_CONFIGURED', 'no AMD roots are configured');
         return verifySnpReport(unb64u(evidence.report), { vcek: unb64u(evidence.vcek), intermediates: evidence.intermediates.map(unb64u), roots: settings.roots.amd, now, expectedReportData: expected.nonce });
@@ -263,24 +263,26 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
     }
     const { key, version, policy } = state;
     const target = { key: params.name, version: version.version };
-    let claims: AttestationClaims;
+    let summary: ClaimsSummary;
+    let decision;
     try {
+      let apiClaims: AttestationClaims | null;
       try {
-        claims = verify(body.evidence, nonce, body.recipient);
+        apiClaims = verify(body.evidence, nonce, body.recipient);
       } catch (e) {
         throw e instanceof ApiError ? e : refusalOf(e);
       }
+      // The keyholder verifies the evidence itself (its roots, its clock, its own AK enrollment); it spends the nonce on a refusal.
+      summary = (await ctx.keyholder.call('attest-verify', { ns: params.ns, key: params.name, nonce: body.nonce, recipient: body.recipient, evidence: wireEvidence(body.evidence) }).catch((e: unknown) => { throw apiRefusal(e); })).claims;
+      decision = evaluatePolicy(policy.policy, apiClaims ?? claimsOfSummary(summary, settings.now()), settings.now());
     } catch (e) {
       await ctx.keyholder.call('attest-nonce-check', { ns: params.ns, key: params.name, nonce: body.nonce, spend: true }).catch(() => undefined);
       return refusal(e, { policy_sha256: policy.hash });
     }
-    const summary = claimsSummary(claims);
-    const decision = evaluatePolicy(policy.policy, claims, settings.now());
     if (!decision.allowed) {
       await ctx.keyholder.call('attest-nonce-check', { ns: params.ns, key: params.name, nonce: body.nonce, spend: true }).catch(() => undefined);
       return refusal(new ApiError('KW_ATTEST_POLICY_DENIED', decision.reason, { reason: decision.code }), { policy_sha256: policy.hash, claims: summary });
     }
-    const measurements = summary.measurements;
     const details = {
       ...event.details, platform, policy_sha256: policy.hash, claims: summary,
       recipient_sha256: createHash('sha256').update(body.recipient).digest('hex'),
@@ -292,8 +294,7 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
           event: ev.b64,
           version: { ns: key.ns, key: key.name, version: version.version, type: key.type, wrapped: b64u(version.wrapped) },
           nonce: body.nonce, recipient: body.recipient, platform,
-          evidence: { nonce: b64u(claims.nonce ?? new Uint8Array(0)), ...(claims.publicKey ? { publicKey: b64u(claims.publicKey) } : {}) },
-          policyHash: policy.hash, measurements, context: body.context,
+          policy: policy.text, policyHash: policy.hash, context: body.context,
         });
         return { result: out, leaf: out.leaf };
       });
@@ -303,7 +304,7 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
         context: releaseSealContext({ nonce, ref: r.ref, platform, policyHash: policy.hash, measurementsHash: r.measurementsHash }, body.context),
       };
     } catch (e) {
-      return refusal(e, { policy_sha256: policy.hash, claims: summary });
+      return refusal(apiRefusal(e), { policy_sha256: policy.hash, claims: summary });
     }
   });
 }

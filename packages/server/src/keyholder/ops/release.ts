@@ -25,17 +25,19 @@
  *   tpm2:                  quote extraData = SHA-256(b)
  *   amd-sev-snp/intel-*:   REPORT_DATA     = SHA-512(b)
  *
- * What the keyholder does NOT do (yet): verify the evidence's signature and
- * certificate chain, and evaluate the release policy. The API process does
- * both (api/routes/attest.ts) and passes the verified nonce / public key and
- * measurements here. docs/threat-model.md states what that trust split means.
+ * The keyholder verifies the evidence itself (`attest-verify`,
+ * release-verify.ts: its own trust roots and clock; the TPM AK enrollment
+ * it started with the nonce) and evaluates the release policy over the
+ * claims it verified; the API process checks the same first, for early typed
+ * refusals, but its word is not taken (docs/tee.md §Trust split).
  */
 import { seal } from '@keyward/core';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import { concat, toHex, utf8 } from '../bytes.js';
 import type { KeyVersion } from '../keys.js';
-import { randomBytes, equalCT, wipe } from '../primitives.js';
+import type { AttestationClaims, PendingAkEnrollment } from '@keyward/attest';
+import { randomBytes, wipe } from '../primitives.js';
 import { KeyholderProtocolError } from '../protocol.js';
 import type { Context, VersionRef } from '../schemas.js';
 import { wrap } from '../wrap.js';
@@ -98,10 +100,17 @@ export function releaseSealContext(f: { nonce: Uint8Array; ref: Pick<VersionRef,
   };
 }
 
+/** What the keyholder keeps with an outstanding nonce (release-verify.ts): the TPM AK enrollment it started, then the claims it verified. */
+export interface NonceSlot {
+  tpm?: PendingAkEnrollment | undefined;
+  verified?: { readonly recipient: string; readonly platform: ReleasePlatform; readonly claims: AttestationClaims } | undefined;
+}
+
 interface Outstanding {
   readonly ns: string;
   readonly key: string;
   readonly expiresAt: number;
+  readonly slot: NonceSlot;
 }
 
 /**
@@ -121,7 +130,7 @@ export class AttestNonces {
     this.#now = opts.now ?? Date.now;
   }
 
-  issue(ns: string, key: string, ttlSeconds: number = ATTEST_NONCE_TTL.defaultSeconds): { nonce: Uint8Array; expiresAt: string } {
+  issue(ns: string, key: string, ttlSeconds: number = ATTEST_NONCE_TTL.defaultSeconds, slot: NonceSlot = {}): { nonce: Uint8Array; expiresAt: string } {
     if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < ATTEST_NONCE_TTL.minSeconds || ttlSeconds > ATTEST_NONCE_TTL.maxSeconds) {
       throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', `a release nonce lives ${ATTEST_NONCE_TTL.minSeconds} to ${ATTEST_NONCE_TTL.maxSeconds} s`);
     }
@@ -129,12 +138,12 @@ export class AttestNonces {
     if (this.#live.size >= MAX_OUTSTANDING_NONCES) throw new KeyholderProtocolError('KW_LIMIT_EXCEEDED', `${MAX_OUTSTANDING_NONCES} release nonces are outstanding`);
     const nonce = randomBytes(ATTEST_NONCE_LENGTH);
     const expiresAt = this.#now() + ttlSeconds * 1000;
-    this.#live.set(toHex(nonce), { ns, key, expiresAt });
+    this.#live.set(toHex(nonce), { ns, key, expiresAt, slot });
     return { nonce, expiresAt: new Date(expiresAt).toISOString() };
   }
 
   /** Throws the nonce's refusal unless it is outstanding for `ns/key`; with `spend`, spends it (in the same synchronous step). */
-  check(nonce: Uint8Array, ns: string, key: string, spend: boolean): { expiresAt: string } {
+  check(nonce: Uint8Array, ns: string, key: string, spend: boolean): { expiresAt: string; slot: NonceSlot } {
     const id = toHex(nonce);
     const now = this.#now();
     const live = this.#live.get(id);
@@ -155,7 +164,7 @@ export class AttestNonces {
       this.#live.delete(id);
       this.#gone.set(id, { why: 'used', until: live.expiresAt + ATTEST_NONCE_TTL.maxSeconds * 1000 });
     }
-    return { expiresAt: new Date(live.expiresAt).toISOString() };
+    return { expiresAt: new Date(live.expiresAt).toISOString(), slot: live.slot };
   }
 
   clear(): void {
@@ -183,34 +192,23 @@ export interface ReleaseParams {
   readonly nonce: Uint8Array;
   readonly recipient: string;
   readonly platform: ReleasePlatform;
-  /** What the verified evidence carries (its nonce / extraData / report data, and Nitro's public_key). */
-  readonly evidence: { readonly nonce: Uint8Array; readonly publicKey?: Uint8Array | undefined };
-  /** SHA-256 (hex) of the release policy the API evaluated. */
+  /** SHA-256 (hex) of the release policy the keyholder evaluated. */
   readonly policyHash: string;
-  /** The verified measurements (name → lower-case hex). */
+  /** The measurements the keyholder verified (name → lower-case hex). */
   readonly measurements: Readonly<Record<string, string>>;
   /** The caller's encryption context of the wrapped data key. */
   readonly context?: Context | undefined;
 }
 
 /**
- * Checks that the evidence binds this nonce and recipient (KW_ATTEST_BINDING_MISMATCH
- * otherwise), then makes, wraps and seals a data key. The nonce must already be spent.
+ * Makes, wraps and seals a data key. The nonce must already be spent, and the
+ * evidence verified by the keyholder for this nonce and recipient
+ * (release-verify.ts checks the binding).
  */
 export async function releaseDataKey(p: ReleaseParams): Promise<{ ref: VersionRef; wrapped: Uint8Array; sealed: Uint8Array; measurementsHash: string }> {
   const kek = p.version.secretKey('aes256');
   const context = checkContext(p.context);
   const recipient = await parseCallerRecipient(p.recipient);
-  const expected = evidenceBinding(p.platform, p.nonce, p.recipient);
-  if (p.evidence.nonce.length !== expected.nonce.length || !equalCT(p.evidence.nonce, expected.nonce)) {
-    throw new KeyholderProtocolError('KW_ATTEST_BINDING_MISMATCH', 'the evidence does not carry the binding of this nonce and recipient', { details: { field: 'nonce' } });
-  }
-  if (expected.publicKey !== undefined) {
-    const got = p.evidence.publicKey;
-    if (got === undefined || got.length !== expected.publicKey.length || !equalCT(got, expected.publicKey)) {
-      throw new KeyholderProtocolError('KW_ATTEST_BINDING_MISMATCH', 'the evidence binds another public key than the recipient', { details: { field: 'publicKey' } });
-    }
-  }
   if (!/^[0-9a-f]{64}$/.test(p.policyHash)) throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', 'the policy hash is 64 lower-case hex digits');
   const mHash = measurementsHash(p.measurements);
   const ref = p.version.ref;
