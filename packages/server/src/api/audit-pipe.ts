@@ -134,6 +134,8 @@ interface QueuedOp {
   readonly resolve: (result: unknown) => void;
   readonly reject: (e: unknown) => void;
   readonly nonce: RequestNonce | undefined;
+  /** `op` sends its one keyholder op synchronously and returns its leaf (recordOp `ordered`). */
+  readonly ordered: boolean;
 }
 
 /** An op of a group commit that the keyholder performed, waiting for its event to be stored. */
@@ -177,6 +179,15 @@ function summaryMsOf(o: AuditPipeOptions): number {
   return ms;
 }
 
+/** Freezes a JSON value and everything in it (a cached redaction is shared by the events that use it). */
+function deepFreeze<T extends JsonValue>(v: T): T {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v as JsonObject)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 /** Replaces every string equal to `marker` by null (values that could not be MACed are left out). */
 function dropMarkers(v: JsonValue, marker: string): JsonValue {
   if (v === marker) return null;
@@ -211,6 +222,8 @@ export class AuditPipe {
   readonly #auditKeys = new Map<string, AuditKeyVersion>();
   /** MACs by `ns \n version \n SHA-256(message)`, least recently used first. */
   readonly #macCache = new Map<string, string>();
+  /** Redacted `details` by `ns \n audit key version \n JSON of the details`, least recently used first (frozen; shared by events). */
+  readonly #redactCache = new Map<string, JsonObject>();
   #macQueue: { v: AuditKeyVersion; m: Uint8Array; cacheKey: string; resolve: (mac: string) => void; reject: (e: unknown) => void }[] = [];
   #pendingSummary: AuditEventInput | null = null;
   readonly #reads = new Map<string, ReadWindow>();
@@ -473,10 +486,16 @@ export class AuditPipe {
    * re-synchronises, and the actions after it wait for the next group.
    * Actions that change stored state use {@link record} (their event in
    * their own transaction).
+   *
+   * `ordered`: `op` sends its one keyholder op (carrying `ev.b64`) before
+   * its first await and returns the leaf it got. One node: the ops of such
+   * actions (and the plain `append`s) are sent without waiting for each
+   * answer — the keyholder runs leaf-appending ops in arrival order — and
+   * their answers are taken in order (#runGroup).
    */
-  recordOp<T>(input: AuditEventInput, op?: (ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>, opts: { nonce?: RequestNonce } = {}): Promise<T> {
+  recordOp<T>(input: AuditEventInput, op?: (ev: PreparedEvent) => Promise<{ result: T; leaf?: number }>, opts: { nonce?: RequestNonce; ordered?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ input, op, resolve: resolve as (r: unknown) => void, reject, nonce: opts.nonce });
+      this.#queue.push({ input, op, resolve: resolve as (r: unknown) => void, reject, nonce: opts.nonce, ordered: opts.ordered ?? false });
       if (!this.#draining) void this.#drainQueue();
     });
   }
@@ -528,15 +547,9 @@ export class AuditPipe {
         this.#sequencerHeld(done.length, keyholderMs);
       } else {
         ({ done, requeue } = await this.#runGroup(items, null));
-        if (done.length > 0) {
-          await this.#store.transaction(async (tx) => {
-            for (const d of done) {
-              await append(tx, d);
-              // One node: the keyholder's own cache refused any replay already; the row keeps the table true.
-              if (d.q.nonce && !(await tx.useNonce({ ...d.q.nonce, now: d.time }))) replayed.add(d);
-            }
-          });
-        }
+        this.#queue.unshift(...requeue);
+        if (done.length > 0) this.#commitGroup(done, append);
+        return;
       }
     } catch (e) {
       this.#synced = false;
@@ -560,6 +573,43 @@ export class AuditPipe {
   }
 
   /**
+   * One node: stores a group's events in one transaction (one fsync), then
+   * answers its callers and acks the leaves. Not awaited under the pipe's
+   * lock: the next group's keyholder ops run while this one commits (their
+   * events built on these, which the keyholder already holds), and the
+   * store runs transactions in the order they are asked for, so the log is
+   * written in order and every later audited transaction sees these events.
+   * A failed commit fails its callers and re-synchronises the pipe (the
+   * re-sync stores the keyholder's pending leaves: their ops happened).
+   */
+  #commitGroup(done: DoneOp[], append: (tx: StoreTx, d: DoneOp) => Promise<void>): void {
+    this.#next += done.length;
+    this.#prev = done[done.length - 1]!.hash;
+    const size = this.#next;
+    const replayed = new Set<DoneOp>();
+    this.#store.transaction(async (tx) => {
+      for (const d of done) {
+        await append(tx, d);
+        // One node: the keyholder's own cache refused any replay already; the row keeps the table true.
+        if (d.q.nonce && !(await tx.useNonce({ ...d.q.nonce, now: d.time }))) replayed.add(d);
+      }
+    }).then(() => {
+      // Durable now: let the keyholder count the leaves as durable (acks are ordered on the socket), and answer.
+      this.#kh.call('ack', { size }).then(() => { this.#acked = Math.max(this.#acked, size); }, (e: unknown) => {
+        this.#synced = false;
+        this.#onError('ack', e);
+      });
+      for (const d of done) {
+        if (replayed.has(d)) d.q.reject(new KeyholderProtocolError('KW_REQUEST_REPLAYED', 'the signed request was already used (nonce seen)'));
+        else d.q.resolve(d.result);
+      }
+    }, (e: unknown) => {
+      this.#synced = false;
+      for (const d of done) d.q.reject(e);
+    });
+  }
+
+  /**
    * The keyholder half of a group commit: each item's op (or `append`) in
    * turn, its event chained on the previous one's. With `tx` (several
    * nodes) the request's nonce is recorded first, so a replay is refused
@@ -567,6 +617,7 @@ export class AuditPipe {
    * uncertain the items after it are handed back for the next group.
    */
   async #runGroup(items: readonly { q: QueuedOp; input: AuditEventInput }[], tx: StoreTx | null): Promise<{ done: DoneOp[]; requeue: QueuedOp[]; keyholderMs: number }> {
+    if (tx === null) return this.#runGroupPipelined(items);
     const done: DoneOp[] = [];
     let keyholderMs = 0;
     let prev = this.#prev;
@@ -607,6 +658,75 @@ export class AuditPipe {
     return { done, requeue: [], keyholderMs };
   }
 
+  /**
+   * One node: the keyholder half of a group commit, pipelined. A run of
+   * `ordered` actions (or plain appends) is sent at once, events built at
+   * consecutive indices, each chained on the one before; the keyholder runs
+   * them in arrival order, each checking its index first. Answers are taken
+   * in order: a refusal at item k fails k alone, and the items after it —
+   * whose index k took, so they did nothing (KW_AUDIT_CONFLICT) — go back
+   * to the queue for the next group; after anything uncertain the pipe
+   * re-synchronises, items that did nothing go back to the queue, and any
+   * that may have happened fail with the uncertainty (the re-sync stores
+   * their events). Other actions run one at a time, as in a shared store.
+   */
+  async #runGroupPipelined(items: readonly { q: QueuedOp; input: AuditEventInput }[]): Promise<{ done: DoneOp[]; requeue: QueuedOp[]; keyholderMs: number }> {
+    const done: DoneOp[] = [];
+    const t0 = performance.now();
+    const pipelined = (q: QueuedOp) => q.op === undefined || q.ordered;
+    for (let i = 0; i < items.length;) {
+      let j = i + 1;
+      if (pipelined(items[i]!.q)) while (j < items.length && pipelined(items[j]!.q)) j++;
+      let prev = done.length > 0 ? done[done.length - 1]!.hash : this.#prev;
+      const sent = items.slice(i, j).map((it, k) => {
+        const index = this.#next + done.length + k;
+        const time = new Date();
+        const { bytes } = buildEvent(it.input, { index, time, prev });
+        const hash = eventHash(bytes);
+        prev = hash;
+        return { q: it.q, index, time, bytes, hash, answer: this.#startOp(it.q, { index, b64: b64u(bytes) }) };
+      });
+      const answers = await Promise.allSettled(sent.map((x) => x.answer));
+      let stopped = false;
+      const requeue: QueuedOp[] = [];
+      for (const [k, x] of sent.entries()) {
+        const a = answers[k]!;
+        if (!stopped) {
+          if (a.status === 'fulfilled' && a.value.leaf === x.index) {
+            done.push({ q: x.q, index: x.index, time: x.time, bytes: x.bytes, hash: x.hash, result: a.value.result });
+            continue;
+          }
+          stopped = true;
+          const e: unknown = a.status === 'fulfilled' ? new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${a.value.leaf}, expected ${x.index}`) : a.reason;
+          // Refused: nothing appended, the items after it found their index taken. Uncertain: re-sync first.
+          if (isProtocolError(e) && UNCERTAIN.has(e.code)) this.#synced = false;
+          x.q.reject(e);
+          continue;
+        }
+        const e: unknown = a.status === 'rejected' ? a.reason : null;
+        if (e !== null && (isProtocolError(e, 'KW_AUDIT_CONFLICT') || !(isProtocolError(e) && UNCERTAIN.has(e.code)))) {
+          requeue.push(x.q); // its turn came after its index was taken (or it was refused before its index was looked at): it did nothing
+          continue;
+        }
+        this.#synced = false;
+        x.q.reject(e ?? new KeyholderProtocolError('KW_AUDIT_CONFLICT', 'an earlier operation of the same group failed; this one may or may not have happened'));
+      }
+      if (stopped) return { done, requeue: [...requeue, ...items.slice(j).map((it) => it.q)], keyholderMs: performance.now() - t0 };
+      i = j;
+    }
+    return { done, requeue: [], keyholderMs: performance.now() - t0 };
+  }
+
+  /** Starts one action's keyholder op (or its `append`); resolves with its result and leaf. */
+  #startOp(q: QueuedOp, ev: PreparedEvent): Promise<{ result: unknown; leaf: number }> {
+    try {
+      if (!q.op) return this.#kh.call('append', { event: ev.b64 }).then((r) => ({ result: undefined, leaf: r.leaf }));
+      return q.op(ev).then(async (r) => ({ result: r.result, leaf: r.leaf ?? (await this.#kh.call('append', { event: ev.b64 })).leaf }));
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new KeyholderProtocolError('KW_INTERNAL', 'the operation failed'));
+    }
+  }
+
   /** Reports a committed hold of the sequencer that began in #follow. */
   #sequencerHeld(events: number, keyholderMs: number): void {
     if (!this.#onSequencer || this.#lockedAt === 0) return;
@@ -640,6 +760,15 @@ export class AuditPipe {
   async #redacted(input: AuditEventInput): Promise<AuditEventInput> {
     const details = input.details;
     if (details === undefined || Object.keys(details).length === 0) return input;
+    // The same details under the same audit key version (a service's context and address, request after request): redacted once.
+    const known = this.#auditKeys.get(input.ns ?? AUDIT_SYS_NS);
+    const memo = known !== undefined && (input.hmac_key_version ?? null) === null ? `${known.ns}\n${known.version}\n${JSON.stringify(details)}` : null;
+    const hit = memo === null ? undefined : this.#redactCache.get(memo);
+    if (hit !== undefined) {
+      this.#redactCache.delete(memo!);
+      this.#redactCache.set(memo!, hit);
+      return { ...input, details: hit, hmac_key_version: known!.version };
+    }
     // A local pass finds whether anything is sensitive (most events: nothing, and no keyholder call).
     const probe = randomBytes(32).toString('hex');
     const probed = await redact(details, this.#paths, { version: 1, hmac: () => probe });
@@ -651,6 +780,10 @@ export class AuditPipe {
         const r = await redact(details, this.#paths, key);
         const preset = input.hmac_key_version ?? null;
         if (preset !== null && preset !== r.hmac_key_version) throw new KeyholderProtocolError('KW_INTERNAL', 'an event cannot carry markers of two audit key versions');
+        if (memo !== null && r.hmac_key_version === known!.version && key.version === known!.version) {
+          this.#redactCache.set(memo, deepFreeze(r.details));
+          if (this.#redactCache.size > MAC_CACHE_SIZE) this.#redactCache.delete(this.#redactCache.keys().next().value!);
+        }
         return { ...input, details: r.details, hmac_key_version: r.hmac_key_version };
       }
     } catch (e) {

@@ -8,13 +8,22 @@ import type { Principal } from '../auth.js';
 import { ApiError, toHttpError } from '../errors.js';
 import { PolicyDocumentSchema, decide, type Operation, type PolicyDocument } from '../policy.js';
 
+/** Checked policy documents by stored document object (a cached row is checked once: store/read-cache.ts); null: malformed. */
+const checkedPolicies = new WeakMap<object, PolicyDocument | null>();
+
 /** The policy documents in force for a namespace (malformed stored documents are skipped: deny). */
 export async function policiesOf(store: Store, ns: string): Promise<PolicyDocument[]> {
   const rows = await store.listPolicies(ns);
   const out: PolicyDocument[] = [];
   for (const r of rows) {
-    const p = PolicyDocumentSchema.safeParse(r.document);
-    if (p.success) out.push(p.data);
+    const doc = r.document as unknown;
+    let checked = typeof doc === 'object' && doc !== null ? checkedPolicies.get(doc) : undefined;
+    if (checked === undefined) {
+      const p = PolicyDocumentSchema.safeParse(doc);
+      checked = p.success ? p.data : null;
+      if (typeof doc === 'object' && doc !== null && Object.isFrozen(doc)) checkedPolicies.set(doc, checked);
+    }
+    if (checked !== null) out.push(checked);
   }
   return out;
 }

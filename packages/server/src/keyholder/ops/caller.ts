@@ -24,9 +24,20 @@ export function checkContext(context: unknown): Context {
   return parseArg(contextSchema, context ?? {}, 'encryption context');
 }
 
+/** Most parsed caller recipients kept (public keys only; a client sends the same one with every request). */
+const RECIPIENT_CACHE_SIZE = 1024;
+/** Accepted recipients by their exact string, least recently used first. */
+const recipients = new Map<string, HpkeRecipient>();
+
 /** Parses the caller's recipient string; only x25519 and xwing recipients are accepted. */
 export async function parseCallerRecipient(text: unknown): Promise<HpkeRecipient> {
   check(typeof text === 'string', 'the recipient must be a Keyward recipient string');
+  const known = recipients.get(text);
+  if (known !== undefined) {
+    recipients.delete(text);
+    recipients.set(text, known);
+    return known;
+  }
   let r: HpkeRecipient;
   try {
     r = await parseRecipient(text);
@@ -34,6 +45,8 @@ export async function parseCallerRecipient(text: unknown): Promise<HpkeRecipient
     throw new KeyholderError('KW_INVALID_ARGUMENT', 'the recipient is not a valid Keyward recipient string', { cause: e });
   }
   check((CALLER_KEM_TYPES as readonly string[]).includes(r.type), `data keys are sealed to ${CALLER_KEM_TYPES.join(' or ')} recipients, not ${r.type}`);
+  if (recipients.size >= RECIPIENT_CACHE_SIZE) recipients.delete(recipients.keys().next().value!);
+  recipients.set(text, r);
   return r;
 }
 
