@@ -5,10 +5,12 @@
  */
 import { ApiFailure, currentSession, forgetSession, onSignedOut, signOut, type Session } from './lib/api.js';
 import { h } from './lib/dom.js';
+import { approvalsPage } from './pages/approvals.js';
 import { auditPage } from './pages/audit.js';
+import { directoryPage } from './pages/directory.js';
 import { healthPage } from './pages/health.js';
 import { keysPage } from './pages/keys.js';
-import { placeholderPage } from './pages/placeholder.js';
+import { securityPage } from './pages/security.js';
 import { signInPage } from './pages/signin.js';
 
 /** A page renders into `main` and may return a cleanup (timers). */
@@ -18,9 +20,9 @@ const PAGES: Record<string, { title: string; page: Page }> = {
   keys: { title: 'Keys', page: keysPage },
   audit: { title: 'Audit', page: auditPage },
   health: { title: 'Health', page: healthPage },
-  directory: { title: 'Directory', page: placeholderPage('Directory', 'Identities, devices, groups, log checkpoints and witnesses of the key directory appear here once its HTTP API lands (issue #6).') },
-  approvals: { title: 'Approvals', page: placeholderPage('Approvals', 'The inbox of quorum requests — each shown as the exact canonical request you sign — arrives with the MFA and quorum API (issue #7).') },
-  security: { title: 'Security', page: placeholderPage('Security', 'WebAuthn second factor at sign-in and step-up for sensitive operations arrive with the MFA API (issue #7). Until then a console session is as strong as the token that opened it.') },
+  directory: { title: 'Directory', page: directoryPage },
+  approvals: { title: 'Approvals', page: approvalsPage },
+  security: { title: 'Security', page: securityPage },
 };
 
 const main = document.getElementById('main')!;

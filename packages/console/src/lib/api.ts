@@ -31,8 +31,8 @@ export function onSignedOut(fn: (why: string) => void): void {
   signedOutListeners.push(fn);
 }
 
-async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...extra };
   if (csrf !== null) headers['x-keyward-csrf'] = csrf;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(path, {
@@ -45,7 +45,8 @@ async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: strin
   if (!res.ok) {
     const err = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
     const failure = new ApiFailure(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? res.statusText);
-    if (res.status === 401 && csrf !== null && !path.startsWith('/v1/console/session')) {
+    // KW_MFA_INVALID is a 401 too (a wrong second factor): only an unauthenticated answer ends the session.
+    if (res.status === 401 && failure.code === 'KW_UNAUTHENTICATED' && csrf !== null && !path.startsWith('/v1/console/session')) {
       csrf = null;
       for (const fn of signedOutListeners) fn(failure.message);
     }
@@ -64,6 +65,21 @@ export function post<T>(path: string, body: unknown): Promise<T> {
   return request<T>('POST', path, body);
 }
 
+/** Any method, with extra headers (e.g. `Keyward-Step-Up`). */
+export function send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  return request<T>(method, path, body, headers);
+}
+
+/** The second step of a sign-in for a person with a second factor (console-mfa.ts on the server). */
+export interface SignInChallenge {
+  readonly id: string;
+  /** The canonical challenge whose SHA-256 is `id` (and the WebAuthn challenge). */
+  readonly request: Record<string, unknown>;
+  readonly expires_at: string;
+  readonly factors: readonly { id: string; kind: string; name: string }[];
+  readonly webauthn: Record<string, unknown> | null;
+}
+
 /** The current session (after a reload), or null when not signed in. */
 export async function currentSession(): Promise<Session | null> {
   try {
@@ -76,11 +92,16 @@ export async function currentSession(): Promise<Session | null> {
   }
 }
 
-/** Exchanges a pasted token for a session cookie; the token is sent once and not kept. */
-export async function signIn(token: string, ttlSeconds: number): Promise<Session> {
-  const s = await request<Session>('POST', '/v1/console/session', { token, ttl_seconds: ttlSeconds });
-  csrf = s.csrf;
-  return s;
+/**
+ * Exchanges a pasted token for a session cookie. A person with a second
+ * factor gets a challenge instead; answer it with the same token and
+ * `answer` (the caller keeps the token in memory only until then).
+ */
+export async function signIn(token: string, ttlSeconds: number, answer?: { id: string; webauthn?: Record<string, unknown>; code?: string }): Promise<Session | SignInChallenge> {
+  const r = await request<Session | { second_factor: SignInChallenge }>('POST', '/v1/console/session', { token, ttl_seconds: ttlSeconds, ...(answer ? { second_factor: answer } : {}) });
+  if ('second_factor' in r) return r.second_factor;
+  csrf = r.csrf;
+  return r;
 }
 
 /** Revokes the session on the server and forgets the CSRF proof. */

@@ -6,8 +6,10 @@
  * by the server.
  */
 import type { Page } from '../main.js';
-import { ApiFailure, get } from '../lib/api.js';
+import { ApiFailure, get, send } from '../lib/api.js';
+import { barChart, bucketize } from '../lib/chart.js';
 import { duration, h, mark, when } from '../lib/dom.js';
+import { sensitive } from '../lib/step-up.js';
 
 interface KeyView {
   ns: string; name: string; type: string; created: string; rotation_period_seconds: number | null;
@@ -76,6 +78,26 @@ export const keysPage: Page = (main) => {
     return frag;
   };
 
+  // Usage over time: the newest audit events (GET /v1/audit/events, the public log), loaded once per page.
+  interface Ev { time: string; ns: string | null; op: string; outcome: string; target: { key?: string } }
+  let recent: Promise<Ev[]> | null = null;
+  const recentEvents = () => recent ??= (async () => {
+    const { size } = await get<{ size: number }>('/v1/audit/checkpoint');
+    const from = Math.max(0, size - 900);
+    const r = await get<{ events: { event: string }[] }>(`/v1/audit/events?from=${from}&to=${from + 1000}`);
+    return r.events.map((e) => JSON.parse(e.event) as Ev);
+  })();
+  const usage = async (k: KeyView, slot: HTMLElement) => {
+    try {
+      const mine = (await recentEvents()).filter((e) => e.ns === k.ns && e.target.key === k.name && !e.op.endsWith('.read'));
+      const id = `usage-${k.ns}-${k.name}`.replace(/[^A-Za-z0-9_-]/g, '_');
+      slot.replaceChildren(barChart(id, `Operations on ${ref(k)} per hour, last 24 hours (from the newest 1000 audit events)`,
+        bucketize(mine, 24, 3600_000), (d) => `${d.toISOString().slice(11, 16)}Z`));
+    } catch (e) {
+      slot.replaceChildren(h('span', { class: 'muted' }, `No usage chart: ${e instanceof ApiFailure ? e.code : String(e)}`));
+    }
+  };
+
   const loadVersions = async (k: KeyView, cell: HTMLTableCellElement) => {
     cell.replaceChildren(h('span', { class: 'muted' }, 'Loading versions…'));
     try {
@@ -83,18 +105,44 @@ export const keysPage: Page = (main) => {
       const versions = full.versions ?? [];
       const latest = versions.find((v) => v.version === full.latest_version);
       const next = full.rotation_period_seconds !== null && latest ? new Date(new Date(latest.created).getTime() + full.rotation_period_seconds * 1000).toISOString() : null;
+      const base = `/v1/keys/${encodeURIComponent(k.ns)}/${encodeURIComponent(k.name)}`;
+      const result = h('p', { role: 'status', class: 'action-result' });
+      // Changes go through the public API like any client; sensitive ones with a step-up (lib/step-up.ts).
+      const act = (label: string, run: () => Promise<unknown>) => async () => {
+        result.textContent = `${label}…`;
+        try {
+          await run();
+          await loadVersions(k, cell);
+          cell.querySelector('.action-result')!.textContent = `${label}: done.`;
+        } catch (e) {
+          result.setAttribute('role', 'alert');
+          result.textContent = e instanceof ApiFailure ? `${label} refused: ${e.message} (${e.code})` : `${label}: ${String(e)}`;
+        }
+      };
+      const usageSlot = h('div', { class: 'usage' }, h('span', { class: 'muted' }, 'Loading usage…'));
+      const rotate = h('button', { type: 'button', class: 'rotate', onclick: () => { void act(`Rotate ${ref(k)}`, () => send('POST', `${base}/rotate`))(); } }, `Rotate ${k.name}`);
       cell.replaceChildren(
         h('p', {}, `Origin: ${full.origin ?? 'generated'} · minimum decryption version v${full.min_decryption_version}`,
           next ? ` · next rotation due ${when(next)}` : ''),
+        h('div', { class: 'actions' }, rotate),
+        result,
         h('table', { class: 'versions' },
           h('caption', { class: 'sr-only' }, `Versions of ${ref(k)}`),
-          h('thead', {}, h('tr', {}, ...['Version', 'State', 'Created', 'Deletion'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('thead', {}, h('tr', {}, ...['Version', 'State', 'Created', 'Deletion', ''].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, ...versions.slice().reverse().map((v) => {
             const [kind, text] = STATE_TEXT[v.state] ?? ['info', v.state];
-            return h('tr', {}, h('th', { scope: 'row' }, `v${v.version}`), h('td', {}, mark(kind, text)), h('td', {}, when(v.created)),
-              h('td', {}, v.destroyed_at ? `destroyed ${when(v.destroyed_at)}` : v.deletion_at ? `due ${when(v.deletion_at)}` : '—'));
+            const schedule = v.state === 'enabled' || v.state === 'disabled'
+              ? h('button', { type: 'button', 'aria-label': `Schedule deletion of v${v.version} in 7 days`, onclick: () => {
+                void act(`Schedule deletion of ${ref(k)} v${v.version}`, () => sensitive('POST', `${base}/versions/${v.version}/schedule-deletion`, { days: 7 }))();
+              } }, 'Schedule deletion')
+              : null;
+            return h('tr', { 'data-version': v.version, 'data-state': v.state }, h('th', { scope: 'row' }, `v${v.version}`), h('td', {}, mark(kind, text)), h('td', {}, when(v.created)),
+              h('td', {}, v.destroyed_at ? `destroyed ${when(v.destroyed_at)}` : v.deletion_at ? `due ${when(v.deletion_at)}` : '—'), h('td', {}, schedule));
           }))),
+        usageSlot,
       );
+      recent = null; // after an action, the chart shows the new events
+      void usage(k, usageSlot);
     } catch (e) {
       cell.replaceChildren(h('span', { role: 'alert', class: 'error' }, e instanceof ApiFailure ? `${e.message} (${e.code})` : String(e)));
     }

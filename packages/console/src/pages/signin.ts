@@ -5,6 +5,7 @@
  */
 import { ApiFailure, signIn, type Session } from '../lib/api.js';
 import { h } from '../lib/dom.js';
+import { confirmWithFactor } from '../lib/step-up.js';
 
 export function signInPage(main: HTMLElement, message: string | null, done: (s: Session) => void): void {
   const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'token-help' });
@@ -27,17 +28,30 @@ export function signInPage(main: HTMLElement, message: string | null, done: (s: 
     if (value === '') { status.textContent = 'Paste a token.'; token.focus(); return; }
     button.disabled = true;
     status.textContent = '';
-    signIn(value, Number(ttl.value)).then(done, (e: unknown) => {
+    const failed = (e: unknown) => {
       button.disabled = false;
       status.textContent = e instanceof ApiFailure ? `${e.message} (${e.code})` : String(e);
       token.focus();
-    });
+    };
+    const seconds = Number(ttl.value);
+    signIn(value, seconds).then(async (r) => {
+      if ('csrf' in r) { done(r); return; }
+      // A second factor: the token stays in this closure only until the answer is sent.
+      const answer = await confirmWithFactor({
+        title: 'Second factor', intro: `${r.request.principal as string}: confirm the sign-in with your second factor. It signs this one-time sign-in challenge.`,
+        request: r.request, hash: r.id, expiresAt: r.expires_at, webauthn: r.webauthn, allowCode: r.factors.some((f) => f.kind === 'totp'),
+        confirmLabel: 'Use security key',
+      });
+      const s = await signIn(value, seconds, { id: r.id, ...answer });
+      if (!('csrf' in s)) throw new Error('the server asked for a second factor again');
+      done(s);
+    }).catch(failed);
   });
   main.replaceChildren(
     h('h1', { tabindex: '-1' }, 'Sign in'),
     status,
     form,
-    h('p', { class: 'muted' }, 'A WebAuthn second factor at sign-in arrives with the MFA API (issue #7). ', h('a', { href: '/console/seal' }, 'The seal demo'), ' needs no sign-in.'),
+    h('p', { class: 'muted' }, 'People with a second factor (a security key or an authenticator app) confirm the sign-in with it next. ', h('a', { href: '/console/seal' }, 'The seal demo'), ' needs no sign-in.'),
   );
   token.focus();
 }

@@ -29,11 +29,13 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { MfaError, isMfaError } from '../mfa/errors.js';
 import type { App } from './app.js';
 import { authFailureReason, authenticate, authenticateRequest, authenticateSession, newId, newToken } from './auth.js';
 import {
   SESSION_COOKIE_PLAIN, SESSION_COOKIE_SECURE, checkSameOrigin, csrfProof, isSessionId, sessionCookieOf, sessionParentKey,
 } from './console-session.js';
+import { SecondFactorAnswer, SecondFactorChallengeView, activeSecondFactors, checkSecondFactor, newSignInChallenge, recordSecondFactorFailure, type VerifiedSecondFactor } from './console-mfa.js';
 import { ApiError } from './errors.js';
 
 /** Default and longest console session, seconds (a session never outlives the token that signed in). */
@@ -116,6 +118,8 @@ function clearCookies(req: FastifyRequest): string[] {
 const SignIn = z.strictObject({
   token: z.string().min(1).max(256),
   ttl_seconds: z.int().min(1).max(SESSION_TTL_MAX_S).optional(),
+  /** Step 2 for a person with a second factor: the answer to the challenge step 1 returned (console-mfa.ts). */
+  second_factor: SecondFactorAnswer.optional(),
 });
 const SessionView = z.strictObject({
   principal: z.string(), ns: z.string(), admin: z.boolean(), bootstrap: z.boolean(), session_id: z.string(), expires_at: z.string(),
@@ -158,8 +162,8 @@ export function consoleRoutes(app: App, opts: ConsoleOptions = {}): void {
   // --- sessions ---------------------------------------------------------------
 
   app.routes.push({
-    method: 'POST', url: '/v1/console/session', summary: 'Console sign-in: exchange a token for an HttpOnly session cookie and a CSRF proof', tag: 'console', auth: 'none',
-    body: SignIn, response: SessionView, status: 201,
+    method: 'POST', url: '/v1/console/session', summary: 'Console sign-in: exchange a token (and, for a person with a second factor, the answer to the 200 challenge) for an HttpOnly session cookie and a CSRF proof', tag: 'console', auth: 'none',
+    body: SignIn, response: z.union([SessionView, SecondFactorChallengeView]), status: 201,
   });
   fastify.post('/v1/console/session', async (req, reply) => {
     secure(reply).header('cache-control', 'no-store');
@@ -179,14 +183,45 @@ export function consoleRoutes(app: App, opts: ConsoleOptions = {}): void {
       }
       throw e;
     }
+    // A person with a second factor: first a challenge (200, no cookie), then the same token with the answer.
+    const factors = who.principal.bootstrap ? [] : await activeSecondFactors(ctx, who.principal.id);
+    let second: VerifiedSecondFactor | null = null;
+    if (factors.length > 0) {
+      const ev = { ns: null, principal: who.principal.id, auth: 'token' as const, details: { token: { id: who.token.id }, client: { address: req.ip } } };
+      const answer = parsed.data.second_factor;
+      if (answer === undefined) {
+        const challenge = await ctx.audit.record({ ...ev, op: 'sessions.challenge', outcome: 'allowed' }, async (tx) => ({
+          result: await newSignInChallenge(ctx, tx, who.principal.id, who.token.id, factors),
+        }));
+        return reply.status(200).send(challenge);
+      }
+      try {
+        second = await checkSecondFactor(ctx, who.principal.id, who.token.id, answer);
+      } catch (e) {
+        if (isMfaError(e) && (e.code === 'KW_MFA_INVALID' || e.code === 'KW_MFA_REPLAY')) {
+          let locked = false;
+          await ctx.audit.record({ ...ev, op: 'sessions.create', outcome: 'denied', code: e.code }, async (tx) => {
+            locked = await recordSecondFactorFailure(ctx, tx, who.principal.id);
+            return { result: undefined };
+          });
+          throw locked ? new MfaError('KW_MFA_LOCKED', 'too many failed second-factor attempts') : e;
+        }
+        if (isMfaError(e)) await ctx.audit.recordFailure({ ...ev, op: 'sessions.create', outcome: 'denied', code: e.code });
+        throw e;
+      }
+    }
     const ttl = parsed.data.ttl_seconds ?? SESSION_TTL_DEFAULT_S;
     const expiresAt = new Date(Math.min(who.token.expiresAt.getTime(), now.getTime() + ttl * 1000));
     const { token: secret, hash } = newToken();
     const id = newId('ses_');
     await ctx.audit.record({
       ns: null, principal: who.principal.id, auth: 'token', op: 'sessions.create', outcome: 'allowed',
-      details: { token_id: id, token: { id: who.token.id }, expires_at: expiresAt.toISOString(), client: { address: req.ip } },
+      details: {
+        token_id: id, token: { id: who.token.id }, expires_at: expiresAt.toISOString(), client: { address: req.ip },
+        ...(second !== null ? { second_factor: { factor: second.factor.id, kind: second.factor.kind } } : {}),
+      },
     }, async (tx) => {
+      await second?.commit(tx);
       await tx.createToken({ id, tokenHash: hash, principal: who.principal.id, admin: who.token.admin, expiresAt, created: now });
       await tx.setMeta(sessionParentKey(id), who.token.id);
       return { result: undefined };

@@ -109,6 +109,18 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     // Health.
     await page.getByRole('link', { name: 'Health' }).click();
     await page.locator('#health-sealed', { hasText: 'unsealed' }).waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('#health-hsm').innerText(), /not configured/);
+    // Node list (GET /v1/sys/nodes): this node's heartbeat row, not stale.
+    const nodeRow = page.locator('#health-nodes tbody tr[data-stale="false"]');
+    await nodeRow.first().waitFor({ timeout: 10_000 });
+    assert.match(await nodeRow.first().locator('td').nth(4).innerText(), /up/);
+    // Requests by route (from /metrics, second poll after 5 s): the page's own /v1/sys requests, with a rate and p50/p99.
+    const sysRow = page.locator('#health-routes tr[data-family="/v1/sys"]');
+    await sysRow.waitFor({ timeout: 12_000 });
+    const [rate, p50, p99] = await sysRow.locator('td').allInnerTexts();
+    assert.ok(Number(rate) > 0, rate);
+    assert.match(p50 ?? '', /^\d+\.\d ms$/);
+    assert.match(p99 ?? '', /^\d+\.\d ms$/);
 
     // Keyboard: the skip link is the first stop and leads to the content.
     await page.keyboard.press('Tab');
@@ -139,7 +151,7 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
       const before = await page.locator('#own-recipient').inputValue();
       await page.getByRole('button', { name: 'Generate a new identity' }).click();
       await page.waitForFunction((prev) => {
-        const now = (document.querySelector('#own-recipient') as HTMLInputElement | null)?.value ?? '';
+        const now = document.querySelector<HTMLInputElement>('#own-recipient')?.value ?? '';
         return now !== '' && now !== prev;
       }, before, { timeout: 10_000 });
     };
