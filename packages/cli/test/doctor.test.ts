@@ -124,6 +124,7 @@ void test('online: a running, unsealed service; the audit log is exported and ve
   assert.ok(found.has('version-scheduled-for-deletion'));
   for (const id of ['audit-log-not-verifying', 'node-sealed', 'keyholder-down', 'audit-not-checked', 'dependency-vulnerable']) assert.ok(!found.has(id), id);
   assert.ok(found.has('hsm-not-configured') && found.has('witnesses-not-configured') && found.has('admin-without-mfa'));
+  assert.ok(found.has('quorum-disabled-for-destroy'), 'no quorum rule covers keys.destroy (GET /v1/quorum)');
   // Without a token: only the unauthenticated checks, said so.
   const anon = JSON.parse(ok(await kw(['doctor', '--addr', addr, '--json'])).out) as Report;
   assert.ok(ids(anon).has('audit-not-checked'));
@@ -179,6 +180,8 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   expectOne('admin-without-mfa', 'warning', /alice/);
   expectOne('mfa-not-enforced', 'warning', /not enforced/);
   expectOne('hsm-unreachable', 'critical', /libvendor-pkcs11\.so/);
+  expectOne('quorum-disabled-for-destroy', 'warning', /quorum disabled for destroy/);
+  assert.match(byId('quorum-disabled-for-destroy')[0]!.fix!, /keyward quorum set keys\.destroy --role key-admins --threshold 2/);
   assert.match(byId('key-rotation-overdue')[0]!.fix!, /^keyward keys rotate app\/orders$/);
   assert.match(byId('token-without-expiry')[0]!.fix!, new RegExp(`keyward token revoke ${legacyTokenId}$`));
   // The human report names the same ids, with why and fix.
@@ -197,6 +200,10 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   ok(await kw(['unseal', '--share', `${dir}/shares/share-3.txt`], { env: env() }));
   ok(await kw(['token', 'revoke', legacyTokenId, '--token-file', aliceToken], { env: env() }), true);
   ok(await kw(['keys', 'rotate', 'app/orders', '--token-file', aliceToken], { env: env() }));
+  // The quorum fix doctor gave (one approver here: the test has one person besides the requester's own role).
+  ok(await kw(['principal', 'set-roles', 'alice', '--role', 'key-admins', '--token-file', aliceToken], { env: env() }));
+  ok(await kw(['quorum', 'set', 'keys.destroy', '--role', 'key-admins', '--threshold', '1', '--token-file', aliceToken], { env: env() }));
+  assert.ok(!ids(JSON.parse((await kw(['doctor', '--addr', addr, '--token-file', aliceToken, '--json'])).out) as Report).has('quorum-disabled-for-destroy'), 'online: fixed');
   await new Promise((r) => setTimeout(r, 1500));
   await stopServer();
   writeFileSync(t.path('good.json'), JSON.stringify({ listen: '127.0.0.1:8200', data: dir }));
@@ -204,7 +211,7 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   const good = JSON.parse(g.out) as Report;
   assert.equal(g.code, 0, g.out);
   assert.equal(good.ok, true);
-  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable', 'hsm-unreachable']) {
+  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable', 'hsm-unreachable', 'quorum-disabled-for-destroy']) {
     assert.ok(!ids(good).has(id), `the fixed deployment still reports ${id}`);
   }
 });

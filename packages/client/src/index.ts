@@ -75,3 +75,39 @@ export {
   type UnwrapKeyId,
   type DataKeyCacheTableStats,
 } from './cache/datakey-cache.js';
+
+// The directory's records (issue #6): identity and group values, device keys, signed changes.
+export {
+  DEVICE_HPKE_ALGS,
+  DEVICE_ID,
+  ENTITY_NAME,
+  DirectoryRecordError,
+  changeMessage,
+  checkDeviceKeys,
+  decodeGroupValue,
+  decodeIdentityValue,
+  encodeEntityValue,
+  entityLabel,
+  signChange,
+  verifyChange,
+  type ChangeSigner,
+  type DeviceHpkeAlg,
+  type DeviceKeys,
+  type DeviceRecord,
+  type GroupValue,
+  type IdentityChange,
+  type IdentityValue,
+} from './directory/records.js';
+export {
+  Directory,
+  DirectoryServiceError,
+  devicePublicKeys,
+  fetchTransport,
+  generateDevice,
+  safetyNumber,
+  type DeviceSecrets,
+  type DirectoryTransport,
+  type MonitorReport,
+} from './directory/client.js';
+// Witnessed directory heads (issue #6; docs/witness.md §The directory).
+export { DirectoryWitnessCheck, headLogEntry, type DirectoryWitnessConfig, type WitnessedHeadAnswer } from './directory/witnessed.js';

@@ -18,11 +18,17 @@
  * | `rateLimit.perToken` / `.perAddress` ({ ratePerSecond, burst }) | — | 50/100, 5/20 |
  * | `schedulerMs`       | `KEYWARD_SCHEDULER_MS`     | `60000`: the lifecycle scheduler's tick (automatic rotation, scheduled destruction); 0 = no timer |
  * | `clock` (programmatic only) | —                  | the system clock: what the scheduler takes as now (tests) |
- * | `mfa` ({ rpId, rpName, origins, issuer, stepUpTtlSeconds, maxFailures, lockoutSeconds, requireStepUp, clock }) | — | docs/mfa.md |
+ * | `mfa` ({ rpId, rpName, origins, issuer, stepUpTtlSeconds, approvalTtlSeconds, approvalSweepMs, maxFailures, lockoutSeconds, requireStepUp, clock }) | — | docs/mfa.md |
  * | `attest` ({ nitroRoots, tpmRoots, amdRoots, intelRoots, nonceTtlSeconds, clock }) | — | attested key release (api/attest-settings.ts; docs/tee.md §Release flow) |
+ * | `keyholderConnect`  | `KEYWARD_KEYHOLDER`        | none: spawn the keyholder here on a Unix socket; `tcp:HOST:PORT` = connect to a remote (TEE) keyholder over the attested channel (docs/tee.md §Enclave-ready keyholder) |
+ * | `keyholderClientKey` | `KEYWARD_KEYHOLDER_CLIENT_KEY` | with keyholderConnect: PEM Ed25519 private key file authenticating this API to the keyholder |
+ * | `keyholderPolicy`   | — (CLI: `--keyholder-policy FILE`) | with keyholderConnect: the release-policy document the keyholder's evidence must satisfy (platforms, pinned measurements) |
  * | `hsmPinFile`        | `KEYWARD_HSM_PIN_FILE`     | none: HSM-wrapped mode reads the token PIN from this file (docs/hsm.md) |
  * | `hsmPin` (programmatic only) | `KEYWARD_HSM_PIN` | none: the PIN itself (never a flag) |
  * | `hsmRetryMs`        | `KEYWARD_HSM_RETRY_MS`     | `5000`: auto-unseal retry period while the HSM is unavailable |
+ * | `witnesses` ([{ name, url, key }]) / `witnessesK` | — | none: the audit checkpoints' witnesses and how many must cosign (default all; docs/witness.md) |
+ * | `witnessMs`         | —                          | `1000`: how often a new checkpoint is sent to the witnesses |
+ * | `directory` ({ enabled, requireDevices, keyFile }) | `KEYWARD_DIRECTORY=1`, `KEYWARD_DIRECTORY_REQUIRE_DEVICES=1` | off: the public-key directory under /v1/directory (docs/directory.md §Key service) |
  *
  * In dev mode the root token is `KEYWARD_DEV_ROOT_TOKEN` when set.
  *
@@ -113,12 +119,45 @@ export const ServerConfigSchema = z.strictObject({
   mfa: MfaSettingsSchema.optional(),
   /** Attested key release (api/attest-settings.ts; docs/tee.md §Release flow): trust roots, nonce lifetime, verification clock. */
   attest: AttestSettingsSchema.optional(),
+  /** A remote keyholder (tcp:HOST:PORT) behind the attested channel, instead of spawning one (keyholder/attested-channel.ts). */
+  keyholderConnect: z.string().regex(/^tcp:(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'keyholderConnect is tcp:HOST:PORT').optional(),
+  /** The API's Ed25519 private key file (PEM) for the attested channel. */
+  keyholderClientKey: z.string().min(1).optional(),
+  /** What the remote keyholder's verified evidence must satisfy (a release policy document: platforms, pinned measurements, …). */
+  keyholderPolicy: z.record(z.string(), z.unknown()).optional(),
   /** HSM-wrapped mode (docs/hsm.md): the file holding the token PIN. */
   hsmPinFile: z.string().min(1).optional(),
   /** The token PIN itself (programmatic, or KEYWARD_HSM_PIN); passed to the keyholder on a pipe, never in argv. */
   hsmPin: z.string().min(1).max(1024).optional(),
   /** Auto-unseal retry period while the HSM is unavailable, ms (default 5000; 0 = no retry). */
   hsmRetryMs: z.int().min(0).max(3_600_000).optional(),
+  /**
+   * Witnesses of the audit log (docs/witness.md): each `{ name, url, key }`
+   * (`key` the witness's cosignature/v1 verifier key, named `name`; `url` its
+   * tlog-witness submission prefix). Every new checkpoint is sent to them and
+   * the cosignatures kept; `GET /v1/audit/checkpoint` serves the newest
+   * checkpoint that `witnessesK` of them cosigned.
+   */
+  witnesses: z.array(z.strictObject({ name: z.string().min(1).max(256), url: z.string().regex(/^https?:\/\/\S+$/, 'url is http(s)://…'), key: z.string().min(1).max(1024) })).max(32).optional(),
+  /** How many witnesses must cosign (default: all of them). */
+  witnessesK: z.int().min(1).max(32).optional(),
+  /** How often the publisher looks for a new checkpoint to witness, ms (default 1000). */
+  witnessMs: z.int().min(100).max(3_600_000).default(1000),
+  /**
+   * The public-key directory (docs/directory.md §Key service): `enabled` serves /v1/directory;
+   * `requireDevices` makes the key service accept request-signing keys and unwrap recipients only
+   * as directory devices for every principal (bound principals always are); the log's keys
+   * are the keyholder's; `keyFile` names a pre-keyholder key file to import into it once, after
+   * which the file is zeroed and deleted (default `directory.key` in the data directory; never
+   * created: docs/directory.md §Key custody).
+   */
+  directory: z.strictObject({
+    enabled: z.boolean().default(true),
+    requireDevices: z.boolean().default(false),
+    keyFile: z.string().min(1).optional(),
+    /** How old the newest log entry may be when a client accepts it, ms (default one day: the log adds entries only on changes). */
+    maxBehindMs: z.int().min(1000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  }).optional(),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
@@ -142,8 +181,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   if (env.KEYWARD_AUDIT_SHIP_MS && /^[0-9]{1,9}$/.test(env.KEYWARD_AUDIT_SHIP_MS)) out.auditShipMs = Number(env.KEYWARD_AUDIT_SHIP_MS);
   if (env.KEYWARD_SCHEDULER_MS && /^[0-9]{1,12}$/.test(env.KEYWARD_SCHEDULER_MS)) out.schedulerMs = Number(env.KEYWARD_SCHEDULER_MS);
   if (env.KEYWARD_HSM_PIN_FILE) out.hsmPinFile = env.KEYWARD_HSM_PIN_FILE;
+  if (env.KEYWARD_KEYHOLDER) out.keyholderConnect = env.KEYWARD_KEYHOLDER;
+  if (env.KEYWARD_KEYHOLDER_CLIENT_KEY) out.keyholderClientKey = env.KEYWARD_KEYHOLDER_CLIENT_KEY;
   if (env.KEYWARD_HSM_PIN) out.hsmPin = env.KEYWARD_HSM_PIN;
   if (env.KEYWARD_HSM_RETRY_MS && /^[0-9]{1,9}$/.test(env.KEYWARD_HSM_RETRY_MS)) out.hsmRetryMs = Number(env.KEYWARD_HSM_RETRY_MS);
+  if (env.KEYWARD_DIRECTORY || env.KEYWARD_DIRECTORY_REQUIRE_DEVICES) {
+    const on = (v: string | undefined) => v === '1' || v === 'true';
+    out.directory = { enabled: on(env.KEYWARD_DIRECTORY) || on(env.KEYWARD_DIRECTORY_REQUIRE_DEVICES), requireDevices: on(env.KEYWARD_DIRECTORY_REQUIRE_DEVICES) };
+  }
   return out;
 }
 

@@ -25,6 +25,8 @@
  * const s = await startServer({ data: '/var/lib/keyward' });
  * console.log(s.url); await s.close();
  */
+import { witnessPolicy, type WitnessPolicy } from '@keyward/tlog';
+import { AuditWitnessPublisher } from './witness/publisher.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -49,16 +51,31 @@ import { keyRoutes } from './api/routes/keys.js';
 import { principalRoutes } from './api/routes/principals.js';
 import { policyRoutes } from './api/routes/policies.js';
 import { mfaRoutes } from './api/routes/mfa.js';
+import { approvalRoutes } from './api/routes/approvals.js';
+import { governanceHead } from './api/governance.js';
+import { expireDueApprovals } from './api/quorum-gate.js';
+import { mfaSettings } from './api/mfa-settings.js';
 import { attestRoutes } from './api/routes/attest.js';
 import { sysRoutes } from './api/routes/sys.js';
 import { tokenRoutes } from './api/routes/tokens.js';
-import { ServerConfigSchema, ServerStartError, type ServerConfigInput } from './config.js';
+import { directoryRoutes } from './api/routes/directory.js';
+import { KeyholderDirectorySource } from './directory/keyholder-keys.js';
+import { DirectoryService } from './directory/service.js';
+import { DirectoryWitnessPublisher } from './directory/witness.js';
+import { directoryWitnessRoutes } from './api/routes/directory-witness.js';
+import { ServerConfigSchema, ServerStartError, type ServerConfig, type ServerConfigInput } from './config.js';
 import { initDataDir, type InitOutcome } from './init.js';
 import type { ShareFile } from './keyholder/custody.js';
 import { KeyholderClient } from './keyholder/client.js';
+import { AttestedTransport, parseClientKey } from './keyholder/attested-channel.js';
+import { TcpTransport } from './keyholder/tcp-transport.js';
+import { tpmChannelVerifier } from './keyholder/tpm-evidence.js';
+import { attestSettings } from './api/attest-settings.js';
+import { parseReleasePolicy } from '@keyward/attest';
 import { sealShareForBoot } from './keyholder/unseal-key.js';
-import { openConfiguredStore, type PostgresStore, type Store } from './store/index.js';
+import { openConfiguredStore, withReadCache, type PostgresStore, type Store } from './store/index.js';
 import { AUDIT_HMAC_KEY } from './keyholder/service.js';
+import { NodeHeartbeat } from './api/nodes.js';
 
 export const SERVER_VERSION = '0.1.0';
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -145,12 +162,12 @@ interface Supervisor {
 /** HSM-wrapped mode: the PIN goes to the keyholder on an inherited pipe (fd 3), never argv or its environment. */
 interface KeyholderHsm { readonly pin: string; readonly retryMs?: number }
 
-function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source', log: (msg: string, f?: object) => void, onRestart: () => void, hsm: KeyholderHsm | null = null): void {
+function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source', log: (msg: string, f?: object) => void, onRestart: () => void, hsm: KeyholderHsm | null = null, extraEnv: Readonly<Record<string, string>> = {}): void {
   const hsmArgs = hsm ? ['--hsm-pin-fd', '3', ...(hsm.retryMs !== undefined ? ['--hsm-retry-ms', String(hsm.retryMs)] : [])] : [];
   const args = mode === 'source'
     ? ['--conditions=source', '--import', 'tsx', join(HERE, 'keyholder', 'process.ts'), '--socket', socket, ...hsmArgs]
     : [join(HERE, 'keyholder', 'process.js'), '--socket', socket, ...hsmArgs];
-  const env = { ...process.env };
+  const env = { ...process.env, ...extraEnv };
   delete env.KEYWARD_HSM_PIN;
   const child = spawn(process.execPath, args, { cwd: join(HERE, '..'), env, stdio: hsm ? ['ignore', 'ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
   if (hsm) {
@@ -177,10 +194,31 @@ function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source'
       if (sup.stopping) return;
       log('keyholder exited; restarting (it will be sealed)', { code, signal });
       onRestart();
-      setTimeout(() => { if (!sup.stopping) spawnKeyholder(sup, socket, mode, log, onRestart, hsm); }, 200).unref();
+      setTimeout(() => { if (!sup.stopping) spawnKeyholder(sup, socket, mode, log, onRestart, hsm, extraEnv); }, 200).unref();
     });
   });
   sup.ready.catch(() => undefined);
+}
+
+/** The attested transport to a remote keyholder (config keyholderConnect, keyholderClientKey, keyholderPolicy, attest.tpmRoots). */
+function remoteKeyholderTransport(cfg: ServerConfig): AttestedTransport {
+  if (cfg.keyholderClientKey === undefined) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderConnect needs keyholderClientKey (the API\'s Ed25519 private key, PEM)');
+  if (cfg.keyholderPolicy === undefined) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderConnect needs keyholderPolicy: the measurements the keyholder must attest (an unpinned keyholder is not trusted)');
+  let key;
+  try {
+    key = parseClientKey(readFileSync(cfg.keyholderClientKey, 'utf8'));
+  } catch (e) {
+    throw new ServerStartError('KW_IO', 'CONFIG_INVALID', `cannot read the keyholder client key '${cfg.keyholderClientKey}' (an Ed25519 PEM private key)`, { cause: e });
+  }
+  let policy;
+  try {
+    policy = parseReleasePolicy(cfg.keyholderPolicy);
+  } catch (e) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', `keyholderPolicy is not a valid policy: ${e instanceof Error ? e.message : 'invalid'}`, { cause: e });
+  }
+  if (Object.keys(policy.measurements ?? {}).length === 0) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderPolicy must pin at least one measurement');
+  const settings = attestSettings(cfg.attest ?? {});
+  return new AttestedTransport(TcpTransport.parse(cfg.keyholderConnect!), { client: { key, policy, now: settings.now, verifier: tpmChannelVerifier({ roots: settings.roots.tpm, now: settings.now }) } });
 }
 
 /** Starts the key service. Refusals before anything starts are {@link ServerStartError}s. */
@@ -188,6 +226,17 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const parsed = ServerConfigSchema.safeParse(input);
   if (!parsed.success) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', `invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const cfg = parsed.data;
+  // Witnesses of the audit log (docs/witness.md): a bad entry stops the start, like any config error.
+  let witnessPolicyValue: WitnessPolicy | null = null;
+  if (cfg.witnesses !== undefined && cfg.witnesses.length > 0) {
+    try {
+      witnessPolicyValue = witnessPolicy(cfg.witnesses, cfg.witnessesK);
+    } catch (e) {
+      throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', `invalid configuration: witnesses: ${(e as Error).message}`, { cause: e });
+    }
+  } else if (cfg.witnessesK !== undefined) {
+    throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'invalid configuration: witnessesK without witnesses');
+  }
   const [host, portText] = (() => { const i = cfg.listen.lastIndexOf(':'); return [cfg.listen.slice(0, i), cfg.listen.slice(i + 1)] as const; })();
   const port = Number(portText);
   const loopback = isLoopback(host);
@@ -215,10 +264,15 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   }
 
   // SQLite in the data directory, or the PostgreSQL database of `store` (several nodes share it).
-  const store = await openConfiguredStore({ store: cfg.store, dataDir, onError: (what, e) => sysLog(`store: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) });
+  // Behind a read cache of the data plane's per-request rows (store/read-cache.ts): this node's writes empty it at once, other nodes' within 1 s (change notifications, TTL).
+  const store = withReadCache(await openConfiguredStore({ store: cfg.store, dataDir, onError: (what, e) => sysLog(`store: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }) }));
   const metrics = new ApiMetrics();
   const socket = join(dataDir, 'keyholder.sock');
-  const keyholder = KeyholderClient.unix(socket, { backoff: { initialMs: 20, maxMs: 500 }, timeoutMs: 20_000 });
+  // A remote (TEE) keyholder: reached only through the attested channel, after its evidence verified and matched the pinned policy.
+  const remote = cfg.keyholderConnect !== undefined ? remoteKeyholderTransport(cfg) : null;
+  const keyholder = remote
+    ? new KeyholderClient({ transport: remote, backoff: { initialMs: 200, maxMs: 5000 }, timeoutMs: 20_000, connectTimeoutMs: 5000 })
+    : KeyholderClient.unix(socket, { backoff: { initialMs: 20, maxMs: 500 }, timeoutMs: 20_000 });
   const logger = cfg.logLevel === 'silent' ? false : {
     level: cfg.logLevel,
     stream: logOut,
@@ -226,11 +280,11 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   };
 
   const audit = new AuditPipe({ store, keyholder, checkpointMs: cfg.checkpointMs, summaryMs: cfg.auditSummaryMs, onSequencer: (h) => { metrics.sequencerHold.observe(h.holdMs / 1000); metrics.sequencerEvents.inc(h.events); metrics.sequencerKeyholder.inc(h.keyholderMs / 1000); }, onError: (what, e) => { metrics.auditErrors.inc({ what, code: (e as { code?: string }).code ?? 'unknown' }); sysLog(`audit: ${what} failed`, { code: (e as { code?: string }).code ?? 'unknown' }); } });
-  // Several nodes on PostgreSQL: what other nodes change reaches this one by LISTEN/NOTIFY. Tokens,
-  // policies and key versions are read from the store on every request (nothing to invalidate);
+  // Several nodes on PostgreSQL: what other nodes change reaches this one by LISTEN/NOTIFY. Every
+  // notification empties the read cache of tokens, policies and key versions (withReadCache);
   // the audit pipe's cached audit-hmac key version is dropped when that key changes anywhere.
   if ('watch' in store) {
-    await (store as PostgresStore).watch((e) => {
+    await (store as unknown as PostgresStore).watch((e) => {
       if (e.kind === 'change') {
         if ((e.change.table === 'key_versions' || e.change.table === 'keys') && e.change.key === AUDIT_HMAC_KEY) audit.forgetAuditKey(e.change.ns);
         return;
@@ -242,12 +296,42 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const sup: Supervisor = { child: null, ready: Promise.resolve(), stopping: false };
   const hsmPin = cfg.hsmPin ?? (cfg.hsmPinFile !== undefined ? readPinFile(cfg.hsmPinFile) : undefined);
   const hsm: KeyholderHsm | null = hsmPin === undefined ? null : { pin: hsmPin, ...(cfg.hsmRetryMs !== undefined ? { retryMs: cfg.hsmRetryMs } : {}) };
-  spawnKeyholder(sup, socket, cfg.keyholderMode ?? (FROM_SOURCE ? 'source' : 'dist'), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); }, hsm);
+  // The keyholder verifies release evidence itself (keyholder/ops/release-verify.ts) with the same trust roots (public certificates).
+  const a = cfg.attest ?? {};
+  const keyholderAttest = JSON.stringify({ ...(a.nitroRoots ? { nitroRoots: a.nitroRoots } : {}), ...(a.tpmRoots ? { tpmRoots: a.tpmRoots } : {}), ...(a.amdRoots ? { amdRoots: a.amdRoots } : {}), ...(a.intelRoots ? { intelRoots: a.intelRoots } : {}) });
+  if (!remote) spawnKeyholder(sup, socket, cfg.keyholderMode ?? (FROM_SOURCE ? 'source' : 'dist'), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); }, hsm, { KEYWARD_KEYHOLDER_ATTEST: keyholderAttest });
   await sup.ready;
-  await keyholder.connect();
+  try {
+    await keyholder.connect();
+  } catch (e) {
+    await keyholder.close();
+    await store.close();
+    throw e;
+  }
   audit.start();
 
+  // The public-key directory (docs/directory.md §Key service), over the same store.
+  // Its keys are the keyholder's (directory/keyholder-keys.ts), opened on first use; a pre-keyholder key file is imported then and deleted.
+  const dirCfg = cfg.directory;
+  const dirKeys = dirCfg?.enabled
+    ? new KeyholderDirectorySource(keyholder, { legacyKeyFile: dirCfg.keyFile ?? join(dataDir, 'directory.key'), headLog: witnessPolicyValue !== null, log: sysLog })
+    : null;
+  const directory = dirCfg?.enabled && dirKeys
+    ? {
+        service: await DirectoryService.open({
+          store, keys: dirKeys, params: { maxBehind: dirCfg.maxBehindMs, maxAhead: 60_000 },
+          headLogVerifierKey: async () => (await (await dirKeys.holder()).headLogKey()).verifierKey,
+        }),
+        requireDevices: dirCfg.requireDevices,
+      }
+    : undefined;
+  // Its heads go through the audit log's witnesses as a head log (docs/witness.md §The directory).
+  const dirPublisher = directory && witnessPolicyValue !== null
+    ? new DirectoryWitnessPublisher({ service: directory.service, store, policy: witnessPolicyValue, key: dirKeys!.headLog, intervalMs: cfg.witnessMs, log: sysLog })
+    : null;
   const ctx: ApiContext = {
+    ...(directory ? { directory } : {}),
+    witnesses: witnessPolicyValue,
     store, keyholder, audit, metrics, version: SERVER_VERSION,
     limits: {
       perToken: new RateLimiter(cfg.rateLimit.perToken ?? { ratePerSecond: 50, burst: 100 }),
@@ -259,11 +343,22 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   const app = createApp(ctx, { logger, ...(https ? { https } : {}) });
   for (const add of [sysRoutes, keyRoutes, dataRoutes, tokenRoutes, authRoutes, principalRoutes, policyRoutes, auditRoutes, inventoryRoutes, consoleRoutes]) add(app);
   mfaRoutes(app, cfg.mfa ?? {});
+  approvalRoutes(app);
+  directoryRoutes(app);
+  directoryWitnessRoutes(app, dirPublisher);
   attestRoutes(app, cfg.attest ?? {});
   app.route({ method: 'GET', url: '/v1/openapi.json', summary: 'This OpenAPI 3.1 document', tag: 'sys', auth: 'none' }, () => Promise.resolve(buildOpenApi(app.routes, SERVER_VERSION)));
   app.routes.push({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics', tag: 'sys', auth: 'none' });
   app.fastify.get('/metrics', async (_req, reply) => {
     metrics.auditSize.set(audit.size);
+    try {
+      const kh = await keyholder.call('status', {}, { timeoutMs: 2000 });
+      metrics.sealed.set(kh.sealed ? 1 : 0);
+      metrics.observeHsm(kh.hsm ?? null);
+    } catch {
+      metrics.sealed.set(1);
+      metrics.observeHsm(undefined);
+    }
     await metrics.observeStore(store).catch((e: unknown) => sysLog('metrics: store read failed', { code: (e as { code?: string }).code ?? 'unknown' }));
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -284,6 +379,41 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     });
   })();
   shipper?.start(cfg.auditShipMs);
+  const publisher = witnessPolicyValue === null ? null : new AuditWitnessPublisher({
+    store, policy: witnessPolicyValue, intervalMs: cfg.witnessMs, log: sysLog,
+    onShortfall: () => metrics.auditErrors.inc({ what: 'witness', code: 'TLOG_NOT_ENOUGH_COSIGNATURES' }),
+  });
+  publisher?.start();
+  dirPublisher?.start();
+  // Signed governance (docs/mfa.md §Signed policy): this node's keyholder takes the newest snapshot another node's
+  // keyholder signed (database copies, signature checked by the keyholder) within a second; nothing while sealed.
+  let governanceSyncing = false;
+  const governanceTimer = setInterval(() => {
+    if (governanceSyncing || !ctx.state.initialized) return;
+    governanceSyncing = true;
+    governanceHead(app).catch(() => undefined).finally(() => { governanceSyncing = false; });
+  }, 1000);
+  governanceTimer.unref();
+  // Expired approval requests are closed (audited `approvals.expire`) by a sweep, not only when touched; idempotent across nodes.
+  let approvalSweep: Promise<unknown> | null = null;
+  const approvalTimer = setInterval(() => {
+    if (approvalSweep || !ctx.state.initialized) return;
+    approvalSweep = expireDueApprovals(app).catch(() => undefined).finally(() => { approvalSweep = null; });
+  }, mfaSettings(ctx).approvalSweepMs);
+  approvalTimer.unref();
+  // Cluster node list (api/nodes.ts, GET /v1/sys/nodes): this node's heartbeat in the shared store's meta table.
+  const heartbeat = new NodeHeartbeat({
+    store, version: ctx.version,
+    facts: async () => {
+      try {
+        const st = await keyholder.call('status', {}, { timeoutMs: 2000 });
+        return { sealed: st.sealed, keyholder: 'up', hsm: st.hsm ? st.hsm.state : null };
+      } catch {
+        return { sealed: true, keyholder: 'down', hsm: null };
+      }
+    },
+  });
+  heartbeat.start();
 
   async function initializeRunning(opts: { shares?: number; threshold?: number; rootToken?: string }, bootstrapOnly: boolean): Promise<{ shares: ShareFile[]; rootToken: string }> {
     const r = await initDataDir(dataDir, {
@@ -320,8 +450,14 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     initialize: (opts = {}) => initializeRunning(opts, true),
     async close() {
       sup.stopping = true;
+      clearInterval(governanceTimer);
+      clearInterval(approvalTimer);
+      await heartbeat.stop();
+      await approvalSweep;
       await scheduler.stop();
       await shipper?.stop();
+      await publisher?.stop();
+      await dirPublisher?.stop();
       // Write the pending failure summary and read windows before the keyholder goes.
       await audit.drain().catch((e: unknown) => sysLog('audit: final drain failed', { code: (e as { code?: string }).code ?? 'unknown' }));
       audit.stop();

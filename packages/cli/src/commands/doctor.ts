@@ -12,6 +12,7 @@ import { dataDirFindings } from '../doctor/datadir.js';
 import { installedLockfile, lockfileFindings, npmAuditFindings, sbomFindings } from '../doctor/deps.js';
 import { finding, sortFindings, type Finding } from '../doctor/findings.js';
 import { onlineFindings } from '../doctor/online.js';
+import { witnessFactsOffline, witnessFindings } from '../doctor/witnesses.js';
 import { currentRuntime, runtimeFindings } from '../doctor/runtime.js';
 import { intFlag } from './server/init.js';
 import { EXIT_FAILURE, EXIT_OK, usageError } from '../lib/errors.js';
@@ -45,6 +46,7 @@ export const doctor = defineServiceCommand({
     now: { type: 'string', value: 'TIME', help: 'evaluate as of this RFC 3339 time instead of the clock (rehearsals, tests)' },
     'max-token-days': { type: 'string', value: 'N', help: 'tokens valid longer than N days from now count as without expiry (default 365)' },
     'checkpoint-max-age': { type: 'string', value: 'S', help: 'audit events uncovered by a signed checkpoint for longer than S seconds are stale (default 3600)' },
+    'witness-max-age': { type: 'string', value: 'S', help: 'the newest witnessed checkpoint is stale when newer checkpoints have waited longer than S seconds for k cosignatures (default 3600)' },
     json: { type: 'boolean', help: 'print { ok, now, summary, findings: [{ id, severity, title, why, fix, details }] } as JSON' },
   },
   details: `
@@ -56,7 +58,9 @@ configuration (--config: listeners without TLS, dev mode); with --data, the
 store read-only (tokens valid for years, administrators without a second
 factor, keys past their rotation period, versions scheduled for deletion,
 audit checkpoint age, the audit log verified against its signed checkpoint
-with the offline verifier, file permissions, shares left in the directory);
+with the offline verifier, file permissions, shares left in the directory;
+with --config, its witnesses: configured, at least k answering, checkpoints
+cosigned within --witness-max-age);
 with --addr, the running service (sealed, keyholder, TLS, keyholder errors;
 with a token: keys of --namespace, the audit log).
 
@@ -74,6 +78,7 @@ either way); usage errors exit 2. The token is never a command-line argument.`,
     if (Number.isNaN(now.getTime()) || (flags.now !== undefined && !/^\d{4}-\d{2}-\d{2}T/.test(flags.now))) usageError('--now must be an RFC 3339 time, e.g. 2027-01-31T12:00:00Z');
     const maxTokenDays = intFlag(flags['max-token-days'], '--max-token-days', 365);
     const checkpointMaxAgeSeconds = intFlag(flags['checkpoint-max-age'], '--checkpoint-max-age', 3600);
+    const witnessMaxAgeSeconds = intFlag(flags['witness-max-age'], '--witness-max-age', 3600);
     if (flags['install-dir'] !== undefined && flags.sbom === undefined) usageError('--install-dir goes with --sbom');
 
     const list = loadAdvisories(flags.advisories);
@@ -109,14 +114,15 @@ either way); usage errors exit 2. The token is never a command-line argument.`,
       const token = await optionalToken(flags['token-file'], io, stdin);
       const auditKey = flags['audit-key'] === undefined ? null
         : readFileSync(flags['audit-key'], 'utf8').split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? null;
-      findings.push(...await onlineFindings({ service: { addresses: addrs, token, insecure: flags.insecure }, namespaces: flags.namespace, auditKey, now, checkpointMaxAgeSeconds }));
+      findings.push(...await onlineFindings({ service: { addresses: addrs, token, insecure: flags.insecure }, namespaces: flags.namespace, auditKey, now, checkpointMaxAgeSeconds, witnessMaxAgeSeconds }));
       target = { addr: addrs.join(','), ...target };
     } else if (flags.namespace.length > 0 || flags['audit-key'] !== undefined) {
       usageError('--namespace and --audit-key go with --addr URL');
     }
-    if (flags.data !== undefined || flags.addr !== undefined) {
-      findings.push(finding('witnesses-not-configured', 'no witness cosigns audit checkpoints (witnesses are not built yet: issue #6)',
-        'none yet (issue #6); meanwhile save a checkpoint outside the service after each export: keyward audit export -o audit.jsonl, and keep its first line'));
+    if (flags.data !== undefined) {
+      // Witnesses (docs/witness.md): the config's list, probed; the store's witnessed checkpoint.
+      const cfg = flags.config !== undefined ? readConfigFile(flags.config) : null;
+      findings.push(...await witnessFindings(await witnessFactsOffline(path.resolve(flags.data), cfg, flags.config), { now, maxAgeSeconds: witnessMaxAgeSeconds }));
     }
 
     const sorted = sortFindings(findings);

@@ -11,7 +11,7 @@ import { inspect } from './inspect.js';
 import { keygen } from './keygen.js';
 import { auditExport } from './server/audit-export.js';
 import { auditVerify } from './server/audit-verify.js';
-import { hsmVerifyRecovery } from './server/hsm.js';
+import { hsmRewrap, hsmVerifyRecovery } from './server/hsm.js';
 import { init } from './server/init.js';
 import { keysCreate } from './server/keys-create.js';
 import { keysReleasePolicySet, keysReleasePolicyShow } from './server/keys-release-policy.js';
@@ -24,21 +24,28 @@ import { keysCancelDeletion, keysDestroy, keysDisableVersion, keysEnableVersion,
 import { openWithKms, sealWithKms } from './server/kms.js';
 import { login } from './server/login.js';
 import { mfaActivate, mfaEnroll, mfaList, mfaRecoveryCodes, mfaRemove } from './server/mfa.js';
+import { approvalsApprove, approvalsDeny, approvalsEnrollKey, approvalsList, approvalsRequest, approvalsShow, quorumClear, quorumList, quorumSet } from './server/approvals.js';
 import { migrate } from './server/migrate.js';
 import { policyGet } from './server/policy-get.js';
 import { policyPut } from './server/policy-put.js';
 import { principalDisable, principalList, principalSetRoles, principalShow } from './server/principal.js';
 import { sealServer } from './server/seal-server.js';
 import { serverCommand } from './server/server.js';
+import { keyholderServe } from './server/keyholder-serve.js';
 import { signingKeyList, signingKeyRevoke } from './server/signing-key.js';
 import { status } from './server/status.js';
 import { tokenCreate } from './server/token-create.js';
 import { tokenRevoke } from './server/token-revoke.js';
 import { unseal } from './server/unseal.js';
+import { witness } from './server/witness.js';
+import {
+  directoryApprove, directoryApproveRequest, directoryEnroll, directoryGroup, directoryMonitor, directoryRevoke, directorySafetyNumber, directoryShow, reseal,
+} from './server/directory.js';
 
 export const COMMANDS: readonly Entry[] = [
   keygen, sealWithKms, openWithKms, inspect,
   init, serverCommand, migrate, unseal, sealServer, status,
+  defineGroup('keyholder', 'run the keyholder apart from the API, in a TEE, behind the attested channel (docs/tee.md)', [keyholderServe]),
   defineGroup('keys', 'manage keys on the key service', [
     keysCreate, keysImportParams, keysImport, keysList, keysShow, keysUpdate, keysRotate, keysDisableVersion, keysEnableVersion, keysScheduleDeletion, keysCancelDeletion, keysDestroy,
     defineGroup('release-policy', 'release policies: which attested TEE workloads get data keys (docs/tee.md)', [keysReleasePolicySet, keysReleasePolicyShow]),
@@ -48,8 +55,15 @@ export const COMMANDS: readonly Entry[] = [
   defineGroup('principal', 'list, show, set roles of and disable principals', [principalList, principalShow, principalSetRoles, principalDisable]),
   login,
   defineGroup('mfa', 'second factors (TOTP; WebAuthn in the console) and recovery codes', [mfaEnroll, mfaActivate, mfaList, mfaRemove, mfaRecoveryCodes]),
+  defineGroup('approvals', 'quorum approval: request, list, approve, deny; enroll your approval key (docs/mfa.md)', [approvalsList, approvalsShow, approvalsRequest, approvalsApprove, approvalsDeny, approvalsEnrollKey]),
+  defineGroup('quorum', 'quorum rules: M of a role must approve an operation (docs/mfa.md)', [quorumList, quorumSet, quorumClear]),
   defineGroup('signing-key', 'list and revoke request-signing (device) keys', [signingKeyList, signingKeyRevoke]),
   defineGroup('audit', 'export the audit log; verify an export offline', [auditExport, auditVerify]),
-  defineGroup('hsm', 'HSM-wrapped mode: recovery shares (docs/hsm.md)', [hsmVerifyRecovery]),
+  defineGroup('hsm', 'HSM-wrapped mode: recovery shares, migration (docs/hsm.md)', [hsmVerifyRecovery, hsmRewrap]),
+  defineGroup('directory', 'the public-key directory: enroll, approve and revoke devices, groups, safety numbers, self-monitoring (docs/directory.md)', [
+    directoryEnroll, directoryApproveRequest, directoryApprove, directoryRevoke, directoryShow, directoryGroup, directorySafetyNumber, directoryMonitor,
+  ]),
+  reseal,
+  witness,
   doctor,
 ];

@@ -18,6 +18,8 @@ const ConfigSchema = z.object({
   tlsKey: z.string().optional(),
   insecure: z.boolean().optional(),
   dev: z.boolean().optional(),
+  witnesses: z.array(z.object({ name: z.string(), url: z.string(), key: z.string() }).loose()).optional(),
+  witnesses_k: z.number().int().optional(),
 }).loose();
 
 export type ServerConfigFile = z.infer<typeof ConfigSchema>;

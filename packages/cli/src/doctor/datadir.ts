@@ -58,6 +58,7 @@ export async function dataDirFindings(dir: string, opts: DataDirOptions): Promis
 
   // --- custody: HSM-wrapped or software ----------------------------------------------------
   out.push(...hsmFindingsOffline(path.join(dir, 'keyholder.json')));
+  out.push(...quorumFindingsOffline(path.join(dir, 'keyholder.json')));
 
   // --- the store, read-only ---------------------------------------------------------------
   let store;
@@ -160,8 +161,22 @@ async function identityFindings(store: Ro, opts: DataDirOptions, out: Finding[])
       'as each of them: keyward mfa enroll totp, then activate it with its first code (or enroll a passkey in the console)',
       { details: { admins: without } }));
   }
-  out.push(finding('quorum-not-available', 'destroying a key version needs one administrator, no quorum approval (quorum is not built yet: issue #7)',
-    'none yet (issue #7 adds quorum approval); meanwhile restrict admin tokens and review every keys.destroy event in the audit log', {}));
+}
+
+/**
+ * Whether the governance snapshot the keyholder signed (its own state file,
+ * not the database) requires a quorum for destroying key versions.
+ */
+function quorumFindingsOffline(stateFile: string): Finding[] {
+  let rule: unknown;
+  try {
+    const st = JSON.parse(readFileSync(stateFile, 'utf8')) as { governance?: { snapshot?: unknown } };
+    const snap = typeof st.governance?.snapshot === 'string' ? JSON.parse(st.governance.snapshot) as { state?: { quorum?: Record<string, unknown> } } : null;
+    rule = snap?.state?.quorum?.['keys.destroy'];
+  } catch {
+    return []; // no or unreadable state file: reported by the file and store checks
+  }
+  return rule === undefined ? [quorumDisabledForDestroy()] : [];
 }
 
 async function keyFindings(store: Ro, opts: DataDirOptions, out: Finding[]): Promise<void> {
@@ -187,6 +202,12 @@ async function keyFindings(store: Ro, opts: DataDirOptions, out: Finding[]): Pro
  * HSM-wrapped custody (docs/hsm.md) needs the token's PKCS#11 module on this
  * machine to auto-unseal; software custody is reported for information.
  */
+/** The finding when no quorum rule covers keys.destroy (shared with the online check). */
+export function quorumDisabledForDestroy(): Finding {
+  return finding('quorum-disabled-for-destroy', 'quorum disabled for destroy: one administrator (with a step-up) can destroy a key version; no approver has to agree',
+    'give two or more people a role and their approval keys (keyward principal set-roles ID --role key-admins; keyward approvals enroll-key --principal ID --key-file KEY.pem), then: keyward quorum set keys.destroy --role key-admins --threshold 2 --step-up (docs/mfa.md)');
+}
+
 function hsmFindingsOffline(stateFile: string): Finding[] {
   let hsm: { module?: unknown; tokenLabel?: unknown } | undefined;
   try {

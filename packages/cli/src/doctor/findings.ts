@@ -54,7 +54,7 @@ export const CHECKS = {
   'token-without-expiry': { severity: 'warning', why: 'A bearer token that lives for years is a standing credential: once copied, it works until someone notices.' },
   'mfa-not-enforced': { severity: 'warning', why: 'Without an enforced second factor, a stolen admin token alone can destroy key versions and change policies and admin tokens.' },
   'admin-without-mfa': { severity: 'warning', why: 'An administrator without a second factor either cannot do sensitive operations (MFA enforced) or is the weak link a stolen token exploits (not enforced).' },
-  'quorum-not-available': { severity: 'warning', why: 'One administrator alone can schedule and destroy key versions: nobody has to approve an irreversible loss of data.' },
+  'quorum-disabled-for-destroy': { severity: 'warning', why: 'Destroying a key version makes everything sealed under it unreadable for good; without a quorum rule one administrator (or one stolen token and second factor) can do it alone.' },
   // --- keys ------------------------------------------------------------------------------
   'key-rotation-overdue': { severity: 'warning', why: 'The key is used beyond its rotation period: more data depends on one version and a compromise exposes more.' },
   'version-scheduled-for-deletion': { severity: 'info', why: 'Data sealed under this version becomes unreadable for good once it is destroyed.' },
@@ -71,7 +71,9 @@ export const CHECKS = {
   'service-unreachable': { severity: 'critical', why: 'The key service does not answer at this address.' },
   'hsm-not-configured': { severity: 'info', why: 'Keys are held by the software keystore (the keyholder process), not an HSM.' },
   'hsm-unreachable': { severity: 'critical', why: 'An HSM-wrapped keyholder cannot unseal without its HSM: no key operation runs until it is back.' },
-  'witnesses-not-configured': { severity: 'info', why: "No witness cosigns the audit log's checkpoints: only a checkpoint saved outside the service reveals a rolled-back log." },
+  'witnesses-not-configured': { severity: 'warning', why: "No witness cosigns the audit log's checkpoints: a compromised service can roll its log back or show different logs to different auditors, and only a checkpoint saved outside the service would reveal it." },
+  'witnesses-unreachable': { severity: 'critical', why: 'Fewer witnesses answer than must cosign: new checkpoints get no k-of-n cosignatures, so verifiers that require them refuse every new export.' },
+  'witness-cosignatures-stale': { severity: 'warning', why: 'New audit checkpoints are not being cosigned: events since the last witnessed checkpoint could still be rolled back or forked without a witness noticing.' },
 } as const satisfies Record<string, CheckDef>;
 
 export type FindingId = keyof typeof CHECKS;

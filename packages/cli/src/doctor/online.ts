@@ -9,6 +9,8 @@ import * as server from '../lib/server-modules.js';
 import { call, type ServiceOptions } from '../lib/service.js';
 import { addressFindings } from './config.js';
 import { finding, type Finding } from './findings.js';
+import { witnessFindings } from './witnesses.js';
+import { quorumDisabledForDestroy } from './datadir.js';
 
 export interface OnlineOptions {
   readonly service: ServiceOptions;
@@ -17,6 +19,8 @@ export interface OnlineOptions {
   readonly auditKey: string | null;
   readonly now: Date;
   readonly checkpointMaxAgeSeconds: number;
+  /** Witness cosignatures older than this, while newer checkpoints wait, are stale (default checkpointMaxAgeSeconds). */
+  readonly witnessMaxAgeSeconds?: number;
 }
 
 interface KeyView {
@@ -121,13 +125,23 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
         { details: { problems: r.problems.slice(0, 20) } }));
     }
   }
+  // Witnesses (docs/witness.md): configured, reachable, cosigning.
+  type Ws = { k: number; n: number; latest_size: number | null; witnessed: { size: number; time: string } | null; witnesses: { name: string; url: string }[] };
+  // A service older than the witness routes answers 404: it has no witnesses.
+  const ws = await call<Ws>(opts.service, 'GET', '/v1/audit/witnesses').catch((e: unknown): Ws => {
+    if ((e as { code?: string }).code === 'KW_NOT_FOUND') return { k: 0, n: 0, latest_size: null, witnessed: null, witnesses: [] };
+    throw e;
+  });
+  out.push(...await witnessFindings({ witnesses: ws.witnesses, k: ws.n > 0 ? ws.k : null, witnessed: ws.witnessed, latestSize: ws.latest_size, configHint: 'the server config file (keyward server --config FILE)' },
+    { now: opts.now, maxAgeSeconds: opts.witnessMaxAgeSeconds ?? opts.checkpointMaxAgeSeconds }));
   // Second factors of the principal whose token runs this check (the API lists a principal's own factors).
   const { factors } = await call<{ factors: { kind: string; state: string }[] }>(opts.service, 'GET', '/v1/mfa/factors');
   if (!factors.some((f) => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn'))) {
     out.push(finding('admin-without-mfa', 'the administrator running this check has no active second factor',
       'keyward mfa enroll totp, then activate it with its first code (or enroll a passkey in the console)'));
   }
-  out.push(finding('quorum-not-available', 'destroying a key version needs one administrator, no quorum approval (quorum is not built yet: issue #7)',
-    'none yet (issue #7); meanwhile restrict admin tokens and review every keys.destroy event in the audit log'));
+  // Quorum rules come from the keyholder-signed governance snapshot (GET /v1/quorum).
+  const { rules } = await call<{ rules: { op: string }[] }>(opts.service, 'GET', '/v1/quorum');
+  if (!rules.some((r) => r.op === 'keys.destroy')) out.push(quorumDisabledForDestroy());
   return out;
 }

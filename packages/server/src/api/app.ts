@@ -4,8 +4,10 @@
  * the OpenAPI document), the error handler (errors.ts registry), metrics,
  * and the shared context the routes use.
  */
+import type { WitnessPolicy } from '@keyward/tlog';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { DirectoryService } from '../directory/service.js';
 import type { KeyholderClient } from '../keyholder/client.js';
 import { isProtocolError } from '../keyholder/protocol.js';
 import type { Store } from '../store/index.js';
@@ -33,6 +35,10 @@ export interface ApiContext {
    * default the system clock). Token expiry and audit times use the system clock.
    */
   readonly clock?: () => Date;
+  /** The audit log's witnesses (server config `witnesses`), or null when none are configured (docs/witness.md). */
+  readonly witnesses?: WitnessPolicy | null;
+  /** The public-key directory (docs/directory.md), when enabled (server config `directory`). */
+  readonly directory?: { readonly service: DirectoryService; readonly requireDevices: boolean };
 }
 
 /** Now, on the key lifecycle's clock ({@link ApiContext.clock}). */
@@ -123,7 +129,7 @@ export function createApp(ctx: ApiContext, opts: { logger?: boolean | object; ht
   fastify.setErrorHandler((err, req, reply) => {
     const h = toHttpError(err);
     if (h.status >= 500) req.log.error({ code: h.code, err: { name: (err as Error).name, code: (err as { code?: unknown }).code } }, 'request failed');
-    if (isProtocolError(err)) ctx.metrics.keyholderErrors.inc({ code: err.code });
+    if (isProtocolError(err)) ctx.metrics.keyholderError(err.code);
     const reason = h.status < 500 ? reasonOf(err) : undefined;
     void reply.status(h.status).send({ error: { code: h.code, message: h.message, ...(reason !== undefined ? { reason } : {}) } });
   });

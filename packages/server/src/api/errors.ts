@@ -20,6 +20,8 @@ import { AUDIT_ERRORS, isAuditError } from '../audit/errors.js';
 import { MFA_ERRORS, isMfaError } from '../mfa/errors.js';
 import { PROTOCOL_ERRORS, isProtocolError } from '../keyholder/protocol.js';
 import { STORE_ERROR_CODES, isStoreError } from '../store/errors.js';
+import { DIRECTORY_ERROR_CODES, isDirectoryError } from '@keyward/directory';
+import { DIRECTORY_API_ERRORS, DIRECTORY_STATUS } from '../directory/errors.js';
 
 /** Codes that only the HTTP layer produces. */
 export const API_ERRORS = {
@@ -54,6 +56,8 @@ export type ApiErrorCode =
   | keyof typeof AUDIT_ERRORS
   | keyof typeof HTTPSIG_ERROR_CODES
   | keyof typeof MFA_ERRORS
+  | keyof typeof DIRECTORY_API_ERRORS
+  | keyof typeof DIRECTORY_ERROR_CODES
   | keyof typeof API_ERRORS;
 
 export interface RegistryEntry {
@@ -76,13 +80,15 @@ const STATUS: Readonly<Record<string, number>> = {
   KW_SEALED: 503, KW_ALREADY_UNSEALED: 409, KW_SHARE_CORRUPTED: 400, KW_SHARE_WRONG_INIT: 400, KW_SHARE_DUPLICATE: 409,
   KW_SEALED_SHARE_REJECTED: 400, KW_UNSEAL_FAILED: 400, KW_WRAPPED_KEY_MISMATCH: 400, KW_KEY_TYPE_MISMATCH: 400,
   KW_NOT_INITIALIZED: 503, KW_ALREADY_INITIALIZED: 409, KW_AUDIT_NOT_RESTORED: 503, KW_AUDIT_CONFLICT: 503, KW_AUDIT_FORK: 500,
+  KW_DIRECTORY_NO_KEYS: 503, KW_DIRECTORY_KEY_MISMATCH: 500, KW_DIRECTORY_HEAD_REGRESSION: 500,
   KW_REQUEST_UNAUTHENTICATED: 401, KW_REQUEST_REPLAYED: 401, KW_REQUEST_MISMATCH: 400,
   KW_KEYHOLDER_UNAVAILABLE: 503, KW_KEYHOLDER_TIMEOUT: 504,
+  KW_KEYHOLDER_ATTESTATION_FAILED: 503, KW_KEYHOLDER_MEASUREMENT_MISMATCH: 503, KW_KEYHOLDER_CHANNEL_REFUSED: 503, KW_KEYHOLDER_NOT_ATTESTED: 404,
   KW_IMPORT_TOKEN_INVALID: 400, KW_IMPORT_TOKEN_EXPIRED: 410, KW_IMPORT_TOKEN_USED: 409, KW_IMPORT_UNWRAP_FAILED: 400, KW_IMPORT_MATERIAL_INVALID: 400,
   // HSM (hsm/errors.ts; docs/hsm.md)
   KW_HSM_MODULE_MISSING: 503, KW_HSM_TOKEN_MISSING: 503, KW_HSM_PIN_INCORRECT: 503, KW_HSM_KEY_MISSING: 503, KW_HSM_KEY_EXISTS: 409,
   KW_HSM_MECHANISM_UNSUPPORTED: 501, KW_HSM_UNAVAILABLE: 503, KW_HSM_INTEGRITY: 400, KW_HSM_FAILED: 502,
-  KW_HSM_AUTO_UNSEAL: 409, KW_HSM_NOT_CONFIGURED: 409,
+  KW_HSM_AUTO_UNSEAL: 409, KW_HSM_NOT_CONFIGURED: 409, KW_HSM_RESIDENT_KEYS: 409, KW_HSM_SERVICE_RUNNING: 409,
   // store
   KW_STORE_INVALID_ARGUMENT: 400, KW_STORE_TRANSACTION_MISUSE: 500, KW_STORE_NOT_FOUND: 404, KW_STORE_CONFLICT: 409,
   KW_STORE_INVALID_TRANSITION: 409, KW_STORE_CORRUPT_ROW: 500, KW_STORE_CORRUPT_DATABASE: 500, KW_STORE_SCHEMA_TOO_NEW: 500,
@@ -94,6 +100,8 @@ const STATUS: Readonly<Record<string, number>> = {
   // MFA, step-up, quorum (mfa/errors.ts)
   KW_MFA_REQUIRED: 403, KW_MFA_INVALID: 401, KW_MFA_REPLAY: 409, KW_MFA_LOCKED: 429, KW_STEP_UP_MISMATCH: 403, KW_STEP_UP_EXPIRED: 410,
   KW_QUORUM_INVALID: 400, KW_APPROVAL_INVALID: 400, KW_APPROVAL_SELF: 403, KW_APPROVAL_NOT_MEMBER: 403,
+  KW_QUORUM_REQUIRED: 403, KW_QUORUM_PENDING: 409, KW_APPROVAL_DENIED: 409, KW_APPROVAL_DUPLICATE: 409, KW_APPROVAL_CLOSED: 409,
+  KW_POLICY_DENIED: 403, KW_GOVERNANCE_ANCHORED: 409, KW_GOVERNANCE_NOT_ANCHORED: 409,
 };
 
 function build(): Readonly<Record<string, RegistryEntry>> {
@@ -101,7 +109,7 @@ function build(): Readonly<Record<string, RegistryEntry>> {
   const add = (codes: Readonly<Record<string, string>>, fallback: (code: string) => number) => {
     for (const [code, message] of Object.entries(codes)) {
       if (out[code]) continue; // first source wins for shared codes (core's wording)
-      out[code] = { status: STATUS[code] ?? fallback(code), message };
+      out[code] = { status: STATUS[code] ?? DIRECTORY_STATUS[code] ?? fallback(code), message };
     }
   };
   add(API_ERRORS, () => 400);
@@ -111,6 +119,8 @@ function build(): Readonly<Record<string, RegistryEntry>> {
   add(AUDIT_ERRORS, () => 400);
   add(HTTPSIG_ERROR_CODES, () => 401);
   add(MFA_ERRORS, () => 400);
+  add(DIRECTORY_API_ERRORS, () => 400);
+  add(DIRECTORY_ERROR_CODES, () => 400);
   return Object.freeze(out);
 }
 
@@ -163,7 +173,7 @@ const FASTIFY_CODES: Readonly<Record<string, ApiErrorCode>> = {
 export function toHttpError(e: unknown): HttpError {
   let code: string | undefined;
   let message: string | undefined;
-  if (isApiError(e) || isProtocolError(e) || isStoreError(e) || isAuditError(e) || isHttpSigError(e) || isMfaError(e)) {
+  if (isApiError(e) || isProtocolError(e) || isStoreError(e) || isAuditError(e) || isHttpSigError(e) || isMfaError(e) || isDirectoryError(e)) {
     code = e.code;
     message = e.message;
   } else if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string') {

@@ -1,9 +1,12 @@
 /** The OpenAPI 3.1 document, built from the route table's zod schemas (`z.toJSONSchema`). */
+import { SIGNED_RESPONSE_OPS } from '../keyholder/response-signing.js';
 import { z } from 'zod';
 import type { AnyRouteDef } from './app.js';
 import { ERROR_REGISTRY } from './errors.js';
 
 const json = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'draft-2020-12', io, unrepresentable: 'any' });
+
+const KEYHOLDER_SIGNATURE_RESPONSE_HEADER = 'Keyward-Keyholder-Signature';
 
 export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -18,6 +21,11 @@ export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): R
         parameters.push({ name, in: where, required: where === 'path' || (js.required ?? []).includes(name), schema: s });
       }
     }
+    // Issue #8 (docs/tee.md §Pinning the keyholder from a client): results a keyholder run apart signs on request.
+    const keyholderSigned = (SIGNED_RESPONSE_OPS as readonly string[]).some((o) => r.url === `/v1/data/:ns/:name/${o}`);
+    if (keyholderSigned) {
+      parameters.push({ name: 'Keyward-Keyholder-Proof', in: 'header', required: false, schema: { type: 'string', enum: ['1'] }, description: 'Ask the keyholder (run apart, attested) to sign this result; the signature comes back in Keyward-Keyholder-Signature' });
+    }
     const op: Record<string, unknown> = {
       summary: r.summary,
       tags: [r.tag],
@@ -26,7 +34,10 @@ export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): R
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: json(r.body, 'input') } } } } : {}),
       ...(r.auth === 'none' ? { security: [] } : r.auth === 'signed' ? { security: [{ bearer: [], httpSignature: [] }] } : { security: [{ bearer: [] }] }),
       responses: {
-        [String(r.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: r.response ? json(r.response, 'output') : {} } } },
+        [String(r.status ?? 200)]: {
+          description: 'success', content: { 'application/json': { schema: r.response ? json(r.response, 'output') : {} } },
+          ...(keyholderSigned ? { headers: { [KEYHOLDER_SIGNATURE_RESPONSE_HEADER]: { description: "With Keyward-Keyholder-Proof: 1 and a keyholder run apart: base64url Ed25519 signature by the keyholder's attested response key (GET/POST /v1/sys/keyholder/attestation) over \"keyward/v1 keyholder-response\\n\" ‖ JSON([op, hex(requestHash), key, version, sealed, wrapped | null])", schema: { type: 'string' } } } } : {}),
+        },
         default: { description: 'error', content: { 'application/json': { schema: errorSchema } } },
       },
     };

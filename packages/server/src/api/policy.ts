@@ -27,6 +27,8 @@ export const ADMIN_OPERATIONS = [
   'keys.create', 'keys.import', 'keys.rotate', 'keys.read', 'keys.enable', 'keys.disable', 'keys.schedule_deletion', 'keys.cancel_deletion',
   'keys.destroy', 'keys.update', 'tokens.create', 'tokens.revoke', 'policies.put', 'policies.read', 'audit.read',
   'principals.read', 'principals.update', 'principals.disable', 'signing_keys.read', 'signing_keys.revoke',
+  'directory.read', 'directory.manage',
+  'quorum.put', 'approvers.put', 'approvals.create', 'approvals.read',
 ] as const;
 export const OPERATIONS = [...DATA_OPERATIONS, ...ADMIN_OPERATIONS] as const;
 export type Operation = (typeof OPERATIONS)[number];

@@ -36,6 +36,8 @@ import { z } from 'zod';
 import { fromBase64url } from './bytes.js';
 import { ERRORS } from './errors.js';
 import { HSM_ERRORS } from '../hsm/errors.js';
+import { MFA_ERRORS } from '../mfa/errors.js';
+import { GovernanceStateSchema } from '../mfa/governance.js';
 import { contextSchema, nameSchema, versionRefSchema, versionSchema } from './schemas.js';
 import { initStateSchema } from './state.js';
 
@@ -78,7 +80,25 @@ export const PROTOCOL_ERRORS = {
   KW_ATTEST_NONCE_UNKNOWN: 'The release nonce was not issued by this keyholder for this key (never issued, issued for another key, or dropped by a restart or seal); ask for a new one.',
   KW_ATTEST_NONCE_EXPIRED: 'The release nonce expired before the evidence arrived; ask for a new one.',
   KW_ATTEST_NONCE_USED: 'The release nonce was already spent (each answers one release attempt, allowed or refused); ask for a new one.',
+  // Signed governance (governance.ts, docs/mfa.md §Signed policy)
+  KW_POLICY_DENIED: 'The signed policy snapshot the keyholder holds does not grant this operation to the caller (whatever the database says).',
+  KW_GOVERNANCE_ANCHORED: 'The keyholder already holds a signed governance snapshot; genesis happens once.',
+  KW_GOVERNANCE_NOT_ANCHORED: 'The keyholder holds no governance snapshot yet: make the genesis snapshot first.',
+  // Directory keys (directory-keys.ts, docs/directory.md §Key custody)
+  KW_DIRECTORY_NO_KEYS: 'The keyholder holds no directory keys yet: the API creates (or imports) them with directory-keys when the directory is enabled.',
+  KW_DIRECTORY_KEY_MISMATCH: "The directory keys offered, or the tree head's Configuration, are not the directory keys this keyholder holds; nothing changed.",
+  KW_DIRECTORY_HEAD_REGRESSION: 'The tree head does not extend the last one the keyholder signed (smaller size: rollback; same size, other root: fork); refused.',
+  ...MFA_ERRORS,
   KW_ATTEST_BINDING_MISMATCH: 'The evidence does not bind this nonce and this recipient key (another nonce, or evidence made for another public key); nothing was released.',
+  KW_ATTEST_NOT_CONFIGURED: 'The keyholder has no trust roots for this evidence type (its attest roots: tpmRoots, amdRoots, intelRoots or nitroRoots).',
+  KW_ATTEST_EVIDENCE_INVALID: 'The evidence is not well formed (malformed, oversized, non-canonical or unsupported); nothing was released.',
+  KW_ATTEST_EVIDENCE_REJECTED: 'The keyholder could not verify the evidence (signature, certificate chain, trust root, validity period, key binding, PCR digest, attestation key, or no evidence verified for this nonce); nothing was released.',
+  KW_ATTEST_POLICY_DENIED: "The evidence the keyholder verified does not satisfy the key's release policy; nothing was released.",
+  // The attested keyholder channel (attested-channel.ts, docs/tee.md §Enclave-ready keyholder)
+  KW_KEYHOLDER_ATTESTATION_FAILED: "The keyholder's evidence does not verify for this connection (signature, certificate chain, credential activation, or a nonce/channel-key binding that is not this handshake's: replayed evidence); nothing was sent to it.",
+  KW_KEYHOLDER_MEASUREMENT_MISMATCH: "The keyholder's verified evidence does not match the pinned measurements (keyholder policy); nothing was sent to it.",
+  KW_KEYHOLDER_CHANNEL_REFUSED: 'The keyholder refused the channel: the API client key is not authorized, or its handshake signature does not verify.',
+  KW_KEYHOLDER_NOT_ATTESTED: 'This keyholder runs without an attested channel (a local process): it has no evidence and no response-signing key to offer.',
 } as const;
 
 /** Union of the codes a keyholder response (or the client) reports. */
@@ -187,6 +207,31 @@ export function b64uBytes(maxBytes: number, opts: { exact?: number; min?: number
 }
 
 const safeSize = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const lowerHex = (maxBytes: number) => z.string().regex(new RegExp(`^(?:[0-9a-f]{2}){1,${maxBytes}}$`), 'must be lower-case hex');
+const pcrBank = z.record(z.string().regex(/^(?:[0-9]|[12][0-9]|3[01])$/, 'PCR indices are 0..31'), lowerHex(64)).optional();
+
+/** A workload's TEE evidence for attest-verify (the HTTP release body's `evidence`, binary values base64url). */
+export const releaseEvidenceSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('nitro'), document: b64uBytes(16 * 1024, { min: 1 }) }),
+  z.strictObject({
+    type: z.literal('tpm'), attest: b64uBytes(1024, { min: 1 }), signature: b64uBytes(1024, { min: 1 }),
+    pcrs: z.strictObject({ sha1: pcrBank, sha256: pcrBank, sha384: pcrBank, sha512: pcrBank }),
+    activatedCredential: b64uBytes(64, { min: 1 }),
+  }),
+  z.strictObject({ type: z.literal('snp'), report: b64uBytes(1184, { min: 1 }), vcek: b64uBytes(4096, { min: 1 }), intermediates: z.array(b64uBytes(4096, { min: 1 })).min(1).max(4) }),
+  z.strictObject({ type: z.literal('sgx'), quote: b64uBytes(32 * 1024, { min: 1 }) }),
+  z.strictObject({ type: z.literal('tdx'), quote: b64uBytes(32 * 1024, { min: 1 }) }),
+]);
+
+/** What the audit log keeps of verified claims (hex measurements, decimal versions). */
+export const claimsSummarySchema = z.strictObject({
+  platform: z.enum(['aws-nitro', 'tpm2', 'amd-sev-snp', 'intel-sgx', 'intel-tdx']),
+  debug: z.boolean(),
+  measurements: z.record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), lowerHex(128)),
+  versions: z.record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), z.string().regex(/^[0-9]{1,40}$/)),
+  issued_at: z.string().optional(),
+});
 const hash32Text = b64uText(32, 32);
 
 /** The audit event that travels with an operation (canonical JSON bytes; checked by the service). */
@@ -236,6 +281,8 @@ const refResult = versionRefSchema;
 /** A principal or MFA factor id (printable ASCII, as the store's identifiers). */
 const mfaIdent = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1–255 printable ASCII characters without spaces');
 const leaf = safeSize;
+/** A keyholder run apart: its response key's Ed25519 signature over the result, when the request asked for it (response-signing.ts). */
+const responseProof = b64uText(64, 64).optional();
 const versionedText = (max: number) => z.string().min(4).max(max).regex(/^kw:v[1-9][0-9]*:[A-Za-z0-9_-]*$/);
 
 // ---------------------------------------------------------------------------
@@ -374,7 +421,7 @@ export const OPS = {
       recipient: z.string().min(1).max(4096),
       request: signedRequestSchema,
     }),
-    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf, proof: responseProof }),
   },
   datakey: {
     params: z.strictObject({
@@ -385,7 +432,7 @@ export const OPS = {
       recipient: z.string().min(1).max(4096),
       request: signedRequestSchema,
     }),
-    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), leaf, proof: responseProof }),
   },
   unwrap: {
     params: z.strictObject({
@@ -396,7 +443,7 @@ export const OPS = {
       recipient: z.string().min(1).max(4096),
       request: signedRequestSchema,
     }),
-    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf, proof: responseProof }),
   },
   rewrap: {
     params: z.strictObject({
@@ -422,7 +469,7 @@ export const OPS = {
       recipient: z.string().min(1).max(4096),
       request: signedRequestSchema,
     }),
-    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf }),
+    result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf, proof: responseProof }),
   },
   sign: {
     params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES) }),
@@ -462,10 +509,16 @@ export const OPS = {
      * with its checkpoint key (Ed25519; the public key is the one in the
      * checkpoint verifier key). It builds an event, so carries none; the API
      * puts the receipt in the `keys.destroy` event it stores with the erasure.
+     * When its signed governance has a `keys.destroy` / `keys.schedule_deletion`
+     * quorum rule, it first checks `approval` itself (governance.ts
+     * `checkDestroyApproval`): KW_QUORUM_REQUIRED / KW_QUORUM_PENDING /
+     * KW_APPROVAL_DENIED / KW_STEP_UP_EXPIRED, nothing receipted or evicted.
      */
     params: z.strictObject({
       version: storedVersionSchema,
       time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be RFC 3339 UTC with milliseconds'),
+      approval: z.strictObject({ request: z.record(z.string(), z.unknown()), requester: mfaIdent, approvals: z.array(z.unknown()).max(64) }).optional(),
+      rp: z.strictObject({ id: z.string().min(1).max(253), name: z.string().min(1).max(64), origins: z.array(z.string().min(1).max(512)).min(1).max(16) }).optional(),
     }),
     result: z.strictObject({
       ref: refResult,
@@ -501,14 +554,128 @@ export const OPS = {
     }),
     result: z.strictObject({ ok: z.boolean(), timeStep: z.int().min(0).nullable(), reason: z.enum(['malformed', 'wrong', 'replay']).nullable() }),
   },
+  'governance-head': {
+    /** The signed governance snapshot in force (governance.ts), or nulls before genesis. Public data. */
+    params: empty,
+    result: z.strictObject({ snapshot: z.string().nullable(), signature: z.string().regex(/^[0-9a-f]{128}$/).nullable(), seq: z.int().min(0).nullable(), hash: z.string().regex(/^[0-9a-f]{64}$/).nullable() }),
+  },
+  'governance-genesis': {
+    /** Signs the first governance snapshot over `base` (once: KW_GOVERNANCE_ANCHORED after). */
+    params: z.strictObject({ base: GovernanceStateSchema, time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/) }),
+    result: z.strictObject({ snapshot: z.string(), signature: z.string(), seq: z.int(), hash: z.string() }),
+  },
+  'governance-sync': {
+    /**
+     * Another node's keyholder signed this snapshot (same checkpoint key, so
+     * it checked the transition): taken when it is newer (higher seq) than
+     * the one held, else ignored. Lets every node of a deployment enforce
+     * the newest snapshot; an older or foreign one changes nothing.
+     */
+    params: z.strictObject({ snapshot: z.string().min(2).max(4 * 1024 * 1024), signature: z.string().regex(/^[0-9a-f]{128}$/) }),
+    result: z.strictObject({ seq: z.int().nullable(), hash: z.string().nullable(), taken: z.boolean() }),
+  },
+  'governance-adopt': {
+    /**
+     * Checks a governance change against the snapshot in force (the quorum's
+     * approvals of its request hash, when a rule covers it) and signs the next
+     * snapshot (governance.ts). `request` is the canonical request object.
+     */
+    params: z.strictObject({
+      request: z.record(z.string(), z.unknown()),
+      requester: mfaIdent,
+      approvals: z.array(z.unknown()).max(64),
+      rp: z.strictObject({ id: z.string().min(1).max(253), name: z.string().min(1).max(64), origins: z.array(z.string().min(1).max(512)).min(1).max(16) }).optional(),
+      time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+    }),
+    result: z.strictObject({ snapshot: z.string(), signature: z.string(), seq: z.int(), hash: z.string() }),
+  },
+  'directory-keys': {
+    /**
+     * The directory's public keys (directory-keys.ts), making them on first
+     * use: derived from the master key, or `import`ed once from a
+     * pre-keyholder directory.key file (64 bytes: signing seed ‖ VRF key).
+     * Importing other keys than the ones held is KW_DIRECTORY_KEY_MISMATCH.
+     */
+    params: z.strictObject({ import: b64uBytes(64, { exact: 64 }).optional() }),
+    result: z.strictObject({
+      signaturePublicKey: b64uText(32, 32),
+      vrfPublicKey: b64uText(32, 32),
+      source: z.enum(['derived', 'imported']),
+      created: z.boolean(),
+      lastHead: z.strictObject({ size: safeSize, root: hash32Text }).nullable(),
+    }),
+  },
+  'directory-vrf': {
+    /** The ECVRF output and proof for the KEYTRANS VrfInput (label, version). */
+    params: z.strictObject({ label: b64uBytes(255), version: z.int().min(0).max(0xffffffff) }),
+    result: z.strictObject({ output: b64uText(32, 32), proof: b64uText(80, 80) }),
+  },
+  'directory-sign-head': {
+    /**
+     * Signs a §11.2 TreeHeadTBS (Configuration ‖ uint64 size ‖ root) whose
+     * Configuration names the keyholder's directory keys and whose head
+     * extends the last one it signed (KW_DIRECTORY_HEAD_REGRESSION).
+     */
+    params: z.strictObject({ tbs: b64uBytes(8 * 1024, { min: 41 }) }),
+    result: z.strictObject({ signature: b64uText(64, 64) }),
+  },
+  'directory-head-log-key': {
+    /**
+     * The seed of the directory's witness head-log key (docs/witness.md §The
+     * directory), derived one-way from the tree-head signing key:
+     * HKDF-SHA256(sk, "", "keyward directory head log key v1", 32), and the
+     * head log's id (HKDF(sk, "", "keyward directory head log id v1", 8), hex).
+     * It signs head-log checkpoints only: not tree heads, not VRF proofs.
+     */
+    params: empty,
+    result: z.strictObject({ seed: b64uText(32, 32), id: z.string().regex(/^[0-9a-f]{16}$/) }),
+  },
+  'keyholder-attestation': {
+    /**
+     * A keyholder run apart (response-signing.ts, docs/tee.md §Pinning the
+     * keyholder from a client): without `nonce`/`challenge` its evidence
+     * offer (TPM: EK certificate, EK and AK public areas) and its response
+     * key; with them, evidence answering the client's challenge and binding
+     * SHA-256("keyward/v1 keyholder-response-key\n" ‖ nonce ‖ responseKey).
+     * A local keyholder answers KW_KEYHOLDER_NOT_ATTESTED.
+     */
+    params: z.strictObject({ nonce: b64uBytes(32, { exact: 32 }).optional(), challenge: z.record(z.string(), z.unknown()).optional() }),
+    result: z.strictObject({
+      platform: z.string().max(32),
+      responseKey: b64uText(32, 32),
+      offer: z.record(z.string(), z.unknown()).optional(),
+      evidence: z.record(z.string(), z.unknown()).optional(),
+    }),
+  },
   'attest-nonce': {
     /**
      * A single-use release nonce for `ns/key` (ops/release.ts), held in this
      * keyholder's memory until spent or expired. Touches no key material:
      * no event (the API audits the request).
      */
-    params: z.strictObject({ ns: nameSchema, key: nameSchema, ttlSeconds: z.int().min(1).max(600).optional() }),
-    result: z.strictObject({ nonce: b64uText(32, 32), expiresAt: z.string() }),
+    params: z.strictObject({
+      ns: nameSchema, key: nameSchema, ttlSeconds: z.int().min(1).max(600).optional(),
+      /** TPM evidence: the keyholder checks the EK chain to its own TPM roots and answers with the MakeCredential challenge for the AK. */
+      tpm: z.strictObject({
+        ekCertificate: b64uBytes(4096, { min: 1 }), ekIntermediates: z.array(b64uBytes(4096, { min: 1 })).max(4).optional(),
+        ekPublic: b64uBytes(1024, { min: 1 }), akPublic: b64uBytes(1024, { min: 1 }),
+      }).optional(),
+    }),
+    result: z.strictObject({
+      nonce: b64uText(32, 32), expiresAt: z.string(),
+      tpm: z.strictObject({ akName: z.string().regex(/^[0-9a-f]{2,256}$/), credentialBlob: b64uText(1024), encryptedSecret: b64uText(1024), tpm2ToolsFile: b64uText(2048) }).optional(),
+    }),
+  },
+  'attest-verify': {
+    /**
+     * The keyholder verifies the workload's evidence itself (ops/release-verify.ts):
+     * with its own trust roots, at its own clock, expecting the binding of this
+     * nonce and recipient; for TPM evidence it finishes the AK enrollment it
+     * started with the nonce. The verified claims stay with the nonce for
+     * `attest-release`; a refusal spends the nonce. Returns a claims summary.
+     */
+    params: z.strictObject({ ns: nameSchema, key: nameSchema, nonce: b64uBytes(32, { exact: 32 }), recipient: z.string().min(1).max(4096), evidence: releaseEvidenceSchema }),
+    result: z.strictObject({ claims: claimsSummarySchema }),
   },
   'attest-nonce-check': {
     /** Refuses a nonce that is unknown, expired or spent (typed); with `spend`, spends it (refused evidence). */
@@ -529,9 +696,9 @@ export const OPS = {
       nonce: b64uBytes(32, { exact: 32 }),
       recipient: z.string().min(1).max(4096),
       platform: z.enum(['aws-nitro', 'tpm2', 'amd-sev-snp', 'intel-sgx', 'intel-tdx']),
-      evidence: z.strictObject({ nonce: b64uBytes(512, { min: 1 }), publicKey: b64uBytes(1024, { min: 1 }).optional() }),
+      /** The release policy as stored (RFC 8785 canonical JSON); the keyholder checks its hash and evaluates it over the claims it verified itself. */
+      policy: z.string().min(2).max(64 * 1024),
       policyHash: z.string().regex(/^[0-9a-f]{64}$/),
-      measurements: z.record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), z.string().regex(/^(?:[0-9a-f]{2}){1,128}$/)).refine((m) => Object.keys(m).length <= 64, 'at most 64 measurements'),
       context: contextField.optional(),
     }),
     result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), measurementsHash: z.string().regex(/^[0-9a-f]{64}$/), leaf }),

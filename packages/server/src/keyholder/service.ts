@@ -40,7 +40,7 @@ import { MemoryReplayCache, isHttpSigError, verifyRequest, type ReplayCache } fr
 import { parseVerifierKey, type NoteSigner } from '@keyward/tlog';
 import { REDACT_LABEL } from '../audit/redact.js';
 import { receiptMessage } from '../audit/receipt.js';
-import { decodeUtf8, fromBase64url, toBase64url, toHex, utf8 } from './bytes.js';
+import { decodeUtf8, fromBase64url, fromHex, toBase64url, toHex, utf8 } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { isKeyholderError } from './errors.js';
 import { HsmError, isHsmError } from '../hsm/errors.js';
@@ -53,6 +53,8 @@ import { generateVersion, importVersion, loadVersion, type KeyVersion } from './
 import { checkContext, parseCallerRecipient, sealToCaller } from './ops/caller.js';
 import { datakey } from './ops/datakey.js';
 import { AttestNonces, releaseDataKey } from './ops/release.js';
+import { PLATFORM_OF_EVIDENCE, attestRefusal, checkPolicyText, keyholderAttestRoots, summarizeClaims, verifyReleaseEvidence, type KeyholderAttestRoots } from './ops/release-verify.js';
+import { evaluatePolicy, startAkEnrollment } from '@keyward/attest';
 import { decryptAny } from './ops/decrypt.js';
 import { encryptAny } from './ops/encrypt.js';
 import { macAny, verifyMacAny } from './ops/mac.js';
@@ -62,13 +64,17 @@ import { signAny } from './ops/sign.js';
 import { unwrapDataKey } from './ops/unwrap.js';
 import { verify } from './ops/verify.js';
 import { totpNew, totpVerify } from './ops/totp.js';
+import { adopt as adoptGovernance, checkDestroyApproval, enforce as enforceGovernance, genesis as governanceGenesis, loadSigned, type SignedSnapshot } from './governance.js';
+import { isMfaError } from '../mfa/errors.js';
+import { snapshotSignatureMessage } from '../mfa/governance.js';
 import { ed25519PublicKey, ed25519Verify, hmacSha256, secretKeyObject, sha256, wipe, type KeyObject } from './primitives.js';
 import {
   KeyholderProtocolError, OPS, PROTOCOL_ERRORS, errorResponse, requestSchema,
   type KeyOp, type KeyholderResponse, type Op, type OpParams, type OpResult, type ParsedParams, type RequestId,
 } from './protocol.js';
 import type { Context, VersionRef } from './schemas.js';
-import { openCheckpointSigner, type KeyholderState, type StateFile } from './state.js';
+import { openCheckpointSigner, type DirectoryState, type KeyholderState, type StateFile } from './state.js';
+import { buildDirectoryState, checkExtends, directoryHeadLogSeed, directorySign, directoryVrf, parseTbs, sameDirectoryKeys } from './directory-keys.js';
 import { UnsealKey } from './unseal-key.js';
 import { VersionCache } from './version-cache.js';
 import { Unsealer } from './unsealer.js';
@@ -324,6 +330,12 @@ export interface KeyholderServiceOptions {
    * the retry period; used only when the state names an HSM.
    */
   readonly hsm?: { readonly pin: string; readonly retryMs?: number };
+  /**
+   * Attested release (ops/release-verify.ts): the trust roots this keyholder
+   * verifies workloads' evidence with, and its clock (tests). Default: the
+   * pinned vendor roots, no TPM roots, the system clock.
+   */
+  readonly attest?: { readonly roots?: KeyholderAttestRoots; readonly clock?: () => Date };
 }
 
 /** What exists only while unsealed. */
@@ -356,6 +368,7 @@ function sameContext(a: unknown, b: Context): boolean {
 export function toProtocolError(e: unknown): KeyholderProtocolError {
   if (e instanceof KeyholderProtocolError) return e;
   if (isKeyholderError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e, details: e.details });
+  if (isMfaError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e });
   if (isHsmError(e)) return new KeyholderProtocolError(e.code, e.message, { cause: e, ...(e.ckr ? { details: { reason: e.ckr } } : {}) });
   if (isHttpSigError(e)) {
     return new KeyholderProtocolError(e.code === 'HTTPSIG_REPLAY' ? 'KW_REQUEST_REPLAYED' : 'KW_REQUEST_UNAUTHENTICATED', e.message, { cause: e, details: { reason: e.code } });
@@ -385,7 +398,25 @@ export class KeyholderService {
   readonly #imports: ImportTokens;
   /** Release nonces (ops/release.ts): memory only, dropped on seal and shutdown. */
   readonly #attestNonces: AttestNonces;
+  readonly #attestRoots: KeyholderAttestRoots;
+  readonly #attestNow: () => Date;
   readonly #handlers: Handlers;
+  /**
+   * Tail of the leaf FIFO: ops that append a leaf (key ops, `append`) run one
+   * after another in the order they arrived, each checking its event's index
+   * when its turn comes, before it does anything. So the API may send a whole
+   * group without waiting for each answer (audit-pipe.ts), and an op that
+   * finds its index taken (the one before it was refused) has done nothing.
+   */
+  #leafTail: Promise<unknown> = Promise.resolve();
+  /** The signed governance snapshot in force (governance.ts), from the state file; null before genesis. */
+  #governance: SignedSnapshot | null = null;
+  /** Governance changes run one at a time (each builds on the one before). */
+  #govTail: Promise<unknown> = Promise.resolve();
+  /** Directory heads signed since this start (size → root hex), newest last; at most 256. */
+  readonly #dirSigned = new Map<number, string>();
+  /** State file changes run one at a time, each on the state the one before left ({@link #updateState}). */
+  #stateTail: Promise<unknown> = Promise.resolve();
 
   private constructor(opts: KeyholderServiceOptions, state: KeyholderState | null, unsealKey: UnsealKey) {
     this.#stateFile = opts.stateFile;
@@ -394,11 +425,14 @@ export class KeyholderService {
     this.#limits = opts.frontierLimits;
     this.#state = state;
     this.#frontier = state ? AuditFrontier.awaitingRestore(headOf(state), this.#limits) : null;
+    this.#governance = state?.governance ? loadSigned(state.governance) : null;
     this.#unsealer = state ? new Unsealer(state.custody) : null;
     this.#unsealKey = unsealKey;
     this.#hsmOpts = opts.hsm;
     this.#imports = new ImportTokens(opts.importClock ? { now: opts.importClock } : {});
     this.#attestNonces = new AttestNonces(opts.importClock ? { now: opts.importClock } : {});
+    this.#attestRoots = opts.attest?.roots ?? keyholderAttestRoots();
+    this.#attestNow = opts.attest?.clock ?? (() => new Date());
     this.#handlers = {
       status: () => Promise.resolve(this.#status()),
       'init-state': (p) => this.#initState(p),
@@ -420,15 +454,35 @@ export class KeyholderService {
       mac: (p) => this.#mac(p),
       'hmac-audit': (p) => this.#hmacAudit(p),
       'destroy-receipt': (p) => this.#destroyReceipt(p),
+      // A keyholder run apart answers this op in process.ts (response-signing.ts); a local one has no evidence.
+      'keyholder-attestation': () => Promise.reject(new KeyholderProtocolError('KW_KEYHOLDER_NOT_ATTESTED')),
       'attest-nonce': (p) => Promise.resolve(this.#attestNonce(p)),
       'attest-nonce-check': (p) => Promise.resolve(this.#attestNonceCheck(p)),
+      'attest-verify': (p) => Promise.resolve(this.#attestVerify(p)),
       'attest-release': (p) => this.#attestRelease(p),
       'totp-new': (p) => {
         const t = totpNew(this.#requireUnsealed().mk, p);
         return Promise.resolve({ sealed: toBase64url(t.sealed), base32: t.base32 });
       },
       'totp-verify': (p) => totpVerify(this.#requireUnsealed().mk, p),
-      append: (p) => Promise.resolve(this.#append(p)),
+      'governance-head': () => Promise.resolve(this.#governanceHead()),
+      'governance-genesis': (p) => this.#inGovernanceOrder(() => this.#governanceGenesis(p)),
+      'governance-adopt': (p) => this.#inGovernanceOrder(() => this.#governanceAdopt(p)),
+      'governance-sync': (p) => this.#inGovernanceOrder(() => this.#governanceSync(p)),
+      // Directory key changes and head signatures rewrite the state file: one at a time, in the governance order.
+      'directory-keys': (p) => this.#inGovernanceOrder(() => this.#directoryKeys(p)),
+      'directory-vrf': (p) => Promise.resolve(this.#directoryVrf(p)),
+      'directory-head-log-key': () => {
+        const { u, initId, dir } = this.#requireDirectory();
+        const r = directoryHeadLogSeed(u.mk, initId, dir);
+        try {
+          return Promise.resolve({ seed: b64u(r.seed), id: r.id });
+        } finally {
+          wipe(r.seed);
+        }
+      },
+      'directory-sign-head': (p) => this.#inGovernanceOrder(() => this.#directorySignHead(p)),
+      append: (p) => this.#inOrder(() => this.#append(p)),
       ack: (p) => Promise.resolve(this.#ack(p)),
       'pending-events': (p) => Promise.resolve(this.#pendingEvents(p)),
       'discard-pending': (p) => Promise.resolve(this.#discardPending(p)),
@@ -690,9 +744,21 @@ export class KeyholderService {
    * Runs a key op: unsealed, frontier restored, event checked (next index,
    * matching op, namespace/key/version), op run, then the leaf appended, then
    * the result returned. If the keyholder sealed meanwhile, or another event
-   * took the index, nothing is returned and nothing appended.
+   * took the index, nothing is returned and nothing appended. Ops run in
+   * arrival order, one at a time (#leafTail).
    */
-  async #keyOp<R extends object>(op: KeyOp, eventBytes: Uint8Array, bind: EventBinding, run: (u: Unsealed) => Promise<R>): Promise<R & { leaf: number }> {
+  #keyOp<R extends object>(op: KeyOp, eventBytes: Uint8Array, bind: EventBinding, run: (u: Unsealed) => Promise<R>): Promise<R & { leaf: number }> {
+    return this.#inOrder(() => this.#keyOpNow(op, eventBytes, bind, run));
+  }
+
+  /** Runs `fn` after every leaf-appending op that arrived before it has settled (see #leafTail). */
+  #inOrder<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.#leafTail.then(fn, fn);
+    this.#leafTail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #keyOpNow<R extends object>(op: KeyOp, eventBytes: Uint8Array, bind: EventBinding, run: (u: Unsealed) => Promise<R>): Promise<R & { leaf: number }> {
     const u = this.#requireUnsealed();
     const frontier = this.#requireFrontier();
     if (bind.key === AUDIT_HMAC_KEY && op !== 'generate-version') {
@@ -733,7 +799,7 @@ export class KeyholderService {
    * spent), then has the verifier check the signature, window and nonce.
    * Returns the request hash the released secret is bound to.
    */
-  async #authorize(req: SignedRequest, bind: { recipient: string; ref: VersionRef; context: Context | undefined; wrapped?: Uint8Array; ciphertext?: string; header?: Uint8Array }): Promise<Uint8Array> {
+  async #authorize(req: SignedRequest, bind: { op: 'datakey' | 'unwrap' | 'decrypt' | 'open'; recipient: string; ref: VersionRef; context: Context | undefined; wrapped?: Uint8Array; ciphertext?: string; header?: Uint8Array }): Promise<Uint8Array> {
     let body: unknown;
     try {
       body = JSON.parse(decodeUtf8(req.body, 'the signed body'));
@@ -752,6 +818,9 @@ export class KeyholderService {
     // The header decides which data key is released: the caller must have signed it.
     if (bind.header && body.header !== b64u(bind.header)) throw mismatch('header', 'envelope header');
 
+    // The keyholder's own policy decision, on the snapshot it signed (never the database's rows), for the
+    // principal the device key belongs to — before the signature check spends the nonce, so a refusal can be retried.
+    enforceGovernance(this.#governance, req.device.principal, bind.op, ref.ns, ref.key, bind.context ?? {});
     const caller = await this.#verifier.verify(
       { method: req.method, url: req.url, headers: req.headers, body: req.body },
       { keyId: req.device.keyId, principal: req.device.principal, publicKey: req.device.publicKey },
@@ -835,7 +904,7 @@ export class KeyholderService {
       if (!sameContext(p.context ?? {}, headerContext(p.header))) {
         throw new KeyholderProtocolError('KW_REQUEST_MISMATCH', "the context the API passed differs from the envelope header's", { details: { field: 'context' } });
       }
-      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, header: p.header });
+      const requestHash = await this.#authorize(p.request, { op: 'open', recipient: p.recipient, ref, context: p.context, header: p.header });
       return this.#withVersion(u, p.version, async (v) => {
         const r = await openForRecipient({ version: v, header: p.header, recipient: p.recipient, requestHash });
         return { ref: r.ref, sealed: b64u(r.sealed) };
@@ -848,24 +917,65 @@ export class KeyholderService {
   #attestNonce(p: ParsedParams<'attest-nonce'>): OpResult<'attest-nonce'> {
     this.#requireUnsealed();
     if (p.key === AUDIT_HMAC_KEY) throw badEvent('key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: it is never released`);
-    const n = this.#attestNonces.issue(p.ns, p.key, p.ttlSeconds);
-    return { nonce: b64u(n.nonce), expiresAt: n.expiresAt };
+    // TPM evidence: this keyholder enrolls the AK itself (EK chain to its own roots, MakeCredential).
+    let tpm: ReturnType<typeof startAkEnrollment> | undefined;
+    if (p.tpm) {
+      if (this.#attestRoots.tpm.length === 0) throw new KeyholderProtocolError('KW_ATTEST_NOT_CONFIGURED', 'the keyholder has no TPM manufacturer roots configured');
+      try {
+        tpm = startAkEnrollment({ ekCertificate: p.tpm.ekCertificate, ekIntermediates: p.tpm.ekIntermediates ?? [], roots: this.#attestRoots.tpm, ekPublic: p.tpm.ekPublic, akPublic: p.tpm.akPublic, now: this.#attestNow() });
+      } catch (e) {
+        throw attestRefusal(e);
+      }
+    }
+    const n = this.#attestNonces.issue(p.ns, p.key, p.ttlSeconds, tpm ? { tpm: tpm.pending } : {});
+    return {
+      nonce: b64u(n.nonce), expiresAt: n.expiresAt,
+      ...(tpm ? { tpm: { akName: toHex(tpm.pending.akName), credentialBlob: b64u(tpm.challenge.credentialBlob), encryptedSecret: b64u(tpm.challenge.encryptedSecret), tpm2ToolsFile: b64u(tpm.challenge.tpm2ToolsFile) } } : {}),
+    };
   }
 
   #attestNonceCheck(p: ParsedParams<'attest-nonce-check'>): OpResult<'attest-nonce-check'> {
     this.#requireUnsealed();
-    return this.#attestNonces.check(p.nonce, p.ns, p.key, p.spend);
+    return { expiresAt: this.#attestNonces.check(p.nonce, p.ns, p.key, p.spend).expiresAt };
+  }
+
+  /** The keyholder's own verification of the workload's evidence (ops/release-verify.ts); a refusal spends the nonce. */
+  #attestVerify(p: ParsedParams<'attest-verify'>): OpResult<'attest-verify'> {
+    this.#requireUnsealed();
+    const { slot } = this.#attestNonces.check(p.nonce, p.ns, p.key, false);
+    if (slot.verified) throw new KeyholderProtocolError('KW_ATTEST_NONCE_USED', 'evidence was already verified with this nonce');
+    const pendingTpm = slot.tpm;
+    slot.tpm = undefined; // one activation answer per enrollment
+    let claims;
+    try {
+      claims = verifyReleaseEvidence(p.evidence, { nonce: p.nonce, recipient: p.recipient, roots: this.#attestRoots, now: this.#attestNow(), pendingTpm });
+    } catch (e) {
+      this.#attestNonces.check(p.nonce, p.ns, p.key, true);
+      throw attestRefusal(e);
+    }
+    slot.verified = { recipient: p.recipient, platform: PLATFORM_OF_EVIDENCE[p.evidence.type], claims };
+    return { claims: summarizeClaims(claims) };
   }
 
   #attestRelease(p: ParsedParams<'attest-release'>): Promise<OpResult<'attest-release'>> {
     const ref = refOf(p.version);
     return this.#keyOp('attest-release', p.event, ref, async (u) => {
       // Spent first, whatever follows: one nonce answers one release attempt.
-      this.#attestNonces.check(p.nonce, ref.ns, ref.key, true);
+      const { slot } = this.#attestNonces.check(p.nonce, ref.ns, ref.key, true);
+      // Only claims this keyholder verified itself (attest-verify), for this recipient: never the API's word.
+      const verified = slot.verified;
+      if (!verified) throw new KeyholderProtocolError('KW_ATTEST_EVIDENCE_REJECTED', 'the keyholder has not verified evidence for this nonce (attest-verify)', { details: { reason: 'not_verified' } });
+      if (verified.recipient !== p.recipient || verified.platform !== p.platform) {
+        throw new KeyholderProtocolError('KW_ATTEST_BINDING_MISMATCH', 'the release names another recipient or platform than the evidence the keyholder verified', { details: { field: verified.recipient !== p.recipient ? 'recipient' : 'platform' } });
+      }
+      const measurements = summarizeClaims(verified.claims).measurements;
+      const policy = checkPolicyText(p.policy, p.policyHash);
+      const decision = evaluatePolicy(policy, verified.claims, this.#attestNow());
+      if (!decision.allowed) throw new KeyholderProtocolError('KW_ATTEST_POLICY_DENIED', decision.reason.slice(0, 1024), { details: { reason: decision.code } });
       return this.#withVersion(u, p.version, async (v) => {
         const r = await releaseDataKey({
           version: v, nonce: p.nonce, recipient: p.recipient, platform: p.platform,
-          evidence: { nonce: p.evidence.nonce, publicKey: p.evidence.publicKey }, policyHash: p.policyHash, measurements: p.measurements, context: p.context,
+          policyHash: p.policyHash, measurements, context: p.context,
         });
         this.#log('attested release', { ns: ref.ns, key: ref.key, version: ref.version, platform: p.platform });
         return { ref: r.ref, wrapped: b64u(r.wrapped), sealed: b64u(r.sealed), measurementsHash: r.measurementsHash };
@@ -876,7 +986,7 @@ export class KeyholderService {
   #datakey(p: ParsedParams<'datakey'>): Promise<OpResult<'datakey'>> {
     const ref = refOf(p.version);
     return this.#keyOp('datakey', p.event, ref, async (u) => {
-      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context });
+      const requestHash = await this.#authorize(p.request, { op: 'datakey', recipient: p.recipient, ref, context: p.context });
       return this.#withVersion(u, p.version, async (v) => {
         const r = await datakey({ version: v, context: p.context, recipient: p.recipient, requestHash });
         return { ref: r.ref, wrapped: b64u(r.wrapped), sealed: b64u(r.sealed!) };
@@ -887,7 +997,7 @@ export class KeyholderService {
   #unwrap(p: ParsedParams<'unwrap'>): Promise<OpResult<'unwrap'>> {
     const ref = refOf(p.version);
     return this.#keyOp('unwrap', p.event, ref, async (u) => {
-      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, wrapped: p.wrapped });
+      const requestHash = await this.#authorize(p.request, { op: 'unwrap', recipient: p.recipient, ref, context: p.context, wrapped: p.wrapped });
       return this.#withVersion(u, p.version, async (v) => {
         const r = await unwrapDataKey({ version: v, context: p.context, wrapped: p.wrapped, recipient: p.recipient, requestHash });
         return { ref: r.ref, sealed: b64u(r.sealed) };
@@ -916,7 +1026,7 @@ export class KeyholderService {
     return this.#keyOp('decrypt', p.event, ref, async (u) => {
       const context = checkContext(p.context);
       const recipient = await parseCallerRecipient(p.recipient);
-      const requestHash = await this.#authorize(p.request, { recipient: p.recipient, ref, context: p.context, ciphertext: p.ciphertext });
+      const requestHash = await this.#authorize(p.request, { op: 'decrypt', recipient: p.recipient, ref, context: p.context, ciphertext: p.ciphertext });
       return this.#withVersion(u, p.version, async (v) => {
         const plaintext = await decryptAny({ version: v, ciphertext: p.ciphertext, context });
         try {
@@ -969,6 +1079,8 @@ export class KeyholderService {
     if (!Number.isFinite(at) || new Date(at).toISOString() !== p.time || Math.abs(at - Date.now()) > RECEIPT_CLOCK_SKEW_MS) {
       throw badEvent('time', 'the destroy time must be a real RFC 3339 time within five minutes of the keyholder clock');
     }
+    // Under a destroy quorum in its own signed governance, the keyholder counts the approvals itself (before anything is evicted or destroyed).
+    await checkDestroyApproval(this.#governance, refOf(p.version), p.approval, new Date(), p.rp);
     let ref: VersionRef;
     if (isResidentMarker(p.version.wrapped)) {
       // HSM-resident: the marker must name this version's HSM key, which is destroyed now (a retry finds it gone and goes on).
@@ -1024,13 +1136,136 @@ export class KeyholderService {
     return { note: cp.note, size: cp.size, root: b64u(cp.root) };
   }
 
-  async #persistCheckpoint(head: TreeHead): Promise<void> {
+  // --- signed governance (governance.ts) --------------------------------------
+
+  #inGovernanceOrder<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#govTail.then(fn, fn);
+    this.#govTail = run.catch(() => undefined);
+    return run;
+  }
+
+  #governanceHead(): OpResult<'governance-head'> {
+    const g = this.#governance;
+    return { snapshot: g?.text ?? null, signature: g?.signature ?? null, seq: g?.snapshot.seq ?? null, hash: g?.hash ?? null };
+  }
+
+  async #governanceGenesis(p: ParsedParams<'governance-genesis'>): Promise<OpResult<'governance-genesis'>> {
+    const u = this.#requireUnsealed();
+    if (this.#governance) throw new KeyholderProtocolError('KW_GOVERNANCE_ANCHORED');
+    const next = governanceGenesis(p.base, p.time, (m) => u.signer.sign(m));
+    await this.#persistGovernance(next);
+    return { snapshot: next.text, signature: next.signature, seq: next.snapshot.seq, hash: next.hash };
+  }
+
+  async #governanceAdopt(p: ParsedParams<'governance-adopt'>): Promise<OpResult<'governance-adopt'>> {
+    const u = this.#requireUnsealed();
+    const head = this.#governance;
+    if (!head) throw new KeyholderProtocolError('KW_GOVERNANCE_NOT_ANCHORED');
+    const next = await adoptGovernance(head, { request: p.request, requester: p.requester, approvals: p.approvals, ...(p.rp ? { rp: p.rp } : {}), time: p.time }, (m) => u.signer.sign(m));
+    await this.#persistGovernance(next);
+    this.#log('governance snapshot adopted', { seq: next.snapshot.seq, authority: next.snapshot.authority });
+    return { snapshot: next.text, signature: next.signature, seq: next.snapshot.seq, hash: next.hash };
+  }
+
+  async #governanceSync(p: ParsedParams<'governance-sync'>): Promise<OpResult<'governance-sync'>> {
+    this.#requireUnsealed();
     const state = this.#requireState();
-    const prev = state.lastCheckpoint;
-    if (prev && head.size < prev.size) throw new KeyholderProtocolError('KW_AUDIT_FORK', `refusing to record checkpoint size ${head.size} after size ${prev.size}`);
-    const next: KeyholderState = { ...state, lastCheckpoint: { size: head.size, root: b64u(head.root) } };
-    await this.#stateFile.write(next);
-    this.#state = next;
+    const theirs = loadSigned({ snapshot: p.snapshot, signature: p.signature });
+    const pub = parseVerifierKey(state.audit.verifierKey).publicKey;
+    if (canonicalJson(theirs.snapshot) !== p.snapshot || !ed25519Verify(ed25519PublicKey(pub), snapshotSignatureMessage(theirs.hash), fromHex(p.signature, 64) ?? new Uint8Array(64))) {
+      throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', 'the governance snapshot is not signed by this deployment\'s keyholder key');
+    }
+    const mine = this.#governance;
+    if (mine && theirs.snapshot.seq <= mine.snapshot.seq) return { seq: mine.snapshot.seq, hash: mine.hash, taken: false };
+    await this.#persistGovernance(theirs);
+    this.#log('governance snapshot taken from another node', { seq: theirs.snapshot.seq });
+    return { seq: theirs.snapshot.seq, hash: theirs.hash, taken: true };
+  }
+
+  /** Written to the state file before it is in force or returned. */
+  // --- directory keys (directory-keys.ts) ----------------------------------
+
+  async #directoryKeys(p: ParsedParams<'directory-keys'>): Promise<OpResult<'directory-keys'>> {
+    const u = this.#requireUnsealed();
+    const state = this.#requireState();
+    let dir = state.directory;
+    let created = false;
+    try {
+      if (dir) {
+        if (p.import && !sameDirectoryKeys(dir, p.import)) throw new KeyholderProtocolError('KW_DIRECTORY_KEY_MISMATCH', 'the keyholder already holds other directory keys than the imported ones');
+      } else {
+        dir = buildDirectoryState(u.mk, state.custody.initId, p.import);
+        await this.#persistDirectory(dir);
+        created = true;
+        this.#log('directory keys created', { source: dir.source });
+      }
+    } finally {
+      if (p.import) wipe(p.import);
+    }
+    return { signaturePublicKey: dir.signaturePublicKey, vrfPublicKey: dir.vrfPublicKey, source: dir.source, created, lastHead: dir.lastHead };
+  }
+
+  #requireDirectory(): { u: Unsealed; initId: string; dir: DirectoryState } {
+    const u = this.#requireUnsealed();
+    const state = this.#requireState();
+    if (!state.directory) throw new KeyholderProtocolError('KW_DIRECTORY_NO_KEYS');
+    return { u, initId: state.custody.initId, dir: state.directory };
+  }
+
+  #directoryVrf(p: ParsedParams<'directory-vrf'>): OpResult<'directory-vrf'> {
+    const { u, initId, dir } = this.#requireDirectory();
+    const r = directoryVrf(u.mk, initId, dir, p.label, p.version);
+    return { output: b64u(r.output), proof: b64u(r.proof) };
+  }
+
+  async #directorySignHead(p: ParsedParams<'directory-sign-head'>): Promise<OpResult<'directory-sign-head'>> {
+    const { u, initId, dir } = this.#requireDirectory();
+    const head = parseTbs(dir, p.tbs);
+    // A head signed since this start may be signed again (the same signature: Ed25519 is
+    // deterministic, so this releases nothing new): a request that read the log just before
+    // an update is answered. Any other head must extend the last one.
+    const rootHex = toHex(head.root);
+    if (this.#dirSigned.get(head.treeSize) !== rootHex) checkExtends(dir, head);
+    const signature = directorySign(u.mk, initId, dir, p.tbs);
+    this.#dirSigned.set(head.treeSize, rootHex);
+    if (this.#dirSigned.size > 256) this.#dirSigned.delete(this.#dirSigned.keys().next().value!);
+    const last = dir.lastHead;
+    // A new head is recorded before its signature leaves (a restart never forgets it).
+    if (!last || head.treeSize > last.size) await this.#persistDirectory({ ...dir, lastHead: { size: head.treeSize, root: b64u(head.root) } });
+    return { signature: b64u(signature) };
+  }
+
+  /**
+   * Changes the state file: `change` gets the state as it is when its turn comes (changes run one
+   * at a time, so a checkpoint, a governance snapshot and a directory head never overwrite each
+   * other's field with a stale copy), the result is written, then held.
+   */
+  #updateState(change: (state: KeyholderState) => KeyholderState): Promise<KeyholderState> {
+    const run = this.#stateTail.then(async () => {
+      const next = change(this.#requireState());
+      await this.#stateFile.write(next);
+      this.#state = next;
+      return next;
+    });
+    this.#stateTail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #persistDirectory(dir: DirectoryState): Promise<void> {
+    await this.#updateState((state) => ({ ...state, directory: dir }));
+  }
+
+  async #persistGovernance(next: SignedSnapshot): Promise<void> {
+    await this.#updateState((state) => ({ ...state, governance: { snapshot: next.text, signature: next.signature } }));
+    this.#governance = next;
+  }
+
+  async #persistCheckpoint(head: TreeHead): Promise<void> {
+    await this.#updateState((state) => {
+      const prev = state.lastCheckpoint;
+      if (prev && head.size < prev.size) throw new KeyholderProtocolError('KW_AUDIT_FORK', `refusing to record checkpoint size ${head.size} after size ${prev.size}`);
+      return { ...state, lastCheckpoint: { size: head.size, root: b64u(head.root) } };
+    });
     this.#log('checkpoint', { size: head.size });
   }
 

@@ -6,7 +6,10 @@
  *     custody: { initId, threshold, shareHashes, mkCheck },            (custody.ts)
  *     audit:   { origin, verifierKey,                                  (C2SP note verifier key, name = origin)
  *                signingKeyWrapped: b64u(wrap(mk, "checkpoint-key", { init, origin }, Ed25519 seed)) },
- *     lastCheckpoint: { size, root: b64u } | null }
+ *     lastCheckpoint: { size, root: b64u } | null,
+ *     governance?: { snapshot, signature },                            (signed policy: governance.ts)
+ *     directory?: { keysWrapped, signaturePublicKey, vrfPublicKey,      (KEYTRANS keys: directory-keys.ts)
+ *                   source, lastHead: { size, root: b64u } | null } }
  *
  * Nothing in it unseals anything: the checkpoint key is wrapped under the
  * master key. (Audit redaction HMAC keys are ordinary `hmac-sha256` key
@@ -42,7 +45,7 @@ export const STATE_FORMAT = 1;
 /** Wrap purpose of the checkpoint signing key (wrap.ts binds it into HKDF info and the AAD). */
 export const CHECKPOINT_KEY_PURPOSE = 'checkpoint-key';
 const SEED_LENGTH = 32;
-const MAX_STATE_FILE = 256 * 1024;
+const MAX_STATE_FILE = 5 * 1024 * 1024; // the governance snapshot lives here too
 
 const b64uString = (bytes: number) =>
   z.string().max(Math.ceil((bytes * 4) / 3)).refine((s) => fromBase64url(s)?.length === bytes, `must be canonical base64url of ${bytes} bytes`);
@@ -88,12 +91,26 @@ export const initStateSchema = z.strictObject({
 });
 export type InitState = z.infer<typeof initStateSchema>;
 
+/** The directory's keys (directory-keys.ts): `signing seed ‖ VRF key` wrapped under the master key, and the last head signed. */
+export const directoryStateSchema = z.strictObject({
+  keysWrapped: b64uString(64 + 49),
+  signaturePublicKey: b64uString(32),
+  vrfPublicKey: b64uString(32),
+  source: z.enum(['derived', 'imported']),
+  lastHead: checkpointHeadSchema.nullable(),
+});
+export type DirectoryState = z.infer<typeof directoryStateSchema>;
+
 /** The whole state file. */
 export const keyholderStateSchema = z.strictObject({
   format: z.literal(STATE_FORMAT),
   custody: custodyStateSchema,
   audit: auditStateSchema,
   lastCheckpoint: checkpointHeadSchema.nullable(),
+  /** The signed governance snapshot in force (governance.ts); absent before genesis. */
+  governance: z.strictObject({ snapshot: z.string().max(4 * 1024 * 1024), signature: z.string().regex(/^[0-9a-f]{128}$/) }).optional(),
+  /** The directory's keys, once the directory was enabled (directory-keys.ts). */
+  directory: directoryStateSchema.optional(),
 });
 export type KeyholderState = z.infer<typeof keyholderStateSchema>;
 

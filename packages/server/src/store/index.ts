@@ -26,4 +26,5 @@ export { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations.js';
 export { migratePostgresStore, openPostgresStore, type PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { CHANGE_CHANNEL, MAX_CACHE_TTL_MS, type ChangeEvent, type ChangeListener, type StoreChange } from './postgres-notify.js';
 export { redactUrl } from './postgres-errors.js';
+export { withReadCache, type ReadCacheOptions, type ReadCacheStats } from './read-cache.js';
 export { SQLITE_FILE, isPostgresUrl, migrateConfiguredStore, openConfiguredStore, storeLocation, type MigrateOutcome, type StoreLocation } from './open.js';

@@ -249,6 +249,100 @@ CREATE TABLE request_nonces (
 CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at);
 `;
 
+const V6_QUORUM = `
+CREATE TABLE approval_requests (
+  id         TEXT PRIMARY KEY CHECK (length(id) = 43),
+  op         TEXT NOT NULL CHECK (length(op) BETWEEN 1 AND 64),
+  requester  TEXT NOT NULL CHECK (length(requester) BETWEEN 1 AND 255),
+  request    TEXT NOT NULL CHECK (json_valid(request) AND json_type(request) = 'object'),
+  rules      TEXT NOT NULL CHECK (json_valid(rules) AND json_type(rules) = 'array'),
+  state      TEXT NOT NULL CHECK (state IN ('pending', 'executed', 'denied', 'expired')),
+  created    INTEGER NOT NULL CHECK (created >= 0),
+  expires_at INTEGER NOT NULL CHECK (expires_at > created),
+  closed_at  INTEGER,
+  CHECK ((state = 'pending') = (closed_at IS NULL))
+) STRICT;
+CREATE INDEX approval_requests_by_state ON approval_requests (state, created);
+
+CREATE TABLE approvals (
+  request_id TEXT NOT NULL REFERENCES approval_requests (id),
+  approver   TEXT NOT NULL CHECK (length(approver) BETWEEN 1 AND 255),
+  decision   TEXT NOT NULL CHECK (decision IN ('approve', 'deny')),
+  approval   TEXT NOT NULL CHECK (json_valid(approval) AND json_type(approval) = 'object'),
+  created    INTEGER NOT NULL CHECK (created >= 0),
+  PRIMARY KEY (request_id, approver)
+) STRICT;
+
+CREATE TABLE governance_snapshots (
+  seq       INTEGER PRIMARY KEY CHECK (seq >= 0),
+  hash      TEXT NOT NULL UNIQUE CHECK (length(hash) = 64),
+  snapshot  TEXT NOT NULL CHECK (json_valid(snapshot)),
+  signature TEXT NOT NULL CHECK (length(signature) = 128),
+  created   INTEGER NOT NULL CHECK (created >= 0)
+) STRICT;
+`;
+
+// Issue #6: the public-key directory — its KEYTRANS log (append-only) and its entities and
+// one-time enrollment tokens (store/directory-rows.ts).
+const V7_DIRECTORY = `
+CREATE TABLE kt_log (
+  position    INTEGER PRIMARY KEY CHECK (position >= 0),
+  timestamp   INTEGER NOT NULL CHECK (timestamp >= 0),
+  prefix_root BLOB NOT NULL CHECK (length(prefix_root) = 32)
+) STRICT;
+CREATE TABLE kt_log_nodes (
+  start INTEGER NOT NULL CHECK (start >= 0),
+  len   INTEGER NOT NULL CHECK (len >= 1 AND (len & (len - 1)) = 0),
+  value BLOB NOT NULL CHECK (length(value) = 32),
+  PRIMARY KEY (start, len)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE kt_prefix_nodes (
+  value BLOB PRIMARY KEY CHECK (length(value) = 32),
+  node  BLOB NOT NULL CHECK (length(node) = 65)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE kt_versions (
+  label      BLOB NOT NULL CHECK (length(label) BETWEEN 1 AND 255),
+  version    INTEGER NOT NULL CHECK (version >= 0),
+  value      BLOB NOT NULL,
+  opening    BLOB NOT NULL CHECK (length(opening) = 16),
+  vrf_output BLOB NOT NULL CHECK (length(vrf_output) = 32),
+  vrf_proof  BLOB NOT NULL CHECK (length(vrf_proof) = 80),
+  commitment BLOB NOT NULL CHECK (length(commitment) = 32),
+  position   INTEGER NOT NULL REFERENCES kt_log (position),
+  PRIMARY KEY (label, version)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER kt_log_append_only BEFORE UPDATE ON kt_log
+BEGIN SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: the directory log is append-only'); END;
+CREATE TRIGGER kt_log_never_deleted BEFORE DELETE ON kt_log
+BEGIN SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: the directory log is append-only'); END;
+CREATE TRIGGER kt_versions_append_only BEFORE UPDATE ON kt_versions
+BEGIN SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: directory label versions never change'); END;
+CREATE TRIGGER kt_versions_never_deleted BEFORE DELETE ON kt_versions
+BEGIN SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: directory label versions never change'); END;
+
+CREATE TABLE dir_entities (
+  name      TEXT PRIMARY KEY,
+  kind      TEXT NOT NULL CHECK (kind IN ('user', 'service', 'group')),
+  principal TEXT UNIQUE CHECK (principal IS NULL OR kind <> 'group'),
+  state     TEXT NOT NULL CHECK (json_valid(state) AND json_type(state) = 'object'),
+  seq       INTEGER NOT NULL CHECK (seq >= 1),
+  updated   INTEGER NOT NULL,
+  CHECK (name GLOB '[a-z]*:[a-z0-9]*' AND substr(name, 1, instr(name, ':') - 1) = kind)
+) STRICT;
+CREATE TABLE dir_enroll_tokens (
+  id         TEXT PRIMARY KEY,
+  entity     TEXT NOT NULL REFERENCES dir_entities (name),
+  token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+  created_by TEXT NOT NULL,
+  created    INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER
+) STRICT;
+CREATE TRIGGER dir_enroll_tokens_used_once BEFORE UPDATE OF used_at ON dir_enroll_tokens
+WHEN OLD.used_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'KW_STORE_CONFLICT: an enrollment token is used once'); END;
+`;
+
 /** Every migration, in order. Append only. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'base tables', sql: V1_BASE_TABLES },
@@ -260,6 +354,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, description: 'principals can be disabled (disabled_at)', sql: V3_PRINCIPAL_DISABLED },
   { version: 4, description: 'second factors, MFA lockout counters and step-up records (issue #7)', sql: V4_MFA },
   { version: 5, description: 'shared replay cache of signed requests (request_nonces, issue #4)', sql: V5_NONCES },
+  { version: 6, description: 'quorum approval requests, approvals and signed governance snapshots (issue #7)', sql: V6_QUORUM },
+  { version: 7, description: 'public-key directory: KEYTRANS log, identities, groups, enrollment tokens (issue #6)', sql: V7_DIRECTORY },
 ];
 
 /** The schema version this code writes. */

@@ -300,6 +300,99 @@ CREATE TABLE request_nonces (
 CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at);
 `;
 
+const V6_QUORUM = `
+CREATE TABLE approval_requests (
+  id         TEXT PRIMARY KEY CONSTRAINT approval_requests_id CHECK (length(id) = 43),
+  op         TEXT NOT NULL CONSTRAINT approval_requests_op CHECK (length(op) BETWEEN 1 AND 64),
+  requester  TEXT NOT NULL CONSTRAINT approval_requests_requester CHECK (length(requester) BETWEEN 1 AND 255),
+  request    TEXT NOT NULL CONSTRAINT approval_requests_request CHECK (json_typeof(request::json) = 'object'),
+  rules      TEXT NOT NULL CONSTRAINT approval_requests_rules CHECK (json_typeof(rules::json) = 'array'),
+  state      TEXT NOT NULL CONSTRAINT approval_requests_state CHECK (state IN ('pending', 'executed', 'denied', 'expired')),
+  created    BIGINT NOT NULL CONSTRAINT approval_requests_created CHECK (created >= 0),
+  expires_at BIGINT NOT NULL CONSTRAINT approval_requests_expiry CHECK (expires_at > created),
+  closed_at  BIGINT,
+  CONSTRAINT approval_requests_closed CHECK ((state = 'pending') = (closed_at IS NULL))
+);
+CREATE INDEX approval_requests_by_state ON approval_requests (state, created);
+
+CREATE TABLE approvals (
+  request_id TEXT NOT NULL REFERENCES approval_requests (id),
+  approver   TEXT NOT NULL CONSTRAINT approvals_approver CHECK (length(approver) BETWEEN 1 AND 255),
+  decision   TEXT NOT NULL CONSTRAINT approvals_decision CHECK (decision IN ('approve', 'deny')),
+  approval   TEXT NOT NULL CONSTRAINT approvals_approval CHECK (json_typeof(approval::json) = 'object'),
+  created    BIGINT NOT NULL CONSTRAINT approvals_created CHECK (created >= 0),
+  PRIMARY KEY (request_id, approver)
+);
+
+CREATE TABLE governance_snapshots (
+  seq       BIGINT PRIMARY KEY CONSTRAINT governance_snapshots_seq CHECK (seq >= 0),
+  hash      TEXT NOT NULL UNIQUE CONSTRAINT governance_snapshots_hash CHECK (length(hash) = 64),
+  snapshot  TEXT NOT NULL,
+  signature TEXT NOT NULL CONSTRAINT governance_snapshots_signature CHECK (length(signature) = 128),
+  created   BIGINT NOT NULL CONSTRAINT governance_snapshots_created CHECK (created >= 0)
+);
+`;
+
+// Issue #6: the public-key directory — its KEYTRANS log (append-only) and its entities and
+// one-time enrollment tokens (store/directory-rows.ts).
+const V7_DIRECTORY = `
+CREATE TABLE kt_log (
+  position    BIGINT PRIMARY KEY CONSTRAINT kt_log_position CHECK (position >= 0),
+  timestamp   BIGINT NOT NULL CONSTRAINT kt_log_timestamp CHECK (timestamp >= 0),
+  prefix_root BYTEA NOT NULL CONSTRAINT kt_log_root CHECK (length(prefix_root) = 32)
+);
+CREATE TABLE kt_log_nodes (
+  start BIGINT NOT NULL CHECK (start >= 0),
+  len   BIGINT NOT NULL CHECK (len >= 1 AND (len & (len - 1)) = 0),
+  value BYTEA NOT NULL CHECK (length(value) = 32),
+  PRIMARY KEY (start, len)
+);
+CREATE TABLE kt_prefix_nodes (
+  value BYTEA PRIMARY KEY CHECK (length(value) = 32),
+  node  BYTEA NOT NULL CHECK (length(node) = 65)
+);
+CREATE TABLE kt_versions (
+  label      BYTEA NOT NULL CHECK (length(label) BETWEEN 1 AND 255),
+  version    BIGINT NOT NULL CHECK (version >= 0),
+  value      BYTEA NOT NULL,
+  opening    BYTEA NOT NULL CHECK (length(opening) = 16),
+  vrf_output BYTEA NOT NULL CHECK (length(vrf_output) = 32),
+  vrf_proof  BYTEA NOT NULL CHECK (length(vrf_proof) = 80),
+  commitment BYTEA NOT NULL CHECK (length(commitment) = 32),
+  position   BIGINT NOT NULL REFERENCES kt_log (position),
+  PRIMARY KEY (label, version)
+);
+CREATE FUNCTION kt_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'KW_STORE_CONFLICT: the directory log is append-only'; END $$;
+CREATE TRIGGER kt_log_append_only BEFORE UPDATE OR DELETE ON kt_log FOR EACH ROW EXECUTE FUNCTION kt_append_only();
+CREATE TRIGGER kt_versions_append_only BEFORE UPDATE OR DELETE ON kt_versions FOR EACH ROW EXECUTE FUNCTION kt_append_only();
+
+CREATE TABLE dir_entities (
+  name      TEXT PRIMARY KEY,
+  kind      TEXT NOT NULL CHECK (kind IN ('user', 'service', 'group')),
+  principal TEXT UNIQUE CHECK (principal IS NULL OR kind <> 'group'),
+  state     TEXT NOT NULL,
+  seq       INTEGER NOT NULL CHECK (seq >= 1),
+  updated   BIGINT NOT NULL,
+  CHECK (split_part(name, ':', 1) = kind)
+);
+CREATE TABLE dir_enroll_tokens (
+  id         TEXT PRIMARY KEY,
+  entity     TEXT NOT NULL REFERENCES dir_entities (name),
+  token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+  created_by TEXT NOT NULL,
+  created    BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at    BIGINT
+);
+CREATE FUNCTION dir_enroll_token_used_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.used_at IS NOT NULL THEN RAISE EXCEPTION 'KW_STORE_CONFLICT: an enrollment token is used once'; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER dir_enroll_tokens_used_once BEFORE UPDATE ON dir_enroll_tokens FOR EACH ROW EXECUTE FUNCTION dir_enroll_token_used_once();
+`;
+
 /** Every PostgreSQL migration, in order. Append only. */
 export const PG_MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'base tables', sql: V1_BASE_TABLES },
@@ -311,6 +404,8 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   { version: 3, description: 'change notifications on channel keyward_changes (cross-node invalidation)', sql: V3_CHANGE_NOTIFICATIONS },
   { version: 4, description: 'second factors, MFA lockout counters and step-up records (issue #7)', sql: V4_MFA },
   { version: 5, description: 'shared replay cache of signed requests (request_nonces, issue #4)', sql: V5_NONCES },
+  { version: 6, description: 'quorum approval requests, approvals and signed governance snapshots (issue #7)', sql: V6_QUORUM },
+  { version: 7, description: 'public-key directory: KEYTRANS log, identities, groups, enrollment tokens (issue #6)', sql: V7_DIRECTORY },
 ];
 
 /** The schema version this code writes on PostgreSQL. */

@@ -22,7 +22,9 @@
 import { z } from 'zod';
 import { StoreError } from './errors.js';
 import { PgMfaOps } from './postgres-mfa.js';
+import { PgQuorumOps } from './postgres-quorum.js';
 import { PgNonceOps, type NewNonce } from './nonces.js';
+import { PgDirectoryOps } from './directory-rows.js';
 import {
   ASYMMETRIC_KEY_TYPES,
   AuditCheckpointRowSchema,
@@ -100,6 +102,10 @@ export interface PgRunner {
 const RESERVED_META_KEYS: ReadonlySet<string> = new Set(['schema_version']);
 
 const IndexSchema = z.number().int().min(0);
+/** Row shapes checked on hot paths, built once (zod compiles each schema object the first time it parses). */
+const IdxRowSchema = z.object({ idx: IndexSchema });
+const NextIdxRowSchema = z.object({ next: IndexSchema });
+const MetaRowSchema = z.object({ value: MetaValueSchema });
 
 const ms = (d: Date): number => d.getTime();
 const blob = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -191,19 +197,55 @@ export class PgOps implements StoreOps {
   readonly #r: PgRunner;
   /** Second factors, lockouts and step-ups (postgres-mfa.ts). */
   readonly #mfa: PgMfaOps;
+  /** Approval requests, approvals, governance snapshots (postgres-quorum.ts). */
+  readonly #quorum: PgQuorumOps;
   /** The shared replay cache (nonces.ts). */
   readonly #nonces: PgNonceOps;
+  /** The directory's log and entities (directory-rows.ts). */
+  readonly #dir: PgDirectoryOps;
 
   constructor(runner: PgRunner) {
     this.#r = runner;
     this.#mfa = new PgMfaOps(runner);
+    this.#quorum = new PgQuorumOps(runner);
     this.#nonces = new PgNonceOps(runner);
+    this.#dir = new PgDirectoryOps(runner);
   }
+
+  // --- directory (directory-rows.ts) ------------------------------------------------------
+
+  ktLock(...a: Parameters<StoreOps['ktLock']>) { return this.#dir.ktLock(...a); }
+  ktTreeSize(...a: Parameters<StoreOps['ktTreeSize']>) { return this.#dir.ktTreeSize(...a); }
+  ktLogEntry(...a: Parameters<StoreOps['ktLogEntry']>) { return this.#dir.ktLogEntry(...a); }
+  ktLogNode(...a: Parameters<StoreOps['ktLogNode']>) { return this.#dir.ktLogNode(...a); }
+  ktPrefixNode(...a: Parameters<StoreOps['ktPrefixNode']>) { return this.#dir.ktPrefixNode(...a); }
+  ktVersionCount(...a: Parameters<StoreOps['ktVersionCount']>) { return this.#dir.ktVersionCount(...a); }
+  ktLabelVersion(...a: Parameters<StoreOps['ktLabelVersion']>) { return this.#dir.ktLabelVersion(...a); }
+  ktAppend(...a: Parameters<StoreOps['ktAppend']>) { return this.#dir.ktAppend(...a); }
+  getDirEntity(...a: Parameters<StoreOps['getDirEntity']>) { return this.#dir.getDirEntity(...a); }
+  getDirEntityByPrincipal(...a: Parameters<StoreOps['getDirEntityByPrincipal']>) { return this.#dir.getDirEntityByPrincipal(...a); }
+  listDirEntities(...a: Parameters<StoreOps['listDirEntities']>) { return this.#dir.listDirEntities(...a); }
+  putDirEntity(...a: Parameters<StoreOps['putDirEntity']>) { return this.#dir.putDirEntity(...a); }
+  createDirEnrollToken(...a: Parameters<StoreOps['createDirEnrollToken']>) { return this.#dir.createDirEnrollToken(...a); }
+  getDirEnrollTokenByHash(...a: Parameters<StoreOps['getDirEnrollTokenByHash']>) { return this.#dir.getDirEnrollTokenByHash(...a); }
+  useDirEnrollToken(...a: Parameters<StoreOps['useDirEnrollToken']>) { return this.#dir.useDirEnrollToken(...a); }
 
   // --- replay cache (nonces.ts) ---------------------------------------------------------
 
   useNonce(input: NewNonce): Promise<boolean> { return this.#nonces.useNonce(input); }
   purgeNonces(now: Date): Promise<number> { return this.#nonces.purgeNonces(now); }
+
+  // --- quorum (postgres-quorum.ts) -------------------------------------------------------
+
+  createApprovalRequest(...a: Parameters<StoreOps['createApprovalRequest']>) { return this.#quorum.createApprovalRequest(...a); }
+  getApprovalRequest(...a: Parameters<StoreOps['getApprovalRequest']>) { return this.#quorum.getApprovalRequest(...a); }
+  listApprovalRequests(...a: Parameters<StoreOps['listApprovalRequests']>) { return this.#quorum.listApprovalRequests(...a); }
+  closeApprovalRequest(...a: Parameters<StoreOps['closeApprovalRequest']>) { return this.#quorum.closeApprovalRequest(...a); }
+  addApproval(...a: Parameters<StoreOps['addApproval']>) { return this.#quorum.addApproval(...a); }
+  listApprovals(...a: Parameters<StoreOps['listApprovals']>) { return this.#quorum.listApprovals(...a); }
+  putGovernanceSnapshot(...a: Parameters<StoreOps['putGovernanceSnapshot']>) { return this.#quorum.putGovernanceSnapshot(...a); }
+  latestGovernanceSnapshot(...a: Parameters<StoreOps['latestGovernanceSnapshot']>) { return this.#quorum.latestGovernanceSnapshot(...a); }
+  getGovernanceSnapshot(...a: Parameters<StoreOps['getGovernanceSnapshot']>) { return this.#quorum.getGovernanceSnapshot(...a); }
 
   // --- MFA (postgres-mfa.ts) -----------------------------------------------------------
 
@@ -517,7 +559,7 @@ export class PgOps implements StoreOps {
     const e = parseInput(NewAuditEventSchema, input, 'appendAuditEvent');
     return this.#r.write('appendAuditEvent', async (q) => {
       const res = await q(SQL.reserveAuditIdx);
-      const next = parseRow(z.object({ idx: IndexSchema }), res.rows[0], 'audit_head').idx;
+      const next = parseRow(IdxRowSchema, res.rows[0], 'audit_head').idx;
       if (e.expectedIdx !== undefined && e.expectedIdx !== next) {
         // Thrown inside the write: the reservation is rolled back with it.
         throw new StoreError('KW_STORE_CONFLICT', `the next audit index is ${next}, not ${e.expectedIdx}`);
@@ -552,7 +594,7 @@ export class PgOps implements StoreOps {
     return this.#r.write('lockAuditHead', async (q) => {
       const res = await q(SQL.lockAuditHead);
       if (res.rowCount !== 1) throw new StoreError('KW_STORE_CORRUPT_DATABASE', 'audit_head: the sequencer row is missing');
-      return parseRow(z.object({ next: IndexSchema }), res.rows[0], 'audit_head').next;
+      return parseRow(NextIdxRowSchema, res.rows[0], 'audit_head').next;
     });
   }
 
@@ -582,7 +624,7 @@ export class PgOps implements StoreOps {
     const k = parseInput(IdentifierSchema, key, 'meta key');
     return this.#r.read('getMeta', async (q) => {
       const res = await q(SQL.getMeta, [k]);
-      return res.rowCount === 0 ? null : parseRow(z.object({ value: MetaValueSchema }), res.rows[0], 'meta').value;
+      return res.rowCount === 0 ? null : parseRow(MetaRowSchema, res.rows[0], 'meta').value;
     });
   }
 
@@ -611,7 +653,7 @@ async function all<S extends z.ZodType>(q: PgQuery, schema: S, sql: string, valu
 async function auditSize(q: PgQuery): Promise<number> {
   const res = await q(SQL.auditSize);
   if (res.rowCount !== 1) throw new StoreError('KW_STORE_CORRUPT_DATABASE', 'audit_head: the sequencer row is missing');
-  return parseRow(z.object({ next: IndexSchema }), res.rows[0], 'audit_head').next;
+  return parseRow(NextIdxRowSchema, res.rows[0], 'audit_head').next;
 }
 
 /** A row this operation just wrote must be readable; if not, the database misbehaves. */

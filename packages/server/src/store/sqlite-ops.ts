@@ -49,7 +49,10 @@ import {
 import { z } from 'zod';
 import { MFA_OP_KINDS } from './mfa-types.js';
 import { SqliteMfaOps } from './sqlite-mfa.js';
+import { QUORUM_OP_KINDS } from './quorum-types.js';
+import { SqliteQuorumOps } from './sqlite-quorum.js';
 import { NONCE_OP_KINDS, SqliteNonceOps, type NewNonce } from './nonces.js';
+import { DIRECTORY_OP_KINDS, SqliteDirectoryOps } from './directory-rows.js';
 import type {
   AuditCheckpointRow,
   AuditEventRow,
@@ -127,7 +130,9 @@ export const OP_KINDS = {
   getMeta: 'read',
   setMeta: 'write',
   ...MFA_OP_KINDS,
+  ...QUORUM_OP_KINDS,
   ...NONCE_OP_KINDS,
+  ...DIRECTORY_OP_KINDS,
 } as const satisfies Record<keyof StoreOps, 'read' | 'write'>;
 
 /** Meta keys only the store writes. */
@@ -224,26 +229,66 @@ function prepareStatements(db: Database) {
 type Statements = ReturnType<typeof prepareStatements>;
 
 /** The synchronous operations over one better-sqlite3 connection. */
+/** Row shapes checked on hot paths, built once (zod compiles each schema object the first time it parses). */
+const NextIdxRowSchema = z.object({ next: IndexSchema });
+const MetaRowSchema = z.object({ value: MetaValueSchema });
+
 export class SqliteOps implements SyncStoreOps {
   readonly #st: Statements;
   /** Called after a blob is destroyed, so the store can truncate the WAL once the change commits. */
   readonly #onDestroy: () => void;
   /** Second factors, lockouts and step-ups (sqlite-mfa.ts). */
   readonly #mfa: SqliteMfaOps;
+  /** Approval requests, approvals, governance snapshots (sqlite-quorum.ts). */
+  readonly #quorum: SqliteQuorumOps;
   /** The shared replay cache (nonces.ts). */
   readonly #nonces: SqliteNonceOps;
+  /** The directory's log and entities (directory-rows.ts). */
+  readonly #dir: SqliteDirectoryOps;
 
   constructor(db: Database, onDestroy: () => void) {
     this.#st = prepareStatements(db);
     this.#onDestroy = onDestroy;
     this.#mfa = new SqliteMfaOps(db);
+    this.#quorum = new SqliteQuorumOps(db);
     this.#nonces = new SqliteNonceOps(db);
+    this.#dir = new SqliteDirectoryOps(db);
   }
+
+  // --- directory (directory-rows.ts) ------------------------------------------------------
+
+  ktLock(...a: Parameters<SyncStoreOps['ktLock']>) { return this.#dir.ktLock(...a); }
+  ktTreeSize(...a: Parameters<SyncStoreOps['ktTreeSize']>) { return this.#dir.ktTreeSize(...a); }
+  ktLogEntry(...a: Parameters<SyncStoreOps['ktLogEntry']>) { return this.#dir.ktLogEntry(...a); }
+  ktLogNode(...a: Parameters<SyncStoreOps['ktLogNode']>) { return this.#dir.ktLogNode(...a); }
+  ktPrefixNode(...a: Parameters<SyncStoreOps['ktPrefixNode']>) { return this.#dir.ktPrefixNode(...a); }
+  ktVersionCount(...a: Parameters<SyncStoreOps['ktVersionCount']>) { return this.#dir.ktVersionCount(...a); }
+  ktLabelVersion(...a: Parameters<SyncStoreOps['ktLabelVersion']>) { return this.#dir.ktLabelVersion(...a); }
+  ktAppend(...a: Parameters<SyncStoreOps['ktAppend']>) { return this.#dir.ktAppend(...a); }
+  getDirEntity(...a: Parameters<SyncStoreOps['getDirEntity']>) { return this.#dir.getDirEntity(...a); }
+  getDirEntityByPrincipal(...a: Parameters<SyncStoreOps['getDirEntityByPrincipal']>) { return this.#dir.getDirEntityByPrincipal(...a); }
+  listDirEntities(...a: Parameters<SyncStoreOps['listDirEntities']>) { return this.#dir.listDirEntities(...a); }
+  putDirEntity(...a: Parameters<SyncStoreOps['putDirEntity']>) { return this.#dir.putDirEntity(...a); }
+  createDirEnrollToken(...a: Parameters<SyncStoreOps['createDirEnrollToken']>) { return this.#dir.createDirEnrollToken(...a); }
+  getDirEnrollTokenByHash(...a: Parameters<SyncStoreOps['getDirEnrollTokenByHash']>) { return this.#dir.getDirEnrollTokenByHash(...a); }
+  useDirEnrollToken(...a: Parameters<SyncStoreOps['useDirEnrollToken']>) { return this.#dir.useDirEnrollToken(...a); }
 
   // --- replay cache (nonces.ts) ---------------------------------------------------------
 
   useNonce(input: NewNonce): boolean { return this.#nonces.useNonce(input); }
   purgeNonces(now: Date): number { return this.#nonces.purgeNonces(now); }
+
+  // --- quorum (sqlite-quorum.ts) ---------------------------------------------------------
+
+  createApprovalRequest(...a: Parameters<SyncStoreOps['createApprovalRequest']>) { return this.#quorum.createApprovalRequest(...a); }
+  getApprovalRequest(...a: Parameters<SyncStoreOps['getApprovalRequest']>) { return this.#quorum.getApprovalRequest(...a); }
+  listApprovalRequests(...a: Parameters<SyncStoreOps['listApprovalRequests']>) { return this.#quorum.listApprovalRequests(...a); }
+  closeApprovalRequest(...a: Parameters<SyncStoreOps['closeApprovalRequest']>) { return this.#quorum.closeApprovalRequest(...a); }
+  addApproval(...a: Parameters<SyncStoreOps['addApproval']>) { return this.#quorum.addApproval(...a); }
+  listApprovals(...a: Parameters<SyncStoreOps['listApprovals']>) { return this.#quorum.listApprovals(...a); }
+  putGovernanceSnapshot(...a: Parameters<SyncStoreOps['putGovernanceSnapshot']>) { return this.#quorum.putGovernanceSnapshot(...a); }
+  latestGovernanceSnapshot(...a: Parameters<SyncStoreOps['latestGovernanceSnapshot']>) { return this.#quorum.latestGovernanceSnapshot(...a); }
+  getGovernanceSnapshot(...a: Parameters<SyncStoreOps['getGovernanceSnapshot']>) { return this.#quorum.getGovernanceSnapshot(...a); }
 
   // --- MFA (sqlite-mfa.ts) -------------------------------------------------------------
 
@@ -573,7 +618,7 @@ export class SqliteOps implements SyncStoreOps {
 
   auditSize(): number {
     const row = this.#st.nextAuditIdx.get() as { next: unknown } | undefined;
-    return parseRow(z.object({ next: IndexSchema }), row, 'audit_events').next;
+    return parseRow(NextIdxRowSchema, row, 'audit_events').next;
   }
 
   /** A write: outside a transaction BEGIN IMMEDIATE, inside one the transaction already holds the write lock. */
@@ -608,7 +653,7 @@ export class SqliteOps implements SyncStoreOps {
   getMeta(key: string): string | null {
     const k = parseInput(IdentifierSchema, key, 'meta key');
     const row = this.#st.getMeta.get(k);
-    return row === undefined ? null : parseRow(z.object({ value: MetaValueSchema }), row, 'meta').value;
+    return row === undefined ? null : parseRow(MetaRowSchema, row, 'meta').value;
   }
 
   setMeta(key: string, value: string): void {

@@ -43,10 +43,14 @@ import type {
   TokenRowSchema,
 } from './schema.js';
 import type { MfaStore } from './mfa-types.js';
+import type { QuorumStore } from './quorum-types.js';
 import type { NonceStore } from './nonces.js';
+import type { DirectoryRowStore } from './directory-rows.js';
 
 export type * from './mfa-types.js';
+export type { ApprovalRequestRow, ApprovalRow, ApprovalState, GovernanceSnapshotRow, NewApproval, NewApprovalRequest, NewGovernanceSnapshot, QuorumStore } from './quorum-types.js';
 export type { NewNonce, NonceStore } from './nonces.js';
+export type { DirEnrollTokenRow, DirEntityRow, DirectoryRowStore, KtAppend, KtVersionRecord, NewDirEnrollToken, PutDirEntity } from './directory-rows.js';
 export type { JsonValue, KeyType, KeyVersionState, PrincipalKind, SigningKeyAlg } from './schema.js';
 
 // --- rows (what the store returns) ----------------------------------------------------
@@ -252,7 +256,9 @@ export interface StoreOps
     AuditStore,
     MetaStore,
     MfaStore,
-    NonceStore {}
+    QuorumStore,
+    NonceStore,
+    DirectoryRowStore {}
 
 /** A transaction handle: the operations, valid only until `transaction(fn)` settles. */
 export type StoreTx = StoreOps;

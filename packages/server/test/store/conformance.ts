@@ -19,6 +19,7 @@ import { describe, it } from 'node:test';
 import { isStoreError, type StoreErrorCode } from '../../src/store/errors.js';
 import type { KeyType, KeyVersionRow, KeyVersionState, Store } from '../../src/store/types.js';
 import { exerciseMfaStore } from './conformance-mfa.js';
+import { exerciseQuorumStore } from './conformance-quorum.js';
 import { exerciseNonceStore } from './conformance-nonces.js';
 
 // --- fixtures -----------------------------------------------------------------------------
@@ -248,6 +249,7 @@ export function exerciseStore(name: string, open: () => Promise<Store>, harness?
 
   // Second factors, lockouts and step-ups (issue #7).
   exerciseMfaStore(name, open);
+  exerciseQuorumStore(name, open);
   // The shared replay cache and the audit sequencer lock (issue #4, several nodes).
   exerciseNonceStore(name, open);
 

@@ -431,6 +431,8 @@ void describe('postgres: migrations', () => {
       3: 'f24b1e0301fbb4fe1bdaed861ec20ce68aa0f3bd5184a10257b9aa2ba4c2425b',
       4: 'b6946eb028b815359a4b303ef5ca60b8a0cd493182bd764d214a0b4bfd1c3a88',
       5: 'a89b58500c34e53f1bf0e3f491ce79937b11a29eff4446bea3a4382129d798c0',
+      6: '3ea4bb82ccbaaa13996398a49e83177b7e6b9e224224a347ca2ddf3d72f499c7',
+      7: '475575288d8cde0609055d2af74344a431cc6b2d30e016db76b2cc98f6d64969',
     };
     for (const m of PG_MIGRATIONS) assert.equal(sha256(m.sql), PINNED[m.version], `migration ${m.version} changed`);
   });

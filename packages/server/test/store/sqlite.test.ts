@@ -182,6 +182,8 @@ void describe('sqlite: migrations', () => {
       3: '18a55d15ff30ee02b9cc6bf1d36d6fdbd7caeb107d8818efc5ae5ac56912a36d',
       4: '610d912d7b70bdc710b2101185187dc9c46fd83615e89826923f3216b81872bb',
       5: 'a0377eb726ddc20d561113a9f829ff19971cebf58937b9f743415c73214e9bc3',
+      6: 'e5574a9bee90cb161786762b14b848005b9c2be56a3e7923a20ac432dabece1c',
+      7: '0f980d9c08dbeb7520b9cd24dd726371325aa524ddc9666d3aaeaf6b3d8b66a4',
     };
     for (const m of MIGRATIONS) assert.equal(sha256(m.sql), PINNED[m.version], `migration ${m.version} changed`);
   });

@@ -6,13 +6,14 @@ import { writeAll } from '../../lib/io.js';
 import { printJson } from '../../lib/output.js';
 import * as server from '../../lib/server-modules.js';
 import { defineServiceCommand } from '../../lib/service.js';
+import { TEE_FLAGS, teeSettings } from './server-tee.js';
 
 export const DEV_TOKEN_ENV = 'KEYWARD_DEV_ROOT_TOKEN';
 const SCHEDULER_ENV = 'KEYWARD_SCHEDULER_MS';
 const ENV = { data: 'KEYWARD_DATA', store: 'KEYWARD_STORE', listen: 'KEYWARD_LISTEN', cert: 'KEYWARD_TLS_CERT', key: 'KEYWARD_TLS_KEY', logFile: 'KEYWARD_LOG_FILE' } as const;
 const DEFAULT_LISTEN = '127.0.0.1:8200';
 
-interface ConfigFile { data?: unknown; store?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown; audit_ship?: unknown; scheduler_ms?: unknown; hsm_pin_file?: unknown; hsm_retry_ms?: unknown }
+interface ConfigFile { data?: unknown; store?: unknown; listen?: unknown; tls_cert?: unknown; tls_key?: unknown; insecure?: unknown; log_file?: unknown; audit_ship?: unknown; scheduler_ms?: unknown; hsm_pin_file?: unknown; hsm_retry_ms?: unknown; witnesses?: unknown; witnesses_k?: unknown }
 const HSM_PIN_ENV = 'KEYWARD_HSM_PIN';
 const HSM_PIN_FILE_ENV = 'KEYWARD_HSM_PIN_FILE';
 const HSM_RETRY_ENV = 'KEYWARD_HSM_RETRY_MS';
@@ -29,13 +30,14 @@ export const serverCommand = defineServiceCommand({
     'tls-key': { type: 'string', value: 'FILE', help: `TLS private key, PEM (or $${ENV.key})` },
     insecure: { type: 'boolean', help: 'allow plain HTTP on a non-loopback address (tokens would travel in the clear)' },
     dev: { type: 'boolean', help: 'development server: temporary store, auto-unsealed, loopback only, NOT for real keys' },
-    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, store, listen, tls_cert, tls_key, insecure, log_file, scheduler_ms, hsm_pin_file, hsm_retry_ms }' },
+    config: { type: 'string', value: 'FILE', help: 'JSON config file { data, store, listen, tls_cert, tls_key, insecure, log_file, scheduler_ms, hsm_pin_file, hsm_retry_ms, witnesses: [{ name, url, key }], witnesses_k, attest: { tpm_roots, … }, keyholder, keyholder_client_key, keyholder_policy }' },
     'log-file': { type: 'string', value: 'FILE', help: `append the server's JSON logs to FILE instead of stderr (or $${ENV.logFile})` },
     'audit-ship': { type: 'string', value: 'SINK', help: 'ship the audit log as verifiable segments to file:PATH[?max_bytes=N&keep=K], http(s)://URL or syslog://HOST:PORT (or $KEYWARD_AUDIT_SHIP, or "audit_ship" in --config); check them with keyward audit verify' },
     'scheduler-interval': { type: 'string', value: 'MS', help: `tick of the key lifecycle scheduler (automatic rotation, scheduled destruction), ms (or $${SCHEDULER_ENV}, or "scheduler_ms" in --config; default 60000; 0 = off)` },
     json: { type: 'boolean', help: 'print { url, dataDir, dev, token? } as JSON on stdout once listening' },
     'hsm-pin-file': { type: 'string', value: 'FILE', help: `HSM-wrapped mode: the token PIN file (or $${HSM_PIN_FILE_ENV}, or $${HSM_PIN_ENV} holding the PIN, or "hsm_pin_file" in --config)` },
     'hsm-retry-ms': { type: 'string', value: 'MS', help: `HSM-wrapped mode: auto-unseal retry period while the HSM is unavailable (or $${HSM_RETRY_ENV}, or "hsm_retry_ms"; default 5000)` },
+    ...TEE_FLAGS,
   },
   details: `
 Settings: flags, else environment, else the config file. Without TLS the
@@ -61,6 +63,19 @@ docs/hsm.md): the keyholder unseals itself from the HSM at start, with the
 PIN from --hsm-pin-file, $${HSM_PIN_FILE_ENV}, $${HSM_PIN_ENV} or "hsm_pin_file" (handed to the
 keyholder process on a pipe, never in argv). If the HSM is unavailable it
 stays sealed, "keyward status" says why, and it retries every --hsm-retry-ms.
+
+Witnesses (docs/witness.md): "witnesses": [{ "name", "url", "key" }] and
+"witnesses_k" (default: all) in --config. Every new audit checkpoint is sent
+to them (keyward witness); GET /v1/audit/checkpoint then serves the newest
+checkpoint k of them cosigned, and keyward audit export carries it.
+
+Trusted execution (docs/tee.md): "attest": { "nitro_roots", "tpm_roots",
+"amd_roots", "intel_roots": [PEM files], "nonce_ttl_seconds" } in --config
+sets the roots attested key release verifies evidence with (the spawned
+keyholder gets the same). --keyholder tcp:HOST:PORT uses a keyholder running
+apart (keyward keyholder serve, e.g. in a TEE) over the attested channel: it
+is sent nothing until its evidence verifies (attest.tpm_roots) and matches
+--keyholder-policy; --keyholder-client-key authenticates this API to it.
 
 --dev makes a temporary data directory (removed at exit), initializes it,
 unseals it with its own in-memory shares and prints a root token
@@ -105,6 +120,11 @@ unseals it with its own in-memory shares and prints a root token
     if (hsmRetryText !== undefined && (typeof hsmRetryText !== 'string' || !/^\d{1,7}$/.test(hsmRetryText) || Number(hsmRetryText) > 3_600_000)) {
       usageError('the HSM retry period (--hsm-retry-ms, $KEYWARD_HSM_RETRY_MS, "hsm_retry_ms") must be a whole number of ms from 0 to 3600000');
     }
+    // Witnesses of the audit log (docs/witness.md): config file only (a list does not fit a flag).
+    if (file.witnesses !== undefined && !Array.isArray(file.witnesses)) usageError('"witnesses" in the config file must be an array of { "name", "url", "key" }');
+    if (file.witnesses_k !== undefined && (typeof file.witnesses_k !== 'number' || !Number.isInteger(file.witnesses_k))) usageError('"witnesses_k" in the config file must be an integer');
+    const witnesses = file.witnesses as { name: string; url: string; key: string }[] | undefined;
+    const tee = teeSettings(flags, io.env, file as Record<string, unknown>, flags.config);
     const store = pick(flags.store, ENV.store, 'store');
     if (store !== undefined && !/^postgres(?:ql)?:\/\//.test(store)) usageError('--store must be a postgres:// or postgresql:// URL');
     const entry = await server.serverEntry();
@@ -129,6 +149,9 @@ unseals it with its own in-memory shares and prints a root token
       ...(hsmPinFile !== undefined ? { hsmPinFile: path.resolve(hsmPinFile) } : {}),
       ...(hsmPin !== undefined ? { hsmPin } : {}),
       ...(hsmRetryText !== undefined ? { hsmRetryMs: Number(hsmRetryText) } : {}),
+      ...tee,
+      ...(witnesses !== undefined ? { witnesses } : {}),
+      ...(typeof file.witnesses_k === 'number' ? { witnessesK: file.witnesses_k } : {}),
     });
     const url = running.url.replace(/\/+$/, '');
     if (flags.dev) {

@@ -29,6 +29,11 @@ export function authRoutes(app: App): void {
       await ctx.audit.recordFailure({ ...base, outcome: 'error', code: 'KW_INVALID_ARGUMENT' });
       throw new ApiError('KW_INVALID_ARGUMENT', 'public_key must be 32 bytes of canonical base64url');
     }
+    if (ctx.directory && ((await ctx.store.getDirEntityByPrincipal(who.id)) !== null || ctx.directory.requireDevices)) {
+      // Issue #6: keys of directory devices are registered by the directory (directory/gate.ts).
+      await ctx.audit.recordFailure({ ...base, outcome: 'denied', code: 'KW_DIR_NOT_A_DEVICE' });
+      throw new ApiError('KW_DIR_NOT_A_DEVICE', 'request-signing keys of this principal are its directory devices\' keys: enroll or approve a device instead');
+    }
     const keyId = newId('dk_');
     await ctx.audit.record({ ...base, outcome: 'allowed', details: { key_id: keyId } }, async (tx) => {
       await tx.addSigningKey({ keyId, principal: who.id, alg: 'ed25519', publicKey: pk, created: new Date() });

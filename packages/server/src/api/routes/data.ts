@@ -23,6 +23,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MAX_OPEN_HEADER_BYTES } from '../../keyholder/protocol.js';
 import { requestHashOf } from '../../keyholder/service.js';
+import { KEYHOLDER_PROOF_REQUEST_HEADER, KEYHOLDER_SIGNATURE_HEADER } from '../../keyholder/response-signing.js';
 import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
@@ -31,6 +32,8 @@ import { requestNonceOf } from '../nonces.js';
 import { ApiError, toHttpError, type ApiErrorCode } from '../errors.js';
 import { decide, type Operation } from '../policy.js';
 import { guarded, policiesOf, requireKey, requireVersion } from './common.js';
+import { requireDirectoryDevice } from '../../directory/gate.js';
+import { withGovernance } from '../governance.js';
 
 /** Most items one rewrap request may carry. */
 export const MAX_REWRAP_ITEMS = 100;
@@ -39,7 +42,8 @@ const Params = z.strictObject({ ns: NsParam, name: NsParam });
 const Version = z.int().min(1).max(2 ** 31 - 1);
 const Recipient = z.string().min(1).max(4096);
 const Sealed = z.strictObject({ key: z.string(), version: z.int(), sealed: z.string() });
-const SIGNED_HEADERS = ['signature-input', 'signature', 'content-digest', 'content-type'];
+/** Relayed to the keyholder: the signature fields, and the caller's opt-in to a keyholder-signed response (response-signing.ts). */
+const SIGNED_HEADERS = ['signature-input', 'signature', 'content-digest', 'content-type', KEYHOLDER_PROOF_REQUEST_HEADER];
 
 /** The signed request as the keyholder needs it: absolute URL as received, the signature fields, the body. */
 function signedRequestOf(req: FastifyRequest, raw: Uint8Array) {
@@ -67,11 +71,20 @@ const storedOf = (k: KeyRow, v: KeyVersionRow & { wrapped: Uint8Array }) => ({
 export function dataRoutes(app: App): void {
   const { ctx } = app;
   const replay = new MemoryReplayCache({ maxEntries: 100_000 });
+  // The keyholder's signature over a result (asked for with Keyward-Keyholder-Proof), returned as a header.
+  const proofs = new WeakMap<FastifyRequest, string>();
+  const withProof = <R extends { proof?: string | undefined }>(req: FastifyRequest, r: R): R => { if (r.proof) proofs.set(req, r.proof); return r; };
+  app.fastify.addHook('onSend', (req, reply, payload, done) => {
+    const proof = proofs.get(req);
+    if (proof !== undefined && reply.statusCode === 200) void reply.header(KEYHOLDER_SIGNATURE_HEADER, proof);
+    done(null, payload);
+  });
 
   /** Token, device key, policy, audit; `run` gets the version to use, the relayed request and the event. */
   async function dataOp<T>(
     op: Operation, req: FastifyRequest, raw: Uint8Array, params: { ns: string; name: string },
-    opts: { context?: Record<string, string>; version?: number; decrypting?: boolean; verifyHere?: boolean },
+    opts: { context?: Record<string, string>; version?: number; decrypting?: boolean; verifyHere?: boolean; recipient?: string },
+    /** Sends its one keyholder op before its first await (the audit pipe pipelines them: recordOp `ordered`). */
     run: (a: { key: KeyRow; version: KeyVersionRow & { wrapped: Uint8Array }; request: ReturnType<typeof signedRequestOf> & { device: { keyId: string; principal: string; publicKey: Uint8Array } }; eventB64: string }) => Promise<{ result: T; leaf: number }>,
   ): Promise<T> {
     const signed = signedRequestOf(req, raw);
@@ -79,8 +92,12 @@ export function dataRoutes(app: App): void {
     try { requestHash = Buffer.from(requestHashOf(signed.headers)).toString('hex'); } catch { /* unsigned: refused below */ }
     const k0 = await ctx.store.getKey(params.ns, params.name);
     const target = opts.version ?? k0?.latestVersion;
-    return guarded(app, req, { op, auditOp: `data.${op}`, ns: params.ns, key: params.name, version: target, context: opts.context ?? {}, auth: 'signature', request: requestHash }, async ({ who, event }) => {
+    // A node whose keyholder has not yet taken another node's newest signed policy is refused by it (KW_POLICY_DENIED):
+    // withGovernance syncs it from the store and runs the request once more (api/governance.ts).
+    return withGovernance(app, () => guarded(app, req, { op, auditOp: `data.${op}`, ns: params.ns, key: params.name, version: target, context: opts.context ?? {}, auth: 'signature', request: requestHash }, async ({ who, event }) => {
       const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
+      // Issue #6: only directory devices of the principal sign requests and receive sealed results (directory/gate.ts).
+      await requireDirectoryDevice(ctx, who.id, device.keyId, opts.recipient);
       const deviceRecord = { keyId: device.keyId, principal: device.principal, publicKey: device.publicKey };
       if (opts.verifyHere) {
         await verifyRequest(signed, {
@@ -94,8 +111,8 @@ export function dataRoutes(app: App): void {
       // Its nonce is recorded with the event (shared by every node): a replay to another node is refused.
       const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
       return ctx.audit.recordOp({ ...event, outcome: 'allowed' }, (ev) =>
-        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }), nonce ? { nonce } : {});
-    });
+        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }), { ...(nonce ? { nonce } : {}), ordered: true });
+    }));
   }
 
   const wireRequest = (r: { method: string; url: string; headers: Record<string, string | string[]>; body: Uint8Array; device: { keyId: string; principal: string; publicKey: Uint8Array } }) => ({
@@ -106,16 +123,16 @@ export function dataRoutes(app: App): void {
     method: 'POST', url: '/v1/data/:ns/:name/datakey', summary: 'A new data key: wrapped, and sealed to the recipient in the signed body', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ recipient: Recipient, context: ContextSchema.default({}), plaintext: z.literal(false).optional() }),
     response: z.strictObject({ key: z.string(), version: z.int(), wrapped: z.string(), sealed: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('datakey', req, raw, params, { context: body.context }, async ({ key, version, request, eventB64 }) => {
-    const r = await ctx.keyholder.call('datakey', { event: eventB64, version: storedOf(key, version), context: body.context, recipient: body.recipient, request: wireRequest(request) });
+  }, ({ params, body, req, raw }) => dataOp('datakey', req, raw, params, { context: body.context, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
+    const r = withProof(req, await ctx.keyholder.call('datakey', { event: eventB64, version: storedOf(key, version), context: body.context, recipient: body.recipient, request: wireRequest(request) }));
     return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, wrapped: r.wrapped, sealed: r.sealed }, leaf: r.leaf };
   }));
 
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/unwrap', summary: 'Unwrap a data key and seal it to the recipient in the signed body', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ version: Version, wrapped: b64uString(4096), context: ContextSchema.default({}), recipient: Recipient }), response: Sealed,
-  }, ({ params, body, req, raw }) => dataOp('unwrap', req, raw, params, { context: body.context, version: body.version, decrypting: true }, async ({ key, version, request, eventB64 }) => {
-    const r = await ctx.keyholder.call('unwrap', { event: eventB64, version: storedOf(key, version), context: body.context, wrapped: body.wrapped, recipient: body.recipient, request: wireRequest(request) });
+  }, ({ params, body, req, raw }) => dataOp('unwrap', req, raw, params, { context: body.context, version: body.version, decrypting: true, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
+    const r = withProof(req, await ctx.keyholder.call('unwrap', { event: eventB64, version: storedOf(key, version), context: body.context, wrapped: body.wrapped, recipient: body.recipient, request: wireRequest(request) }));
     return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
   }));
 
@@ -125,8 +142,8 @@ export function dataRoutes(app: App): void {
   }, ({ params, body, req, raw }) => {
     const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.ciphertext);
     if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'ciphertext must start with kw:v<N>:');
-    return dataOp('decrypt', req, raw, params, { context: body.context, version: Number(m[1]), decrypting: true }, async ({ key, version, request, eventB64 }) => {
-      const r = await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) });
+    return dataOp('decrypt', req, raw, params, { context: body.context, version: Number(m[1]), decrypting: true, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
+      const r = withProof(req, await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) }));
       return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
     });
   });
@@ -158,8 +175,8 @@ export function dataRoutes(app: App): void {
     if (d.headerLength !== header.length) throw new ApiError('KW_INVALID_ARGUMENT', 'send the envelope header only (its first headerLength bytes), not the payload');
     const context = Object.fromEntries(d.context);
     const version = body.version ?? (await versionForHeader(params.ns, params.name, d.stanzas.flatMap((st) => (st.keyId ? [st.keyId] : []))));
-    return dataOp('open', req, raw, params, { context, ...(version !== undefined ? { version } : {}), decrypting: true }, async ({ key, version: v, request, eventB64 }) => {
-      const r = await ctx.keyholder.call('open', { event: eventB64, version: storedOf(key, v), header: body.header, context, recipient: body.recipient, request: wireRequest(request) });
+    return dataOp('open', req, raw, params, { context, ...(version !== undefined ? { version } : {}), decrypting: true, recipient: body.recipient }, async ({ key, version: v, request, eventB64 }) => {
+      const r = withProof(req, await ctx.keyholder.call('open', { event: eventB64, version: storedOf(key, v), header: body.header, context, recipient: body.recipient, request: wireRequest(request) }));
       return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
     });
   });

@@ -6,6 +6,7 @@ import { isProtocolError } from '../../keyholder/protocol.js';
 import type { App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
+import { listNodes, NodeView } from '../nodes.js';
 
 /** HSM-wrapped mode: the auto-unseal state (keyholder/hsm-custody.ts HsmStatus) and the code of its last failure. */
 const HsmHealth = z.strictObject({ state: z.enum(['connecting', 'available', 'unavailable', 'failed', 'sealed']), code: z.string().nullable() });
@@ -20,10 +21,12 @@ export function sysRoutes(app: App): void {
       const st = await ctx.keyholder.call('status', {}, { timeoutMs: 2000 });
       ctx.state.initialized = st.initialized;
       ctx.metrics.sealed.set(st.sealed ? 1 : 0);
+      ctx.metrics.observeHsm(st.hsm ?? null);
       return st;
     } catch (e) {
-      if (isProtocolError(e)) ctx.metrics.keyholderErrors.inc({ code: e.code });
+      if (isProtocolError(e)) ctx.metrics.keyholderError(e.code);
       ctx.metrics.sealed.set(1);
+      ctx.metrics.observeHsm(undefined);
       return null;
     }
   };
@@ -123,5 +126,42 @@ export function sysRoutes(app: App): void {
     await ctx.keyholder.call('seal', {});
     ctx.metrics.sealed.set(1);
     return { sealed: true };
+  });
+
+  // Issue #9 (docs/deployment.md §Nodes): the nodes sharing this store, from their heartbeats (api/nodes.ts).
+  app.route({
+    method: 'GET', url: '/v1/sys/nodes', tag: 'sys', auth: 'admin', response: z.strictObject({ nodes: z.array(NodeView) }),
+    summary: 'The server nodes sharing this store: version, start, last heartbeat, seal and keyholder/HSM state; stale after 3 missed heartbeats (admin token)',
+  }, async ({ req }) => {
+    const who = await app.principal(req);
+    if (!who.admin) {
+      await ctx.audit.recordFailure({ ns: null, principal: who.id, auth: 'token', op: 'sys.nodes', outcome: 'denied', code: 'KW_FORBIDDEN' });
+      throw new ApiError('KW_FORBIDDEN', 'listing nodes needs an admin token');
+    }
+    return { nodes: await listNodes(ctx.store) };
+  });
+
+  // Issue #8 (docs/tee.md §Pinning the keyholder from a client): the keyholder's evidence and its
+  // response key, relayed as is. The client makes the challenge and checks everything itself.
+  const Attestation = z.strictObject({
+    platform: z.string(), responseKey: z.string(),
+    offer: z.record(z.string(), z.unknown()).optional(), evidence: z.record(z.string(), z.unknown()).optional(),
+  });
+  app.route({
+    method: 'GET', url: '/v1/sys/keyholder/attestation', tag: 'sys', auth: 'token', response: Attestation,
+    summary: "The keyholder's evidence offer (TPM: EK certificate, EK and AK public areas) and its response-signing key (keyholder run apart only)",
+  }, async ({ req }) => {
+    await app.principal(req);
+    return ctx.keyholder.call('keyholder-attestation', {});
+  });
+  app.route({
+    method: 'POST', url: '/v1/sys/keyholder/attestation', tag: 'sys', auth: 'token', response: Attestation,
+    summary: "Fresh keyholder evidence: answers the caller's challenge (TPM: MakeCredential for the offered AK) and binds its 32-byte nonce and the response key",
+    body: z.strictObject({ nonce: z.string().regex(/^[A-Za-z0-9_-]{43}$/), challenge: z.record(z.string(), z.unknown()) }),
+  }, async ({ body, req }) => {
+    await app.principal(req);
+    // Each answer costs a TPM credential activation and a quote.
+    if (!ctx.limits.perAddress.take(`keyholder-attestation:${req.ip}`)) throw new ApiError('KW_RATE_LIMITED', 'too many keyholder attestation requests from this address');
+    return ctx.keyholder.call('keyholder-attestation', { nonce: body.nonce, challenge: body.challenge }, { timeoutMs: 30_000 });
   });
 }
