@@ -12,24 +12,11 @@
  * | `nonceTtlSeconds` | 60 (1..600): the longest a workload may ask for |
  * | `clock` (programmatic only) | the system clock: the instant certificates and evidence age are checked at (tests) |
  */
-import { AMD_ARK_GENOA_PEM, AMD_ARK_MILAN_PEM, AWS_NITRO_ROOT_G1_PEM, INTEL_SGX_ROOT_CA_PEM } from '@keyward/attest';
-import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
-
-const Pem = z.string().min(1).max(64 * 1024).refine((s) => {
-  try {
-    new X509Certificate(s);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a PEM (or DER base64) X.509 certificate');
+import { ATTEST_ROOTS_SHAPE, withDefaultRoots } from '../keyholder/ops/release-verify.js';
 
 export const AttestSettingsSchema = z.strictObject({
-  nitroRoots: z.array(Pem).min(1).max(16).optional(),
-  tpmRoots: z.array(Pem).max(64).optional(),
-  amdRoots: z.array(Pem).min(1).max(16).optional(),
-  intelRoots: z.array(Pem).min(1).max(16).optional(),
+  ...ATTEST_ROOTS_SHAPE,
   nonceTtlSeconds: z.int().min(1).max(600).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function', 'clock must be a function returning a Date').optional(),
 });
@@ -46,12 +33,7 @@ export function attestSettings(input: AttestSettingsInput = {}): AttestSettings 
   const s = AttestSettingsSchema.parse(input);
   const clock = s.clock;
   return {
-    roots: {
-      nitro: s.nitroRoots ?? [AWS_NITRO_ROOT_G1_PEM],
-      tpm: s.tpmRoots ?? [],
-      amd: s.amdRoots ?? [AMD_ARK_MILAN_PEM, AMD_ARK_GENOA_PEM],
-      intel: s.intelRoots ?? [INTEL_SGX_ROOT_CA_PEM],
-    },
+    roots: withDefaultRoots(s),
     nonceTtlSeconds: s.nonceTtlSeconds ?? 60,
     now: clock ? () => clock() : () => new Date(),
   };

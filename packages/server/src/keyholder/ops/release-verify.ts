@@ -43,26 +43,33 @@ const Pem = z.string().min(1).max(64 * 1024).refine((s) => {
   } catch {
     return false;
   }
-}, 'must be a PEM X.509 certificate');
+}, 'must be a PEM (or DER base64) X.509 certificate');
 
-/** The keyholder's attest configuration (`--attest-config FILE`, or $KEYWARD_KEYHOLDER_ATTEST from the server that spawns it). */
-export const KeyholderAttestConfigSchema = z.strictObject({
+/** The root-certificate fields, shared by the keyholder's config and the server's `attest` settings. */
+export const ATTEST_ROOTS_SHAPE = {
   nitroRoots: z.array(Pem).min(1).max(16).optional(),
   tpmRoots: z.array(Pem).max(64).optional(),
   amdRoots: z.array(Pem).min(1).max(16).optional(),
   intelRoots: z.array(Pem).min(1).max(16).optional(),
-});
+};
+
+/** The keyholder's attest configuration (`--attest-config FILE`, or $KEYWARD_KEYHOLDER_ATTEST from the server that spawns it). */
+export const KeyholderAttestConfigSchema = z.strictObject(ATTEST_ROOTS_SHAPE);
 export type KeyholderAttestConfig = z.input<typeof KeyholderAttestConfigSchema>;
 
-/** Fills the defaults (pinned vendor roots; no TPM roots). Throws a ZodError on a malformed config. */
-export function keyholderAttestRoots(input: unknown = {}): KeyholderAttestRoots {
-  const c = KeyholderAttestConfigSchema.parse(input);
+/** The roots given, each kind defaulting to the pinned vendor roots (no TPM roots by default). */
+export function withDefaultRoots(c: z.output<typeof KeyholderAttestConfigSchema>): KeyholderAttestRoots {
   return {
     nitro: c.nitroRoots ?? [AWS_NITRO_ROOT_G1_PEM],
     tpm: c.tpmRoots ?? [],
     amd: c.amdRoots ?? [AMD_ARK_MILAN_PEM, AMD_ARK_GENOA_PEM],
     intel: c.intelRoots ?? [INTEL_SGX_ROOT_CA_PEM],
   };
+}
+
+/** Fills the defaults (pinned vendor roots; no TPM roots). Throws a ZodError on a malformed config. */
+export function keyholderAttestRoots(input: unknown = {}): KeyholderAttestRoots {
+  return withDefaultRoots(KeyholderAttestConfigSchema.parse(input));
 }
 
 export type ReleaseEvidence = ParsedParams<'attest-verify'>['evidence'];
