@@ -1,6 +1,6 @@
 /**
  * Shared plumbing of the reference pipeline: the key service process (`keyward
- * server --dev`), principals with tokens and device keys, credentials files
+ * server --dev`, with the public-key directory enabled), principals with tokens and device keys, credentials files
  * (0600) and a tiny JSON-lines RPC over a local (unix) socket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,7 +25,7 @@ export interface KeyService { url: string; admin(method: string, path: string, b
 export async function startKeyService(): Promise<KeyService> {
   const root = `kw_${randomBytes(32).toString('base64url')}`;
   const child: ChildProcess = spawn(process.execPath, [...NODE_ARGS, join(REPO, 'packages/integrations/test/fixtures/keyward-cli.mjs'), 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
-    cwd: REPO, env: { ...process.env, KEYWARD_DEV_ROOT_TOKEN: root }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO, env: { ...process.env, KEYWARD_DEV_ROOT_TOKEN: root, KEYWARD_DIRECTORY: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];
   child.stderr!.on('data', (c: Buffer) => out.push(c));

@@ -4,11 +4,21 @@
  *
  *   client ──JSON──▶ ingest ──sealed (kms events key)──▶ NATS JetStream ──▶ processor ◀─unix socket─▶ decrypt worker (only holder of the processor's credentials)
  *                                                                            │
- *                                                        sealed columns (kms results key + analyst) ▼
- *                                                                       PostgreSQL ──▶ analyst (HPKE identity file)
+ *                                                 sealed columns (kms results key + user:analyst's devices) ▼
+ *                                                                       PostgreSQL ──▶ analyst (a device of user:analyst: laptop or phone)
  *
- * Starts a key service in dev mode, creates the keys and principals, runs
- * each service as its own process, and prints what every hop saw. With
+ * Starts a key service in dev mode with the public-key directory enabled,
+ * creates the keys and principals, enrolls `user:analyst` in the directory
+ * with a one-time token from the laptop, and approves the phone from the
+ * laptop (each device's private keys stay in its own file). The decrypt
+ * worker seals each result to every current device of `user:analyst`,
+ * resolved through the directory with proofs against the pinned directory
+ * configuration. Half the records go through, then the laptop revokes the
+ * phone, then the other half: the phone's key opens the records from before
+ * the revocation (they were sealed to it, revocation does not reach back)
+ * and no record processed after it (KW_INT_OPEN_FAILED); the laptop
+ * opens all. Runs each service as its own process and prints what every
+ * hop saw. With
  * PIPELINE_KEEP=1 the stream and database are left for inspection; the last
  * line is `PIPELINE_RESULT {json}`. PIPELINE_CANARY sets the marker put in
  * the records (tests search for it).
@@ -22,7 +32,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect } from 'nats';
 import pg from 'pg';
-import { HpkeIdentity, parseIdentity } from '@keyward/core';
+import { Directory, fetchTransport, generateDevice, type DeviceSecrets } from '@keyward/client';
+import { HpkeIdentity } from '@keyward/core';
 import { SealedColumns } from '@keyward/integrations';
 import { enroll, HERE, NODE_ARGS, preview, REPO, startKeyService } from './lib.js';
 
@@ -59,16 +70,23 @@ try {
   await ks.admin('POST', `/v1/keys/${resultsKey}`, { type: 'aes256' });
   const ingestCreds = await enroll(ks, ns, 'ingest', [{ operations: ['datakey'], keys: [eventsKey] }]);
   const workerCreds = await enroll(ks, ns, 'processor', [{ operations: ['unwrap'], keys: [eventsKey] }, { operations: ['datakey'], keys: [resultsKey] }]);
-  // The analyst's identity: an HPKE identity file for now; the directory replaces it (search with proofs) once wired.
-  const analyst = await HpkeIdentity.generate('x25519');
-  const analystFile = join(dir, 'analyst.identity');
-  writeFileSync(analystFile, `${analyst.toString()}\n`, { mode: 0o600 });
-  const analystRecipient = (await analyst.recipient()).toString();
+  // The analyst: an identity of the directory with two devices, each one's private keys in its own file.
+  const analyst = 'user:analyst';
+  const pinned = await Directory.configuration(fetchTransport(ks.url));
+  const directory = await Directory.connect(fetchTransport(ks.url), { pinned });
+  const deviceFile = (name: string) => join(dir, `analyst-${name}.device.json`);
+  const loadDevice = (name: string) => JSON.parse(readFileSync(deviceFile(name), 'utf8')) as DeviceSecrets;
+  for (const name of ['laptop', 'phone']) writeFileSync(deviceFile(name), JSON.stringify(await generateDevice(name)), { mode: 0o600 });
+  const { token: enrollToken } = await ks.admin('POST', '/v1/directory/enroll-tokens', { name: analyst }) as { token: string };
+  await directory.enroll(analyst, enrollToken, loadDevice('laptop')); // on the laptop
+  const half = await directory.approvalPop(analyst, loadDevice('phone')); // on the phone
+  await directory.approve(analyst, loadDevice('laptop'), half.keys, half); // on the laptop
+  say(`[directory] ${analyst} enrolled (laptop, one-time token), phone approved by the laptop; devices: ${(await directory.identity(analyst))!.devices.map((d) => d.id).join(', ')}`);
   const ingestFile = join(dir, 'ingest.creds.json');
   const workerFile = join(dir, 'worker.creds.json');
   writeFileSync(ingestFile, JSON.stringify(ingestCreds), { mode: 0o600 });
   writeFileSync(workerFile, JSON.stringify(workerCreds), { mode: 0o600 });
-  say(`[setup] keys ${eventsKey}, ${resultsKey}; principals ingest (datakey events), processor (unwrap events, datakey results); analyst recipient ${analystRecipient.slice(0, 24)}…`);
+  say(`[setup] keys ${eventsKey}, ${resultsKey}; principals ingest (datakey events), processor (unwrap events, datakey results); results sealed to ${analyst}'s devices`);
 
   await admin.connect();
   await admin.query(`CREATE DATABASE "${database}"`);
@@ -82,7 +100,7 @@ try {
   say(`[setup] NATS stream ${stream} (${subject}), PostgreSQL database ${database}`);
 
   const socket = join(dir, 'worker.sock');
-  const worker = await firstLine('decrypt-worker.ts', [workerFile, socket, analystRecipient, eventsKey, resultsKey]);
+  const worker = await firstLine('decrypt-worker.ts', [workerFile, socket, analyst, eventsKey, resultsKey, ks.url, pinned]);
   children.push(worker.child);
   say(`[decrypt worker] pid ${worker.child.pid}, socket ${socket} (the only process holding the processor's credentials)`);
   const ingest = await firstLine('ingest.ts', [ingestFile, NATS_URL, stream, subject, eventsKey]);
@@ -93,7 +111,14 @@ try {
   const records = Array.from({ length: 4 }, (_, i) => ({ id: `rec-${i}`, patient: `${marker}-patient-${i}`, diagnosis: `${marker}-dx-${i}` }));
   const processor = start('processor.ts', [socket, NATS_URL, stream, 'processor', database, String(records.length)]);
   children.push(processor);
+  const before = records.slice(0, records.length / 2).map((r) => r.id);
+  const stored = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM results')).rows[0]!.n);
   for (const r of records) {
+    if (r.id === records[before.length]!.id) {
+      while (await stored() < before.length) await new Promise((res) => setTimeout(res, 50));
+      await directory.revoke(analyst, 'phone', loadDevice('laptop'));
+      say(`[directory] the laptop revoked the phone; devices now: ${(await directory.identity(analyst))!.devices.map((d) => d.id).join(', ')}`);
+    }
     const res = await fetch(`http://127.0.0.1:${port}/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
     const body = await res.json() as { accepted?: string; code?: string };
     if (res.status !== 202) throw new Error(`ingest refused ${r.id}: ${body.code}`);
@@ -110,12 +135,23 @@ try {
   const { rows } = await db.query<{ id: string; record: Buffer; summary: Buffer }>('SELECT id, record, summary FROM results ORDER BY id');
   for (const r of rows) say(`[PostgreSQL results] ${r.id}: record=${preview(r.record)} summary=${preview(r.summary)}`);
 
-  say('-- what the analyst opened (identity file only, no key service) --');
-  const identity = await parseIdentity(readFileSync(analystFile, 'utf8').trim());
-  const view = new SealedColumns({ table: 'results', columns: ['record', 'summary'], open: { identities: [identity] } });
-  for (const r of rows) say(`[analyst] ${r.id}: ${String(await view.openValue('summary', r.id, r.summary))}`);
+  say('-- what the analyst opened (a device identity file only, no key service) --');
+  const refused: Record<string, Record<string, string>> = { laptop: {}, phone: {} };
+  for (const name of ['laptop', 'phone'] as const) {
+    const d = loadDevice(name);
+    const view = new SealedColumns({ table: 'results', columns: ['record', 'summary'], open: { identities: [await HpkeIdentity.parse(d.hpke.identity, d.hpke.alg)] } });
+    for (const r of rows) {
+      try {
+        say(`[analyst ${name}] ${r.id}: ${String(await view.openValue('summary', r.id, r.summary))}`);
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? 'ERROR';
+        refused[name]![r.id] = code;
+        say(`[${name} refused] ${r.id}: ${code}`);
+      }
+    }
+  }
 
-  const result = { stream, subject, database, rows: rows.length, sent: records.length, kept: process.env.PIPELINE_KEEP === '1' };
+  const result = { stream, subject, database, rows: rows.length, sent: records.length, before, refused, kept: process.env.PIPELINE_KEEP === '1' };
   await db.end();
   if (process.env.PIPELINE_KEEP !== '1') {
     await jsm.streams.delete(stream);

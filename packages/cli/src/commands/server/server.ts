@@ -125,6 +125,12 @@ unseals it with its own in-memory shares and prints a root token
     if (file.witnesses_k !== undefined && (typeof file.witnesses_k !== 'number' || !Number.isInteger(file.witnesses_k))) usageError('"witnesses_k" in the config file must be an integer');
     const witnesses = file.witnesses as { name: string; url: string; key: string }[] | undefined;
     const tee = teeSettings(flags, io.env, file as Record<string, unknown>, flags.config);
+    // The public-key directory (docs/directory.md §Key service): environment over the config file's "directory" object.
+    const dirOn = (v: string | undefined) => v === '1' || v === 'true';
+    const dirEnv = nonEmpty(io.env.KEYWARD_DIRECTORY) !== undefined || nonEmpty(io.env.KEYWARD_DIRECTORY_REQUIRE_DEVICES) !== undefined
+      ? { enabled: dirOn(io.env.KEYWARD_DIRECTORY) || dirOn(io.env.KEYWARD_DIRECTORY_REQUIRE_DEVICES), requireDevices: dirOn(io.env.KEYWARD_DIRECTORY_REQUIRE_DEVICES) }
+      : undefined;
+    const directory = dirEnv ?? ((file as Record<string, unknown>).directory as { enabled?: boolean; requireDevices?: boolean } | undefined);
     const store = pick(flags.store, ENV.store, 'store');
     if (store !== undefined && !/^postgres(?:ql)?:\/\//.test(store)) usageError('--store must be a postgres:// or postgresql:// URL');
     const entry = await server.serverEntry();
@@ -151,6 +157,7 @@ unseals it with its own in-memory shares and prints a root token
       ...(hsmRetryText !== undefined ? { hsmRetryMs: Number(hsmRetryText) } : {}),
       ...tee,
       ...(witnesses !== undefined ? { witnesses } : {}),
+      ...(directory !== undefined ? { directory } : {}),
       ...(typeof file.witnesses_k === 'number' ? { witnessesK: file.witnesses_k } : {}),
     });
     const url = running.url.replace(/\/+$/, '');
