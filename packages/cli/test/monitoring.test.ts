@@ -77,7 +77,7 @@ void test('alerts.yml: valid rules for every required condition, each metric exi
     for (const n of names) assert.ok(exists(n, types), `${r.alert}: metric ${n} is not in the server's /metrics output`);
   }
   const alerts = new Set(rules.map((r) => r.alert));
-  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO', 'KeywardHsmUnreachable', 'KeywardHsmErrors']) {
+  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO', 'KeywardHsmUnreachable', 'KeywardHsmErrors', 'KeywardAuditNotWitnessed']) {
     assert.ok(alerts.has(a), `missing alert ${a}`);
   }
 });
@@ -106,6 +106,17 @@ void test('grafana dashboard and alerts cover HSM reachability and errors; a ser
   assert.match(hsm?.expr ?? '', /keyward_hsm_configured == 1 and keyward_hsm_up == 0/);
   assert.match(metricsText, /^keyward_hsm_configured 0$/m);
   assert.match(metricsText, /^keyward_hsm_up 0$/m);
+});
+
+void test('alerts: audit witness failures alert on the counter the server increments for a cosignature shortfall', () => {
+  const doc = parse(readFileSync(`${ROOT}deploy/monitoring/alerts.yml`, 'utf8')) as { groups: { rules: Rule[] }[] };
+  const w = doc.groups.flatMap((g) => g.rules).find((r) => r.alert === 'KeywardAuditNotWitnessed');
+  assert.match(w?.expr ?? '', /keyward_audit_errors_total\{what="witness"\}/);
+  assert.equal(w?.labels?.severity, 'warning');
+  assert.equal(exposed().get('keyward_audit_errors_total'), 'counter');
+  // The label the rule selects on is the one the server uses (server.ts: onShortfall).
+  const serverSrc = readFileSync(`${ROOT}packages/server/src/server.ts`, 'utf8');
+  assert.match(serverSrc, /auditErrors\.inc\(\{ what: 'witness'/);
 });
 
 void test('metrics catalog: lists exactly the keyward_* metrics the server exposes', () => {
