@@ -645,6 +645,9 @@ export class AuditPipe {
         uncertain = new KeyholderProtocolError('KW_AUDIT_CONFLICT', `the keyholder appended leaf ${leaf}, expected ${index}`);
       } catch (e) {
         if (!(isProtocolError(e) && UNCERTAIN.has(e.code))) {
+          // The keyholder refuses on its signed policy before it verifies the signature: the request was not
+          // used, so its nonce must not be spent either (withGovernance syncs the policy and runs it again).
+          if (it.q.nonce && isProtocolError(e, 'KW_POLICY_DENIED')) await tx.releaseNonce({ keyId: it.q.nonce.keyId, nonce: it.q.nonce.nonce });
           it.q.reject(e); // refused: nothing appended, the next item takes this index
           continue;
         }

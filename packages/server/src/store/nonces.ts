@@ -37,32 +37,48 @@ export interface NonceStore {
    * a rolled-back transaction leaves the nonce unused.
    */
   useNonce(input: NewNonce): Promise<boolean>;
+  /**
+   * Forgets a nonce recorded in the same transaction, for a request the
+   * keyholder refused before it verified the signature (KW_POLICY_DENIED on a
+   * node whose keyholder had not yet taken the newest signed policy), so the
+   * API can run it once more after syncing. Never for a request that was acted on.
+   */
+  releaseNonce(input: { keyId: string; nonce: string }): Promise<void>;
   /** Removes nonces whose window ended at or before `now`; returns how many. */
   purgeNonces(now: Date): Promise<number>;
 }
 
 export const NONCE_OP_KINDS = {
   useNonce: 'write',
+  releaseNonce: 'write',
   purgeNonces: 'write',
 } as const satisfies Record<keyof NonceStore, 'read' | 'write'>;
 
 const ms = (d: Date): number => d.getTime();
+const NonceRefSchema = NewNonceSchema.pick({ keyId: true, nonce: true });
 const NowSchema = z.date();
 
 /** SQLite: same table, same statement shape (an upsert that takes over only an expired row). */
 export class SqliteNonceOps {
   readonly #use: Statement;
+  readonly #release: Statement;
   readonly #purge: Statement;
 
   constructor(db: Database) {
     this.#use = db.prepare(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE request_nonces.expires_at <= ?`);
+    this.#release = db.prepare('DELETE FROM request_nonces WHERE key_id = ? AND nonce = ?');
     this.#purge = db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?');
   }
 
   useNonce(input: NewNonce): boolean {
     const n = parseInput(NewNonceSchema, input, 'useNonce');
     return this.#use.run(n.keyId, n.nonce, ms(n.expiresAt), ms(n.now)).changes === 1;
+  }
+
+  releaseNonce(input: { keyId: string; nonce: string }): void {
+    const n = parseInput(NonceRefSchema, input, 'releaseNonce');
+    this.#release.run(n.keyId, n.nonce);
   }
 
   purgeNonces(now: Date): number {
@@ -86,6 +102,11 @@ export class PgNonceOps {
       [n.keyId, n.nonce, ms(n.expiresAt), ms(n.now)]);
       return res.rowCount === 1;
     });
+  }
+
+  async releaseNonce(input: { keyId: string; nonce: string }): Promise<void> {
+    const n = parseInput(NonceRefSchema, input, 'releaseNonce');
+    await this.#r.write('releaseNonce', (q: PgQuery) => q('DELETE FROM request_nonces WHERE key_id = $1 AND nonce = $2', [n.keyId, n.nonce]));
   }
 
   purgeNonces(now: Date): Promise<number> {

@@ -233,6 +233,7 @@ export class PgOps implements StoreOps {
   // --- replay cache (nonces.ts) ---------------------------------------------------------
 
   useNonce(input: NewNonce): Promise<boolean> { return this.#nonces.useNonce(input); }
+  releaseNonce(input: { keyId: string; nonce: string }): Promise<void> { return this.#nonces.releaseNonce(input); }
   purgeNonces(now: Date): Promise<number> { return this.#nonces.purgeNonces(now); }
 
   // --- quorum (postgres-quorum.ts) -------------------------------------------------------

@@ -29,7 +29,7 @@ import type { Store, StoreTx } from './types.js';
 /** The reads that are cached (the data plane's per-request lookups). */
 const CACHED = new Set<string>(['getTokenByHash', 'getPrincipal', 'getSigningKey', 'listPolicies', 'getKey', 'getKeyVersion']);
 /** Writes that no cached row depends on: they leave the cache alone. */
-const NEUTRAL_WRITES = new Set<string>(['appendAuditEvent', 'lockAuditHead', 'addAuditCheckpoint', 'useNonce', 'purgeNonces']);
+const NEUTRAL_WRITES = new Set<string>(['appendAuditEvent', 'lockAuditHead', 'addAuditCheckpoint', 'useNonce', 'releaseNonce', 'purgeNonces']);
 /** Methods that only read (by name); anything else is taken as a write. */
 const READ = /^(get|list|read|latest|auditSize$|schemaVersion$|settings$)/;
 /** Entries kept at most (a flood of distinct tokens cannot grow it without bound). */

@@ -276,6 +276,7 @@ export class SqliteOps implements SyncStoreOps {
   // --- replay cache (nonces.ts) ---------------------------------------------------------
 
   useNonce(input: NewNonce): boolean { return this.#nonces.useNonce(input); }
+  releaseNonce(input: { keyId: string; nonce: string }): void { return this.#nonces.releaseNonce(input); }
   purgeNonces(now: Date): number { return this.#nonces.purgeNonces(now); }
 
   // --- quorum (sqlite-quorum.ts) ---------------------------------------------------------

@@ -34,6 +34,18 @@ export function exerciseNonceStore(name: string, open: () => Promise<Store>): vo
       assert.equal(await s.useNonce({ ...n, expiresAt: at(990), now: at(331) }), false, 'taken over with the new expiry');
     });
 
+    test('a nonce released in its own transaction is unused again; only that key id and nonce', async (s) => {
+      const n = { keyId: 'dev-1', nonce: 'released', expiresAt: at(330), now: T };
+      assert.equal(await s.useNonce({ ...n, keyId: 'dev-2' }), true);
+      assert.equal(await s.transaction(async (tx) => {
+        assert.equal(await tx.useNonce(n), true);
+        await tx.releaseNonce({ keyId: n.keyId, nonce: n.nonce });
+        return tx.useNonce(n);
+      }), true, 'released inside the transaction, then usable once more');
+      assert.equal(await s.useNonce(n), false, 'the second use was committed');
+      assert.equal(await s.useNonce({ ...n, keyId: 'dev-2' }), false, "another key's row was left alone");
+    });
+
     test('a nonce used inside a rolled-back transaction stays unused; a committed one is used', async (s) => {
       const n = { keyId: 'dev-1', nonce: 'rolled', expiresAt: at(330), now: T };
       await assert.rejects(s.transaction(async (tx) => {
