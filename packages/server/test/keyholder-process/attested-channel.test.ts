@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -96,7 +96,10 @@ void describe('enclave-ready keyholder: reproducible bundle, TPM-attested TCP ch
     tpm = await SoftTpm.start();
     akCtx = tpm.path(tpm.createAk('khak', 'ecdsa').ctx);
     issuerPem = tpm.manufacturerCa().issuer;
-    dir = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'kw-khtest-'));
+    // Under the checkout (the bundle resolves its dependencies from there); a fresh clone has no .cache yet.
+    const cache = join(ROOT, 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    dir = mkdtempSync(join(cache, 'kw-khtest-'));
     bundleDir = join(dir, 'bundle');
     // The reproducible bundle is what runs; its hash is what the "loader" measures into PCR 16.
     measurement = await buildKeyholder(bundleDir) as typeof measurement;

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,10 @@ void describe('clients pin the keyholder: attested response key, keyholder-signe
   before(async () => {
     tpm = await SoftTpm.start();
     const akCtx = tpm.path(tpm.createAk('pinak', 'ecdsa').ctx);
-    dir = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'kw-khpin-'));
+    // Under the checkout (the bundle resolves its dependencies from there); a fresh clone has no .cache yet.
+    const cache = join(ROOT, 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    dir = mkdtempSync(join(cache, 'kw-khpin-'));
     // The test plays the loader: it measures "the keyholder" into PCR 16.
     tpm.extend(16, createHash('sha256').update('keyholder build under test').digest('hex'));
     pcr16 = Buffer.from(tpm.pcrRead('sha256', [16])[16]!).toString('hex');
