@@ -51,10 +51,11 @@ export interface KeyService {
   stop(): Promise<void>;
 }
 
-export async function startKeyService(): Promise<KeyService> {
+/** A `keyward server --dev` process; `env` adds to its environment (e.g. KEYWARD_DIRECTORY=1). */
+export async function startKeyService(env: Record<string, string> = {}): Promise<KeyService> {
   const rootToken = `kw_${randomBytes(32).toString('base64url')}`;
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(HERE, 'fixtures/keyward-cli.mjs'), 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
-    cwd: REPO, env: { ...process.env, KEYWARD_DEV_ROOT_TOKEN: rootToken }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO, env: { ...process.env, ...env, KEYWARD_DEV_ROOT_TOKEN: rootToken }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];
   child.stderr.on('data', (c: Buffer) => out.push(c));
