@@ -24,14 +24,15 @@
  * await store.getKey('billing', 'orders'); // read once, then served from memory for ≤ 1 s
  */
 import { MAX_CACHE_TTL_MS, type ChangeListener } from './postgres-notify.js';
+import { OP_KINDS } from './sqlite-ops.js';
 import type { Store, StoreTx } from './types.js';
 
 /** The reads that are cached (the data plane's per-request lookups). */
 const CACHED = new Set<string>(['getTokenByHash', 'getPrincipal', 'getSigningKey', 'listPolicies', 'getKey', 'getKeyVersion']);
 /** Writes that no cached row depends on: they leave the cache alone. */
 const NEUTRAL_WRITES = new Set<string>(['appendAuditEvent', 'lockAuditHead', 'addAuditCheckpoint', 'useNonce', 'releaseNonce', 'purgeNonces']);
-/** Methods that only read (by name); anything else is taken as a write. */
-const READ = /^(get|list|read|latest|auditSize$|schemaVersion$|settings$)/;
+/** Whether a store method only reads: the kinds every StoreOps method declares (OP_KINDS), plus the store's own. */
+const isRead = (name: string): boolean => (OP_KINDS as Readonly<Record<string, 'read' | 'write'>>)[name] === 'read' || name === 'schemaVersion' || name === 'settings';
 /** Entries kept at most (a flood of distinct tokens cannot grow it without bound). */
 const MAX_ENTRIES = 10_000;
 
@@ -109,7 +110,7 @@ export function withReadCache<S extends Store>(store: S, options: ReadCacheOptio
         const v = Reflect.get(target, prop, receiver) as unknown;
         if (typeof prop !== 'string' || typeof v !== 'function') return v;
         const f = (v as (...a: unknown[]) => unknown).bind(target);
-        if (READ.test(prop) || NEUTRAL_WRITES.has(prop)) return f;
+        if (isRead(prop) || NEUTRAL_WRITES.has(prop)) return f;
         return (...args: unknown[]) => {
           wrote.yes = true;
           return write(f, args);
@@ -137,7 +138,7 @@ export function withReadCache<S extends Store>(store: S, options: ReadCacheOptio
         });
       }
       if (CACHED.has(prop)) return (...args: unknown[]) => cachedRead(prop, f as (...a: unknown[]) => Promise<unknown>, args);
-      if (READ.test(prop) || NEUTRAL_WRITES.has(prop) || prop === 'close' || prop === 'checkpoint') return f;
+      if (isRead(prop) || NEUTRAL_WRITES.has(prop) || prop === 'close' || prop === 'checkpoint') return f;
       return (...args: unknown[]) => write(f, args);
     },
   });

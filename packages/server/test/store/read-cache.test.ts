@@ -74,6 +74,21 @@ void describe('read cache', () => {
     }
   });
 
+  void it('reads are known by the kinds the store declares (OP_KINDS), not by their names: a directory read keeps it', async () => {
+    const s = await seeded(() => 0);
+    try {
+      await s.getKey('acme', 'k1');
+      const clears = s.readCacheStats.clears;
+      await s.ktTreeSize();
+      await s.transaction(async (tx) => { await tx.ktTreeSize(); });
+      assert.equal(s.readCacheStats.clears, clears, 'ktTreeSize is declared a read');
+      await s.getKey('acme', 'k1');
+      assert.equal(s.readCacheStats.hits, 1, 'the key row is still cached');
+    } finally {
+      await s.close();
+    }
+  });
+
   void it('audit appends and nonces leave it alone; a read in flight across a write is not kept', async () => {
     const s = await seeded(() => 0);
     try {
