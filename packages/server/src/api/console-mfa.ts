@@ -25,6 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJsonBytes } from '../audit/canonical-json.js';
 import { MfaError, isMfaError, type MfaErrorCode } from '../mfa/errors.js';
+import { credentialOf, isActiveSecondFactor } from '../mfa/factors.js';
 import { stepUpOptions, verifyStepUp, type StoredCredential } from '../mfa/webauthn.js';
 import type { MfaFactorRow, StoreTx } from '../store/index.js';
 import type { ApiContext } from './app.js';
@@ -48,18 +49,6 @@ export const SecondFactorChallengeView = z.strictObject({
     webauthn: z.record(z.string(), z.unknown()).nullable(),
   }),
 });
-
-const isActiveSecondFactor = (f: MfaFactorRow): boolean => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn');
-
-function credentialOf(f: MfaFactorRow): StoredCredential | null {
-  const d = f.data as { credentialId?: unknown; transports?: unknown; fmt?: unknown; aaguid?: unknown };
-  if (f.kind !== 'webauthn' || f.state !== 'active' || f.secret === null || typeof d.credentialId !== 'string') return null;
-  return {
-    id: d.credentialId, publicKey: f.secret, counter: f.counter ?? 0,
-    transports: Array.isArray(d.transports) ? d.transports.filter((t): t is string => typeof t === 'string') : [],
-    fmt: typeof d.fmt === 'string' ? d.fmt : 'none', aaguid: typeof d.aaguid === 'string' ? d.aaguid : '',
-  };
-}
 
 /** The principal's active second factors (WebAuthn, TOTP); empty: no second step at sign-in. */
 export async function activeSecondFactors(ctx: ApiContext, principal: string): Promise<MfaFactorRow[]> {

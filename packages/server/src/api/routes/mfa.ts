@@ -26,6 +26,7 @@ import { z } from 'zod';
 import type { JsonObject } from '../../audit/canonical-json.js';
 import type { AuditEventInput } from '../../audit/event.js';
 import { MfaError, isMfaError, type MfaErrorCode } from '../../mfa/errors.js';
+import { credentialOf, isActiveSecondFactor } from '../../mfa/factors.js';
 import { RECOVERY_CODE_COUNT, markRecoveryCodeUsed, matchRecoveryCode, newRecoveryCodes, type StoredRecoveryCodes } from '../../mfa/recovery.js';
 import { canonicalRequest } from '../../mfa/request-hash.js';
 import { totpUri } from '../../mfa/totp.js';
@@ -54,19 +55,6 @@ function factorView(f: MfaFactorRow) {
   return {
     id: f.id, principal: f.principal, kind: f.kind, name: f.name, state: f.state, created: f.created.toISOString(), last_used: f.lastUsed?.toISOString() ?? null,
     ...(f.kind === 'recovery' && Array.isArray(data.used) ? { remaining: data.used.filter((u) => u === false).length } : {}),
-  };
-}
-
-const isActiveSecondFactor = (f: MfaFactorRow): boolean => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn');
-
-/** A WebAuthn factor as mfa/webauthn.ts wants it. */
-function credentialOf(f: MfaFactorRow): StoredCredential | null {
-  const d = f.data as { credentialId?: unknown; transports?: unknown; fmt?: unknown; aaguid?: unknown };
-  if (f.kind !== 'webauthn' || f.state !== 'active' || f.secret === null || typeof d.credentialId !== 'string') return null;
-  return {
-    id: d.credentialId, publicKey: f.secret, counter: f.counter ?? 0,
-    transports: Array.isArray(d.transports) ? d.transports.filter((t): t is string => typeof t === 'string') : [],
-    fmt: typeof d.fmt === 'string' ? d.fmt : 'none', aaguid: typeof d.aaguid === 'string' ? d.aaguid : '',
   };
 }
 
