@@ -6,6 +6,7 @@ import { CHUNK_SIZE, SIG_LENGTHS } from './format/constants.js';
 import { headerLengthFromPreamble } from './format/header.js';
 import { CIPHER_CHUNK_SIZE, openedPayloadLength, sealedPayloadLength } from './format/payload.js';
 import { beginSeal, type EnvelopeInfo, type OpenOptions, type SealOptions } from './format/session.js';
+import { openSmall, sealSmall } from './format/small.js';
 
 /**
  * Seals `plaintext` for the given recipients.
@@ -16,6 +17,9 @@ import { beginSeal, type EnvelopeInfo, type OpenOptions, type SealOptions } from
  * const { plaintext } = await open(env, { identities: [alice], context: { table: 'orders' } });
  */
 export async function seal(plaintext: Uint8Array, opts: SealOptions): Promise<Uint8Array> {
+  // One chunk to synchronous recipients (HPKE on node:crypto): no promise steps.
+  const small = sealSmall(plaintext, opts);
+  if (small) return small;
   // The same bytes as EnvelopeEncoder (64 KiB chunks, the last one final and
   // possibly short or empty), sealed straight into one preallocated envelope.
   const session = await beginSeal(opts);
@@ -51,6 +55,8 @@ const OPEN_STEP = 16 * CIPHER_CHUNK_SIZE;
  */
 export async function open(envelope: Uint8Array | string, opts: OpenOptions): Promise<OpenResult> {
   const bytes = toBinary(envelope);
+  const small = openSmall(bytes, opts);
+  if (small) return small;
   const dec = new EnvelopeDecoder(opts);
   let headerLength = bytes.length;
   if (bytes.length > OPEN_STEP) {

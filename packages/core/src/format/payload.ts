@@ -93,18 +93,10 @@ export class ChunkOpener {
 
   /** Opens chunk `i` with the checks of `open` (truncation, trailing data), without advancing. */
   async openIndexed(i: number, chunk: Uint8Array, last: boolean): Promise<Uint8Array> {
-    if (chunk.length < TAG_LENGTH) throw new KeywardError('KW_TRUNCATED', 'payload ends inside a chunk tag');
-    if (last && i > 0 && chunk.length === TAG_LENGTH) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', 'empty final chunk after other chunks (non-canonical)');
+    checkChunk(i, chunk, last);
     const pt = await this.aead.open(chunkNonce(i, last), chunk);
     if (pt) return pt;
-    const other = await this.aead.open(chunkNonce(i, !last), chunk);
-    if (other) {
-      other.fill(0);
-      throw last
-        ? new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${i}`)
-        : new KeywardError('KW_TRAILING_DATA', `data follows the final chunk ${i}`);
-    }
-    throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', `chunk ${i} failed authentication`);
+    throw chunkFailure(i, last, await this.aead.open(chunkNonce(i, !last), chunk));
   }
 
   /** Random access: opens chunk `index` directly. `last` says whether it ends the payload. */
@@ -113,4 +105,44 @@ export class ChunkOpener {
     if (!pt) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', `chunk ${index} failed authentication`);
     return pt;
   }
+}
+
+function checkChunk(i: number, chunk: Uint8Array, last: boolean): void {
+  if (chunk.length < TAG_LENGTH) throw new KeywardError('KW_TRUNCATED', 'payload ends inside a chunk tag');
+  if (last && i > 0 && chunk.length === TAG_LENGTH) throw new KeywardError('KW_PAYLOAD_AUTH_FAILED', 'empty final chunk after other chunks (non-canonical)');
+}
+
+/**
+ * The error for chunk `i` that failed to open with its flag: `other` is what it
+ * opened to with the opposite flag (wiped here), which tells truncation or
+ * trailing data from modification.
+ */
+function chunkFailure(i: number, last: boolean, other: Uint8Array | null): KeywardError {
+  if (other) {
+    other.fill(0);
+    return last
+      ? new KeywardError('KW_TRUNCATED', `payload was cut after chunk ${i}`)
+      : new KeywardError('KW_TRAILING_DATA', `data follows the final chunk ${i}`);
+  }
+  return new KeywardError('KW_PAYLOAD_AUTH_FAILED', `chunk ${i} failed authentication`);
+}
+
+/**
+ * A payload that is one final chunk (an unsigned envelope of at most 64 KiB),
+ * opened synchronously with the checks of `ChunkOpener` and the same errors.
+ * Only where the platform has `aeadSync`.
+ */
+export function openSingleChunkSync(alg: PayloadAead, payloadKey: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const sync = platform.aeadSync!;
+  if (chunk.length === 0) throw new KeywardError('KW_TRUNCATED', 'the envelope has no payload');
+  checkChunk(0, chunk, true);
+  const pt = sync.open(alg, payloadKey, chunkNonce(0, true), chunk);
+  if (pt) return pt;
+  throw chunkFailure(0, true, sync.open(alg, payloadKey, chunkNonce(0, false), chunk));
+}
+
+/** Seals `plaintext` (at most one chunk) as the final chunk 0 into `out` at `offset`, synchronously. */
+export function sealSingleChunkSync(alg: PayloadAead, payloadKey: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void {
+  if (plaintext.length > CHUNK_SIZE) throw new KeywardError('KW_INTERNAL', 'bad chunk length');
+  platform.aeadSync!.sealInto(alg, payloadKey, chunkNonce(0, true), plaintext, out, offset);
 }

@@ -65,7 +65,18 @@ export interface SealSession {
   finish(): Promise<Uint8Array>;
 }
 
-export async function beginSeal(opts: SealOptions): Promise<SealSession> {
+/** What a seal fixes before any stanza is computed (the checks every seal path makes first). */
+export interface SealPlan {
+  readonly recipients: readonly Recipient[];
+  readonly aead: PayloadAead;
+  readonly context: ContextPairs;
+  readonly salt: Uint8Array;
+  readonly sctx: StanzaContext;
+  /** The recipient that supplies the data key (a kms key), if any. */
+  readonly provider: Recipient | undefined;
+}
+
+export function planSeal(opts: SealOptions): SealPlan {
   const recipients = opts.recipients ?? [];
   if (recipients.length === 0) throw new KeywardError('KW_NO_RECIPIENTS');
   if (recipients.length > 1 && recipients.some((r) => r.type === 'scrypt')) throw new KeywardError('KW_SCRYPT_NOT_ALONE');
@@ -78,8 +89,37 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
   const sctx = new StanzaContext(salt, context, contextBytes, opts.anonymous ?? false);
   const providers = recipients.filter((r) => r.provideDataKey);
   if (providers.length > 1) throw new KeywardError('KW_INVALID_ARGUMENT', 'at most one recipient (e.g. one kms key) may provide the data key');
-  const provide = providers[0]?.provideDataKey;
-  const provided = provide ? await provide(sctx) : null;
+  return { recipients, aead, context, salt, sctx, provider: providers[0] };
+}
+
+/**
+ * The header (authenticated part ‖ MAC) over the stanzas, and the payload key
+ * bound to it. The caller wipes `dataKey` and, when done, the payload key.
+ */
+export function sealHeader(plan: SealPlan, signer: SigningKey | undefined, dataKey: Uint8Array, stanzas: readonly Stanza[]): { header: Uint8Array; payloadKey: Uint8Array } {
+  for (const s of stanzas) {
+    if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
+  }
+  // Also on what was written: a recipient's declared type need not be its stanza's (e.g. a wrapping recipient).
+  if (stanzas.length > 1 && stanzas.some((s) => s.type === 'scrypt')) throw new KeywardError('KW_SCRYPT_NOT_ALONE');
+  const ks = new KeySchedule(dataKey, plan.salt);
+  try {
+    const authenticated = encodeHeader({
+      aead: plan.aead, salt: plan.salt, context: plan.context, stanzas, commitment: ks.commitment,
+      signer: signer ? { alg: signer.alg, keyId: signer.keyId } : null,
+    });
+    const mac = ks.headerMac(authenticated);
+    const payloadKey = ks.payloadKey(mac);
+    return { header: concat(authenticated, mac), payloadKey };
+  } finally {
+    ks.dispose();
+  }
+}
+
+export async function beginSeal(opts: SealOptions): Promise<SealSession> {
+  const plan = planSeal(opts);
+  const { recipients, aead, sctx, provider } = plan;
+  const provided = provider?.provideDataKey ? await provider.provideDataKey(sctx) : null;
   if (provided && provided.dataKey.length !== DATA_KEY_LENGTH) throw new KeywardError('KW_INTERNAL', 'the provided data key is not 32 bytes');
   const dataKey = provided ? provided.dataKey : platform.randomBytes(DATA_KEY_LENGTH);
   try {
@@ -87,22 +127,11 @@ export async function beginSeal(opts: SealOptions): Promise<SealSession> {
     const offloaded = offloadStanzas(recipients, dataKey, sctx);
     const slots: (Stanza | undefined)[] = [];
     for (const [i, r] of recipients.entries()) {
-      slots.push(offloaded?.indices.has(i) ? undefined : r === providers[0] && provided ? provided.stanza : await r.wrap(dataKey, sctx));
+      slots.push(offloaded?.indices.has(i) ? undefined : r === provider && provided ? provided.stanza : await r.wrap(dataKey, sctx));
     }
     const done = offloaded ? await offloaded.stanzas : null;
     const stanzas: Stanza[] = slots.map((s, i) => s ?? done!.get(i)!);
-    for (const s of stanzas) {
-      if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_INVALID_ARGUMENT', 'a kms stanza must name its key, even in anonymous mode');
-    }
-    // Also on what was written: a recipient's declared type need not be its stanza's (e.g. a wrapping recipient).
-    if (stanzas.length > 1 && stanzas.some((s) => s.type === 'scrypt')) throw new KeywardError('KW_SCRYPT_NOT_ALONE');
-    const ks = new KeySchedule(dataKey, salt);
-    const signer = opts.signer ? { alg: opts.signer.alg, keyId: opts.signer.keyId } : null;
-    const authenticated = encodeHeader({ aead, salt, context, signer, stanzas, commitment: ks.commitment });
-    const mac = ks.headerMac(authenticated);
-    const payloadKey = ks.payloadKey(mac);
-    ks.dispose();
-    const header = concat(authenticated, mac);
+    const { header, payloadKey } = sealHeader(plan, opts.signer, dataKey, stanzas);
     const sealer = await ChunkSealer.create(aead, payloadKey);
     const signatureHash = opts.signer ? platform.sha512().update(header) : null;
     const signingKey = opts.signer;
@@ -135,8 +164,14 @@ export interface OpenSession {
   readonly payloadKey: Uint8Array;
 }
 
-/** Authenticates the header with one of the identities. Nothing is decrypted before this succeeds. */
-export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Promise<OpenSession> {
+/** What an open checks before trying any stanza. */
+export interface UnlockPlan {
+  readonly verifyingKey: VerifyingKey | null;
+  readonly search: Generator<readonly [Identity, Stanza], { dataKey: Uint8Array; openedBy: string }, Uint8Array | null>;
+  readonly sctx: StanzaContext;
+}
+
+export function planUnlock(header: ParsedHeader, opts: OpenOptions): UnlockPlan {
   const { stanzas } = header;
   if (stanzas.some((s) => s.type === 'scrypt') && stanzas.length > 1) throw new KeywardError('KW_SCRYPT_NOT_ALONE');
 
@@ -155,12 +190,19 @@ export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Pro
   for (const s of stanzas) {
     if (s.type === 'kms' && !s.fields[0]?.length) throw new KeywardError('KW_MALFORMED_HEADER', 'a kms stanza must name its key');
   }
-  const sctx = new StanzaContext(header.salt, header.context, header.contextBytes, false);
+  return { verifyingKey, search: stanzaSearch(stanzas, identities, maxTrials), sctx: new StanzaContext(header.salt, header.context, header.contextBytes, false) };
+}
+
+/**
+ * The order in which identities try stanzas, the bound on anonymous trials and
+ * the error when none opens: yields each (identity, stanza) to try and takes
+ * back what the identity's unwrap returned, so the async and the synchronous
+ * open share this logic exactly.
+ */
+function* stanzaSearch(stanzas: readonly Stanza[], identities: readonly Identity[], maxTrials: number): Generator<readonly [Identity, Stanza], { dataKey: Uint8Array; openedBy: string }, Uint8Array | null> {
   let trials = 0;
   let addressedButFailed = false;
-  let dataKey: Uint8Array | null = null;
-  let openedBy = '';
-  search: for (const s of stanzas) {
+  for (const s of stanzas) {
     for (const id of identities) {
       if (id.type !== s.type) continue;
       const stanzaKeyId = id.keyId ? s.fields[0] : undefined;
@@ -169,24 +211,25 @@ export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Pro
         throw new KeywardError('KW_TOO_MANY_TRIALS', `more than ${maxTrials} trial decryptions of anonymous stanzas`);
       }
       const addressed = id.keyId !== undefined && stanzaKeyId !== undefined && equalBytes(stanzaKeyId, id.keyId);
-      const dk = await id.unwrap(s, sctx);
-      if (dk && dk.length === DATA_KEY_LENGTH) {
-        dataKey = dk;
-        openedBy = s.type;
-        break search;
-      }
+      const dk = yield [id, s];
+      if (dk && dk.length === DATA_KEY_LENGTH) return { dataKey: dk, openedBy: s.type };
       if (addressed || s.type === 'scrypt') addressedButFailed = true;
     }
   }
-  if (!dataKey) {
-    if (stanzas.length === 1 && stanzas[0]!.type === 'scrypt' && addressedButFailed) throw new KeywardError('KW_WRONG_PASSPHRASE');
-    if (addressedButFailed) throw new KeywardError('KW_STANZA_UNWRAP_FAILED');
-    if (stanzas.some((s) => s.type === 'kms') && !identities.some((i) => i.type === 'kms')) {
-      throw new KeywardError('KW_KMS_UNAVAILABLE', 'the envelope is sealed to a key service key; pass a KmsIdentity (a key service client) to open it');
-    }
-    throw new KeywardError('KW_NO_IDENTITY_MATCHED', `no identity opens any of the ${stanzas.length} stanzas (${[...new Set(stanzas.map((s) => s.type))].join(', ')})`);
+  if (stanzas.length === 1 && stanzas[0]!.type === 'scrypt' && addressedButFailed) throw new KeywardError('KW_WRONG_PASSPHRASE');
+  if (addressedButFailed) throw new KeywardError('KW_STANZA_UNWRAP_FAILED');
+  if (stanzas.some((s) => s.type === 'kms') && !identities.some((i) => i.type === 'kms')) {
+    throw new KeywardError('KW_KMS_UNAVAILABLE', 'the envelope is sealed to a key service key; pass a KmsIdentity (a key service client) to open it');
   }
+  throw new KeywardError('KW_NO_IDENTITY_MATCHED', `no identity opens any of the ${stanzas.length} stanzas (${[...new Set(stanzas.map((s) => s.type))].join(', ')})`);
+}
 
+/**
+ * With the data key a stanza gave: checks the commitment (constant time, before
+ * anything else uses the key), the header MAC and the encryption context, and
+ * returns the payload key. Wipes `dataKey`.
+ */
+export function headerPayloadKey(header: ParsedHeader, opts: OpenOptions, dataKey: Uint8Array): Uint8Array {
   const ks = new KeySchedule(dataKey, header.salt);
   wipe(dataKey);
   ks.checkCommitment(header.commitment); // constant time, before anything else uses the key
@@ -202,17 +245,34 @@ export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Pro
       throw new KeywardError('KW_CONTEXT_MISMATCH', `the envelope's encryption context (keys: ${keys}) differs from the required one`);
     }
   }
+  return payloadKey;
+}
 
+/** What an open reports before the signature is checked. */
+export function headerInfo(header: ParsedHeader, openedBy: string): EnvelopeInfo {
+  return {
+    aead: header.aead,
+    context: header.context,
+    signature: header.signer ? { alg: header.signer.alg, keyId: toHex(header.signer.keyId), verified: false } : null,
+    openedBy,
+  };
+}
+
+/** Authenticates the header with one of the identities. Nothing is decrypted before this succeeds. */
+export async function unlockHeader(header: ParsedHeader, opts: OpenOptions): Promise<OpenSession> {
+  const { verifyingKey, search, sctx } = planUnlock(header, opts);
+  let step = search.next();
+  while (!step.done) {
+    const [id, stanza] = step.value;
+    step = search.next(await id.unwrap(stanza, sctx));
+  }
+  const { dataKey, openedBy } = step.value;
+  const payloadKey = headerPayloadKey(header, opts, dataKey);
   const opener = await ChunkOpener.create(header.aead, payloadKey);
   return {
     header, opener, verifyingKey, payloadKey,
     signatureLength: header.signer ? SIG_LENGTHS[header.signer.alg] : 0,
-    info: {
-      aead: header.aead,
-      context: header.context,
-      signature: header.signer ? { alg: header.signer.alg, keyId: toHex(header.signer.keyId), verified: false } : null,
-      openedBy,
-    },
+    info: headerInfo(header, openedBy),
   };
 }
 

@@ -77,6 +77,53 @@ export class HpkeSuite {
     return ctx;
   }
 
+  /** The AEAD key and base_nonce of mode_base, for single-shot use (`secret` is wiped at once). */
+  private keyAndNonce(shared: Uint8Array, info: Uint8Array): { key: Uint8Array; baseNonce: Uint8Array } {
+    const ctx = this.keyScheduleContext(info);
+    const secret = labeledExtract(this.suiteId, shared, 'secret', EMPTY);
+    const key = labeledExpand(this.suiteId, secret, 'key', ctx, KEY_LEN[this.aead]);
+    const baseNonce = labeledExpand(this.suiteId, secret, 'base_nonce', ctx, NONCE_LEN);
+    secret.fill(0);
+    return { key, baseNonce };
+  }
+
+  /** Whether `sealSync` works here (a platform with synchronous DH and AEAD, or a KEM in JS). */
+  get canSealSync(): boolean {
+    return this.kem.encapSync !== undefined && platform.aeadSync !== undefined;
+  }
+
+  /** Whether `openSync` works with this key (not one held outside the library). */
+  canOpenSync(sk: KemSecretKey): boolean {
+    return this.kem.decapSync !== undefined && this.kem.canDecapSync(sk) && platform.aeadSync !== undefined;
+  }
+
+  /** `seal`, computed synchronously (no promise steps: small messages); only where `canSealSync`. */
+  sealSync(pk: KemPublicKey, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): { enc: Uint8Array; ct: Uint8Array } {
+    const { shared, enc } = this.kem.encapSync!(pk);
+    const { key, baseNonce } = this.keyAndNonce(shared, info);
+    shared.fill(0);
+    try {
+      return { enc, ct: platform.aeadSync!.seal(this.aead, key, baseNonce, plaintext, aad) };
+    } finally {
+      key.fill(0);
+      baseNonce.fill(0);
+    }
+  }
+
+  /** `open`, computed synchronously; only where `canOpenSync(sk)`. */
+  openSync(sk: KemSecretKey, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array | null {
+    const shared = this.kem.decapSync!(enc, sk);
+    if (!shared) return null;
+    const { key, baseNonce } = this.keyAndNonce(shared, info);
+    shared.fill(0);
+    try {
+      return platform.aeadSync!.open(this.aead, key, baseNonce, ct, aad);
+    } finally {
+      key.fill(0);
+      baseNonce.fill(0);
+    }
+  }
+
   /** Single-shot seal with a fresh encapsulation (sequence number 0: the nonce is base_nonce). */
   async seal(pk: KemPublicKey, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
     const { shared, enc } = await this.kem.encap(pk);

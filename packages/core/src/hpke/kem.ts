@@ -29,6 +29,14 @@ export interface Kem {
   encap(pk: KemPublicKey, ephemeralSecret?: Uint8Array): Promise<{ shared: Uint8Array; enc: Uint8Array }>;
   /** Returns null when `enc` is invalid for this KEM. */
   decap(enc: Uint8Array, sk: KemSecretKey): Promise<Uint8Array | null>;
+  /** Synchronous `encap` (fresh ephemeral only), where the platform allows it. */
+  readonly encapSync?: (pk: KemPublicKey) => { shared: Uint8Array; enc: Uint8Array };
+  /**
+   * Synchronous `decap` for keys `canDecapSync` accepts (not a key held
+   * outside the library), where the platform allows it.
+   */
+  readonly decapSync?: (enc: Uint8Array, sk: KemSecretKey) => Uint8Array | null;
+  canDecapSync(sk: KemSecretKey): boolean;
 }
 
 /**
@@ -53,6 +61,7 @@ function dhkem(id: number, group: DhGroup): Kem {
     prk.fill(0);
     return shared;
   };
+  const sync = group.sync;
   const kem: Kem = {
     id,
     name: group.name,
@@ -104,6 +113,25 @@ function dhkem(id: number, group: DhGroup): Kem {
       dh.fill(0);
       return shared;
     },
+    encapSync: sync && ((pk) => {
+      const eph = sync.generate();
+      const dh = sync.dh(eph.secret, pk.handle as DhPublic);
+      if (!dh) throw new KeywardError('KW_INVALID_KEY_STRING', `invalid ${group.name} recipient key (DH output rejected)`);
+      const shared = extractAndExpand(dh, eph.publicKey, pk.bytes);
+      dh.fill(0);
+      return { shared, enc: eph.publicKey };
+    }),
+    decapSync: sync && ((enc, sk) => {
+      if (enc.length !== group.publicKeyLength || sk.handle instanceof ExternalDh) return null;
+      const pkE = sync.importPublic(enc);
+      if (!pkE) return null;
+      const dh = sync.dh(sk.handle as DhSecret, pkE);
+      if (!dh) return null;
+      const shared = extractAndExpand(dh, enc, sk.publicKey);
+      dh.fill(0);
+      return shared;
+    }),
+    canDecapSync: (sk) => sync !== undefined && !(sk.handle instanceof ExternalDh),
   };
   return kem;
 }
@@ -132,13 +160,26 @@ const xwing: Kem = {
     }
   },
   decap(enc, sk) {
-    if (enc.length !== 1120) return Promise.resolve(null);
+    return Promise.resolve(xwing.decapSync!(enc, sk));
+  },
+  // @noble/post-quantum is synchronous everywhere.
+  encapSync(pk) {
     try {
-      return Promise.resolve(ml_kem768_x25519.decapsulate(enc, sk.handle as Uint8Array));
-    } catch {
-      return Promise.resolve(null);
+      const { cipherText, sharedSecret } = ml_kem768_x25519.encapsulate(pk.bytes);
+      return { shared: sharedSecret, enc: cipherText };
+    } catch (e) {
+      throw new KeywardError('KW_INVALID_KEY_STRING', 'invalid X-Wing recipient key', { cause: e });
     }
   },
+  decapSync(enc, sk) {
+    if (enc.length !== 1120) return null;
+    try {
+      return ml_kem768_x25519.decapsulate(enc, sk.handle as Uint8Array);
+    } catch {
+      return null;
+    }
+  },
+  canDecapSync: () => true,
 };
 
 export const KEMS = {

@@ -27,6 +27,16 @@ export interface DhSecret { readonly __dhSecret: true }
 /** An opaque, validated public key prepared for repeated Diffie-Hellman. */
 export interface DhPublic { readonly __dhPublic: true }
 
+/**
+ * Synchronous forms of a group's operations, where the platform has them
+ * (node:crypto). Same results and failures as the async methods.
+ */
+export interface DhGroupSync {
+  generate(): { secret: DhSecret; publicKey: Uint8Array };
+  importPublic(publicKey: Uint8Array): DhPublic | null;
+  dh(secret: DhSecret, peer: DhPublic): Uint8Array | null;
+}
+
 /** A Diffie-Hellman group as HPKE's DHKEM needs it (RFC 9180 §4.1). */
 export interface DhGroup {
   readonly name: 'x25519' | 'p256';
@@ -41,6 +51,8 @@ export interface DhGroup {
   publicKeyOf(secret: DhSecret): Promise<Uint8Array>;
   /** Returns null when the result is invalid (e.g. the all-zero X25519 output). */
   dh(secret: DhSecret, peer: DhPublic): Promise<Uint8Array | null>;
+  /** Present where the platform computes these synchronously (small messages skip the promise steps). */
+  readonly sync?: DhGroupSync;
 }
 
 /** Incremental hash. */
@@ -83,6 +95,19 @@ export interface StanzaOffload {
   seal(job: StanzaOffloadJob, local: (i: number) => Promise<{ enc: Uint8Array; ct: Uint8Array }>): Promise<{ encs: Uint8Array; cts: Uint8Array }>;
 }
 
+/**
+ * One-shot AEAD without a key object, where the platform computes it
+ * synchronously (node:crypto): for keys used once (HPKE stanzas, the payload
+ * of a one-chunk envelope). Same bytes and failures as {@link AeadKey}.
+ */
+export interface AeadSync {
+  seal(alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array;
+  /** As `seal` without associated data, writing plaintext.length + 16 bytes into `out` at `offset`. */
+  sealInto(alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void;
+  /** Returns null when authentication fails; never throws for a bad tag. */
+  open(alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Uint8Array | null;
+}
+
 export interface Platform {
   readonly name: 'node' | 'web';
   randomBytes(length: number): Uint8Array;
@@ -90,6 +115,8 @@ export interface Platform {
   sha512(): Hasher;
   hmacSha256(key: Uint8Array, ...data: Uint8Array[]): Uint8Array;
   aead(alg: AeadAlg, key: Uint8Array): Promise<AeadKey>;
+  /** Absent where AEAD is asynchronous (WebCrypto): callers then take the async path. */
+  readonly aeadSync?: AeadSync;
   readonly x25519: DhGroup;
   readonly p256: DhGroup;
   readonly ed25519: Ed25519;

@@ -37,8 +37,7 @@ const X25519_KEM_SUITE_ID = concat(utf8.encode('KEM'), u16be(KEMS.x25519.id));
 export function offloadStanzas(recipients: readonly Recipient[], dataKey: Uint8Array, ctx: StanzaContext): { indices: ReadonlySet<number>; stanzas: Promise<Map<number, Stanza>> } | null {
   const offload = platform.stanzaOffload;
   if (!offload) return null;
-  const chosen: number[] = [];
-  recipients.forEach((r, i) => { if (r instanceof HpkeRecipient && r.type === 'x25519') chosen.push(i); });
+  const chosen = offloadable(recipients);
   if (!offload.wants(chosen.length)) return null;
   const targets = chosen.map((i) => recipients[i] as HpkeRecipient);
   const suite = SUITES.x25519;
@@ -60,11 +59,31 @@ export function offloadStanzas(recipients: readonly Recipient[], dataKey: Uint8A
   return { indices: new Set(chosen), stanzas };
 }
 
+/** Indices of the recipients whose stanzas other threads can compute. */
+function offloadable(recipients: readonly Recipient[]): number[] {
+  const chosen: number[] = [];
+  recipients.forEach((r, i) => { if (r instanceof HpkeRecipient && r.type === 'x25519') chosen.push(i); });
+  return chosen;
+}
+
+/** Whether `offloadStanzas` would share these recipients' stanzas out to other threads now. */
+export function offloadWanted(recipients: readonly Recipient[]): boolean {
+  return recipients.length > 1 && platform.stanzaOffload !== undefined && platform.stanzaOffload.wants(offloadable(recipients).length);
+}
+
 /** A public key to seal to. Create with `parseRecipient` or `identity.recipient()`. */
 export class HpkeRecipient implements Recipient {
   readonly keyId: Uint8Array;
+  readonly wrapSync: ((dataKey: Uint8Array, ctx: StanzaContext) => Stanza) | undefined;
   private constructor(readonly type: KemType, private readonly pk: KemPublicKey) {
     this.keyId = keyId(type, pk.bytes);
+    const suite = SUITES[type];
+    this.wrapSync = suite.canSealSync
+      ? (dataKey, ctx) => {
+        const { enc, ct } = suite.sealSync(this.pk, ctx.info(this.type), ctx.salt, dataKey);
+        return { type: this.type, fields: [ctx.anonymous ? new Uint8Array(0) : this.keyId, enc, ct] };
+      }
+      : undefined;
   }
 
   static async fromPublicKey(type: KemType, publicKey: Uint8Array): Promise<HpkeRecipient> {
@@ -94,8 +113,17 @@ export class HpkeRecipient implements Recipient {
 /** A secret key that opens `x25519` / `p256` / `xwing` stanzas. */
 export class HpkeIdentity implements Identity {
   readonly keyId: Uint8Array;
+  readonly unwrapSync: ((stanza: Stanza, ctx: StanzaContext) => Uint8Array | null) | undefined;
   private constructor(readonly type: KemType, private readonly secret: Uint8Array | null, private readonly sk: KemSecretKey) {
     this.keyId = keyId(type, sk.publicKey);
+    // The private key was imported once (sk.handle: a KeyObject in Node) and serves every open.
+    const suite = SUITES[type];
+    this.unwrapSync = suite.canOpenSync(sk)
+      ? (stanza, ctx) => {
+        const f = this.stanzaFields(stanza);
+        return f && suite.openSync(this.sk, f.enc, ctx.info(this.type), ctx.salt, f.ct);
+      }
+      : undefined;
   }
 
   static async fromSecretKey(type: KemType, secret: Uint8Array): Promise<HpkeIdentity> {
@@ -150,7 +178,8 @@ export class HpkeIdentity implements Identity {
     return encodeKey(SECRET_HRP[this.type], this.secret, true);
   }
 
-  async unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null> {
+  /** The stanza's `enc` and `ct`, or null when it names another key; throws KW_MALFORMED_HEADER. */
+  private stanzaFields(stanza: Stanza): { enc: Uint8Array; ct: Uint8Array } | null {
     const kem = KEMS[this.type];
     const [id, enc, ct] = stanza.fields;
     if (stanza.fields.length !== 3 || !id || !enc || !ct || (id.length !== 0 && id.length !== KEY_ID_LENGTH) ||
@@ -158,6 +187,11 @@ export class HpkeIdentity implements Identity {
       throw new KeywardError('KW_MALFORMED_HEADER', `malformed ${this.type} stanza`);
     }
     if (id.length && !equalBytes(id, this.keyId)) return null;
-    return SUITES[this.type].open(this.sk, enc, ctx.info(this.type), ctx.salt, ct);
+    return { enc, ct };
+  }
+
+  async unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null> {
+    const f = this.stanzaFields(stanza);
+    return f && SUITES[this.type].open(this.sk, f.enc, ctx.info(this.type), ctx.salt, f.ct);
   }
 }

@@ -42,6 +42,12 @@ export interface Recipient {
   /** Wraps `dataKey` with a fresh encapsulation. Must not keep a reference to `dataKey`. */
   wrap(dataKey: Uint8Array, ctx: StanzaContext): Promise<Stanza>;
   /**
+   * Optional: `wrap` computed synchronously, where this recipient and the
+   * platform can (small messages then take no promise steps). Same stanza
+   * format, a fresh encapsulation too; absent (or undefined) otherwise.
+   */
+  readonly wrapSync?: ((dataKey: Uint8Array, ctx: StanzaContext) => Stanza) | undefined;
+  /**
    * Optional: supplies the envelope's data key instead of wrapping one made
    * locally (a key service generates it, so it never travels to the service
    * in the clear). At most one recipient of an envelope may provide the key.
@@ -61,4 +67,6 @@ export interface Identity {
    * for failures that must stop the open (e.g. a work factor out of range).
    */
   unwrap(stanza: Stanza, ctx: StanzaContext): Promise<Uint8Array | null>;
+  /** Optional: `unwrap` computed synchronously, with the same results and errors; absent (or undefined) where it cannot be. */
+  readonly unwrapSync?: ((stanza: Stanza, ctx: StanzaContext) => Uint8Array | null) | undefined;
 }

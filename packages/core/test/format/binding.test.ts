@@ -14,6 +14,7 @@ import { concat, toHex, utf8 } from '../../src/bytes.js';
 import { LABELS } from '../../src/format/constants.js';
 import { encodeContext, type ContextPairs } from '../../src/format/context.js';
 import { parseHeader } from '../../src/format/header.js';
+import type { AeadSync } from '../../src/platform/types.js';
 import { EnvelopeReader } from '../../src/random-access.js';
 import type { HpkeRecipient } from '../../src/recipients/hpke.js';
 import { StanzaContext, type Identity } from '../../src/recipients/types.js';
@@ -25,16 +26,30 @@ const keys = await testKeys();
 const pt = utf8.encode('binding tests: a few bytes of payload');
 
 // ---------------------------------------------------------------------------
-// A spy on platform.aead: payload chunks are the only AEAD opens without AAD
-// (HPKE stanzas use the salt as AAD, scrypt stanzas info ‖ salt).
+// A spy on platform.aead and platform.aeadSync (the synchronous one-chunk path
+// of Node): payload chunks are the only AEAD opens without AAD (HPKE stanzas use
+// the salt as AAD, scrypt stanzas info ‖ salt).
 
 let payloadOpens = 0;
 let aeadOpens = 0;
 const realAead = platform.aead.bind(platform);
+const mutable = platform as { aeadSync?: AeadSync };
+const realSync = platform.aeadSync;
 
 function installSpy(): void {
   payloadOpens = 0;
   aeadOpens = 0;
+  if (realSync) {
+    mutable.aeadSync = {
+      seal: (...a) => realSync.seal(...a),
+      sealInto: (...a) => realSync.sealInto(...a),
+      open: (alg, key, nonce, ciphertext, aad) => {
+        aeadOpens++;
+        if (!aad || aad.length === 0) payloadOpens++;
+        return realSync.open(alg, key, nonce, ciphertext, aad);
+      },
+    };
+  }
   platform.aead = async (alg, key) => {
     const inner = await realAead(alg, key);
     return {
@@ -50,6 +65,7 @@ function installSpy(): void {
 
 function removeSpy(): void {
   platform.aead = realAead;
+  mutable.aeadSync = realSync;
 }
 
 /** An envelope whose stanza for bob wraps another data key than the one committed to (invisible salamanders). */
