@@ -20,16 +20,21 @@
  * (they are never searched). Everything else (commitments, prefix-tree inserts, log tree,
  * tree-head signatures) is the real builder code.
  *
- * Options: --sizes=10000,100000 (add 1000000: ~13 min, 4–5 GB more)  --batch=255  --probes=200  --searches=400  --updates=200
- *          --real-max=10000 (sizes ≤ this use real VRF for every label)
+ * Options: --sizes=10000,100000 (add 1000000: ~13 min idle, 4–5 GB more; 10000000: bulk, ~1 h, 4.6 GB)  --batch=255
+ *          --probes=200  --searches=400  --updates=200  --real-max=10000 (sizes ≤ this use real VRF for every label)
+ *          --fill=auto|incremental|bulk (auto: bulk above 10⁶; see bulkBuild)
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
   DirectoryBuilder,
   DirectoryClient,
+  ZERO_HASH,
   encodeSearchResponse,
+  logLeafValue,
   memoryDirectoryKeys,
+  prefixLeafValue,
+  prefixParentValue,
   type AppendBatch,
   type DirectoryKeyHolder,
   type DirectoryStore,
@@ -47,6 +52,7 @@ const { values: args } = parseArgs({
     searches: { type: 'string', default: '400' },
     updates: { type: 'string', default: '200' },
     'real-max': { type: 'string', default: '10000' },
+    fill: { type: 'string', default: 'auto' },
   },
 });
 const SIZES = args.sizes.split(',').map(Number);
@@ -55,6 +61,10 @@ const PROBES = Number(args.probes);
 const SEARCHES = Number(args.searches);
 const UPDATES = Number(args.updates);
 const REAL_MAX = Number(args['real-max']);
+/** `incremental`: every label through `update`; `bulk`: a bulk-loaded first entry (below); `auto`: bulk above 10⁶. */
+const FILL = args.fill;
+if (!['auto', 'incremental', 'bulk'].includes(FILL)) throw new Error('--fill is auto, incremental or bulk');
+const isBulk = (size: number): boolean => FILL === 'bulk' || (FILL === 'auto' && size > 1_000_000);
 
 // ---------------------------------------------------------------------------
 // A compact in-memory store. MemoryDirectoryStore keys everything by hex strings and keeps one
@@ -104,25 +114,32 @@ class ArenaStore implements DirectoryStore {
     return Promise.resolve(this.versions.get(ArenaStore.key(label))?.[version]);
   }
 
+  /** Stores one prefix node under its value (the bulk load writes the first entry's tree here). */
+  putPrefixNode(v: Uint8Array, type: 'leaf' | 'parent', a: Uint8Array, b: Uint8Array): void {
+    const shard = this.index[v[0]! % SHARDS]!;
+    const k = ArenaStore.key(v);
+    if (shard.has(k)) return;
+    if (this.used + 65 > this.arena.length) {
+      const bigger = new Uint8Array(Math.min(this.arena.length * 2, 2 ** 32 - 1));
+      if (bigger.length < this.used + 65) throw new Error('prefix arena full (4 GiB)');
+      bigger.set(this.arena);
+      this.arena = bigger;
+    }
+    this.arena[this.used] = type === 'leaf' ? 0 : 1;
+    this.arena.set(a, this.used + 1);
+    this.arena.set(b, this.used + 33);
+    shard.set(k, this.used);
+    this.used += 65;
+    this.nodes++;
+  }
+
   append(batch: AppendBatch): Promise<void> {
     if (batch.position !== this.entries.length) return Promise.reject(new Error('append out of order'));
     this.entries.push(batch.entry);
     for (const n of batch.logNodes) this.logNodes.set(`${n.start}/${n.len}`, n.value);
     for (const [v, n] of batch.prefixNodes) {
-      const shard = this.index[v[0]! % SHARDS]!;
-      const k = ArenaStore.key(v);
-      if (shard.has(k)) continue;
-      if (this.used + 65 > this.arena.length) {
-        const bigger = new Uint8Array(this.arena.length * 2);
-        bigger.set(this.arena);
-        this.arena = bigger;
-      }
-      this.arena[this.used] = n.type === 'leaf' ? 0 : 1;
-      this.arena.set(n.type === 'leaf' ? n.vrfOutput : n.left, this.used + 1);
-      this.arena.set(n.type === 'leaf' ? n.commitment : n.right, this.used + 33);
-      shard.set(k, this.used);
-      this.used += 65;
-      this.nodes++;
+      if (n.type === 'leaf') this.putPrefixNode(v, 'leaf', n.vrfOutput, n.commitment);
+      else this.putPrefixNode(v, 'parent', n.left, n.right);
     }
     for (const v of batch.versions) {
       const k = ArenaStore.key(v.label);
@@ -164,6 +181,8 @@ const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFra
 interface Row {
   size: number;
   synthetic: boolean;
+  /** Labels in the bulk-loaded first entry (`--fill=bulk`), else undefined. */
+  bulk: number | undefined;
   entries: number;
   prefixNodes: number;
   buildS: number;
@@ -175,12 +194,85 @@ interface Row {
   warmMax: number;
   verifyP50: number;
   verifyP99: number;
+  /** CPU time (process.cpuUsage, all threads) per search and per verification: less sensitive to a busy machine than wall time. */
+  searchCpuMs: number;
+  verifyCpuP50: number;
   update1: number;
   update100: number;
 }
 
+/**
+ * `--fill=bulk`: the log a `size`-label incremental build would have (ceil(size / batch) entries,
+ * one a second), but built cheaply. Entry 0 holds G = size − (entries − 1) filler labels,
+ * bulk-loaded: G random search keys, sorted, and the prefix tree built bottom-up from them (the
+ * same canonical trie repeated inserts give; each node hashed once) with random commitments,
+ * written straight into the store. Every later entry is one real `update` of one label: a probe
+ * (real VRF) at evenly spread positions, else one more filler label. So the latest tree holds
+ * `size` labels and the log has the incremental build's length, but it takes 2·G hashes instead
+ * of ~13·size stored copy-on-write nodes; the cost is that an old entry's tree already holds
+ * ~G labels where an incremental build's would hold fewer (prefix proofs at old entries are up
+ * to one level deeper: the bulk numbers err on the large side).
+ */
+async function bulkBuild(store: ArenaStore, log: DirectoryBuilder, size: number, now: () => number, probes: Uint8Array[]): Promise<number> {
+  const entries = Math.ceil(size / BATCH);
+  const g = size - (entries - 1);
+  // Search keys: 8 sorted random high bytes (a BigUint64Array sorts natively) ‖ 24 random bytes.
+  const high = new BigUint64Array(g);
+  for (let i = 0; i < g; i += 1 << 16) {
+    const n = Math.min(1 << 16, g - i);
+    high.set(new BigUint64Array(randomBytes(n * 8).buffer, 0, n), i);
+  }
+  high.sort();
+  const keys = new Uint8Array(g * 32);
+  const dv = new DataView(keys.buffer);
+  for (let i = 0; i < g; i += 1 << 16) keys.set(randomBytes(Math.min(1 << 16, g - i) * 32), i * 32);
+  for (let i = 0; i < g; i++) dv.setBigUint64(i * 32, high[i]!, false);
+  const bit = (i: number, depth: number): number => (keys[i * 32 + (depth >> 3)]! >> (7 - (depth & 7))) & 1;
+  const build = (lo: number, hi: number, depth: number): Uint8Array => {
+    if (hi === lo) return ZERO_HASH;
+    if (hi - lo === 1) {
+      const vrfOutput = keys.subarray(lo * 32, lo * 32 + 32);
+      const commitment = new Uint8Array(randomBytes(32));
+      const v = prefixLeafValue({ vrfOutput, commitment });
+      store.putPrefixNode(v, 'leaf', vrfOutput, commitment);
+      return v;
+    }
+    // First key in [lo, hi) with this bit set (the keys are sorted and share the bits above).
+    let a = lo;
+    let b = hi;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      if (bit(m, depth) === 1) b = m;
+      else a = m + 1;
+    }
+    const left = build(lo, a, depth + 1);
+    const right = build(a, hi, depth + 1);
+    const v = prefixParentValue(left, right);
+    store.putPrefixNode(v, 'parent', left, right);
+    return v;
+  };
+  const t0 = performance.now();
+  const root = build(0, g, 0);
+  const entry = { timestamp: now(), prefixTree: root };
+  await store.append({ position: 0, entry, logNodes: [{ start: 0, len: 1, value: logLeafValue(entry) }], prefixNodes: [], versions: [] });
+  process.stderr.write(`  ${size}: bulk entry of ${g} labels, ${store.nodes} nodes, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+  const probeEvery = Math.max(1, Math.floor((entries - 1) / PROBES));
+  let last = performance.now();
+  for (let e = 1; e < entries; e++) {
+    const probe = (e - 1) % probeEvery === 0 && probes.length < PROBES;
+    const label = utf8(probe ? `user-${e}@example.com` : `filler:${e}`);
+    if (probe) probes.push(label);
+    await log.update([{ label, value: randomBytes(32) }]);
+    if (performance.now() - last > 15_000) {
+      last = performance.now();
+      process.stderr.write(`  ${size}: ${e} / ${entries} entries, ${((last - t0) / 1000).toFixed(0)} s\n`);
+    }
+  }
+  return g;
+}
+
 async function runSize(size: number): Promise<Row> {
-  const synthetic = size > REAL_MAX;
+  const synthetic = size > REAL_MAX || isBulk(size);
   const store = new ArenaStore();
   let t = 1_800_000_000_000;
   const now = (): number => (t += 1000);
@@ -192,6 +284,11 @@ async function runSize(size: number): Promise<Row> {
   const start = performance.now();
   let done = 0;
   let lastReport = start;
+  let bulk: number | undefined;
+  if (isBulk(size)) {
+    bulk = await bulkBuild(store, log, size, now, probes);
+    done = size;
+  }
   while (done < size) {
     const n = Math.min(BATCH, size - done);
     const changes = [];
@@ -210,6 +307,7 @@ async function runSize(size: number): Promise<Row> {
     }
   }
   const buildS = (performance.now() - start) / 1000;
+  if (synthetic && probes.length === 0) throw new Error('no probe labels');
   const entries = await log.treeSize();
 
   // Searches with proofs (builder side), cycling through the probes, a third of them for a label
@@ -218,20 +316,25 @@ async function runSize(size: number): Promise<Row> {
   const firstSizes: number[] = [];
   const encoded: Uint8Array[] = [];
   const s0 = performance.now();
+  const sc0 = process.cpuUsage();
   for (const label of queries) {
     const bytes = encodeSearchResponse(await log.search({ label }), 1);
     encoded.push(bytes);
     firstSizes.push(bytes.length);
   }
   const searchPerS = SEARCHES / ((performance.now() - s0) / 1000);
+  const sc = process.cpuUsage(sc0);
+  const searchCpuMs = (sc.user + sc.system) / 1000 / SEARCHES;
   const warmSizes: number[] = [];
   for (const label of queries.slice(0, 100)) warmSizes.push(encodeSearchResponse(await log.search({ label, last: entries }), 1).length);
 
   // Client verification of the first-contact answers (fresh client: verifies the signed head).
   const verify: number[] = [];
+  const verifyCpu: number[] = [];
   for (let i = 0; i < queries.length; i++) {
     const client = new DirectoryClient(log.config, { now: clientNow });
     const v0 = performance.now();
+    const vc0 = process.cpuUsage();
     try {
       client.verifySearch({ label: queries[i]! }, encoded[i]!);
     } catch (e) {
@@ -239,6 +342,8 @@ async function runSize(size: number): Promise<Row> {
       if ((e as { code?: string }).code !== 'KT_NOT_FOUND' || i % 3 !== 2) throw e;
     }
     verify.push((performance.now() - v0) * 1000);
+    const vc = process.cpuUsage(vc0);
+    verifyCpu.push(vc.user + vc.system);
   }
 
   // Update throughput on top of the built log (new labels, real VRF).
@@ -253,9 +358,9 @@ async function runSize(size: number): Promise<Row> {
   const update1 = await upd(1);
   const update100 = await upd(100);
   return {
-    size, synthetic, entries, prefixNodes: store.nodes, buildS, heapMiB: process.memoryUsage().rss / 2 ** 20,
+    size, synthetic, bulk, entries, prefixNodes: store.nodes, buildS, heapMiB: process.memoryUsage().rss / 2 ** 20,
     searchPerS, firstP50: pct(firstSizes, 50), firstMax: Math.max(...firstSizes), warmP50: pct(warmSizes, 50), warmMax: Math.max(...warmSizes),
-    verifyP50: pct(verify, 50), verifyP99: pct(verify, 99), update1, update100,
+    verifyP50: pct(verify, 50), verifyP99: pct(verify, 99), searchCpuMs, verifyCpuP50: pct(verifyCpu, 50), update1, update100,
   };
 }
 
@@ -270,10 +375,10 @@ async function main(): Promise<void> {
     process.stderr.write(`  done ${size}: ${JSON.stringify(r)}\n`);
   }
   process.stdout.write(`${table(
-    ['labels', 'VRF of filler', 'log entries', 'prefix nodes', 'build (s)', 'RSS (MiB)', 'searches/s', 'proof B p50/max (first contact)', 'proof B p50/max (head known)', 'verify µs p50/p99', 'update labels/s (batch 1)', 'update labels/s (batch 100)'],
+    ['labels', 'VRF of filler', 'log entries', 'prefix nodes', 'build (s)', 'RSS (MiB)', 'searches/s', 'search CPU ms', 'proof B p50/max (first contact)', 'proof B p50/max (head known)', 'verify µs p50/p99', 'verify CPU µs p50', 'update labels/s (batch 1)', 'update labels/s (batch 100)'],
     rows.map((r) => [
-      fmt(r.size), r.synthetic ? 'random' : 'real', fmt(r.entries), fmt(r.prefixNodes), fmt(r.buildS, 1), fmt(r.heapMiB), fmt(r.searchPerS),
-      `${fmt(r.firstP50)} / ${fmt(r.firstMax)}`, `${fmt(r.warmP50)} / ${fmt(r.warmMax)}`, `${fmt(r.verifyP50)} / ${fmt(r.verifyP99)}`, fmt(r.update1), fmt(r.update100),
+      fmt(r.size), r.synthetic ? (r.bulk === undefined ? 'random' : `random, ${fmt(r.bulk)} bulk-loaded`) : 'real', fmt(r.entries), fmt(r.prefixNodes), fmt(r.buildS, 1), fmt(r.heapMiB), fmt(r.searchPerS), fmt(r.searchCpuMs, 1),
+      `${fmt(r.firstP50)} / ${fmt(r.firstMax)}`, `${fmt(r.warmP50)} / ${fmt(r.warmMax)}`, `${fmt(r.verifyP50)} / ${fmt(r.verifyP99)}`, fmt(r.verifyCpuP50), fmt(r.update1), fmt(r.update100),
     ]),
   )}\n`);
   process.stdout.write(`load after: ${machine().loadavg.join(' ')}\n`);

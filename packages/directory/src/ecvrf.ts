@@ -11,9 +11,10 @@
  * point encoding or a scalar `s ≥ q` in a proof is refused with
  * `KT_BAD_VRF_PROOF`, and so is a low-order public key (RFC 9381 §5.6.1).
  */
+import { mulAddUnsafe } from '@noble/curves/abstract/curve.js';
 import { ed25519, ed25519_hasher } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { abytes, concat, equalBytes } from './bytes.js';
+import { abytes, concat, equalBytes, toHex } from './bytes.js';
 import { DirectoryError } from './errors.js';
 
 type Point = typeof ed25519.Point.BASE;
@@ -82,15 +83,49 @@ function encodeToCurve(suite: EcvrfSuite, pk: Uint8Array, alpha: Uint8Array): Po
   return ed25519_hasher.encodeToCurve(concat(pk, alpha), { DST: dst });
 }
 
-function challenge(suite: EcvrfSuite, points: readonly Point[]): bigint {
+/** RFC 9381 §5.4.3 over already-encoded points (each encoding computed once by the caller). */
+function challenge(suite: EcvrfSuite, encoded: readonly Uint8Array[]): bigint {
   const s = SUITE_STRING[suite];
-  const str = concat(new Uint8Array([s, 0x02]), ...points.map((p) => p.toBytes()), new Uint8Array([0x00]));
+  const str = concat(new Uint8Array([s, 0x02]), ...encoded, new Uint8Array([0x00]));
   return leToBigint(sha512(str).subarray(0, C_LEN));
 }
 
-function secretScalars(sk: Uint8Array): { x: bigint; prefix: Uint8Array; pk: Uint8Array; Y: Point } {
-  const { scalar, prefix, pointBytes, point } = ed25519.utils.getExtendedPublicKey(sk);
-  return { x: scalar, prefix, pk: pointBytes, Y: point };
+/** RFC 9381 §5.2 from the decoded Gamma: SHA-512(suite ‖ 0x03 ‖ point_to_string(8·Gamma) ‖ 0x00). */
+function gammaToHash(suite: EcvrfSuite, Gamma: Point): Uint8Array {
+  return sha512(concat(new Uint8Array([SUITE_STRING[suite], 0x03]), Gamma.clearCofactor().toBytes(), new Uint8Array([0x00])));
+}
+
+/**
+ * Decoded, validated public keys (RFC 9381 §5.6.1), by their encoding. Public data only: a
+ * directory client verifies dozens of proofs per answer under one key, and decoding (a square
+ * root) plus the small-order check cost about as much as a third of a verification.
+ */
+const PUBLIC_KEYS = new Map<string, { Y: Point; uses: number }>();
+const PUBLIC_KEYS_MAX = 64;
+/**
+ * From its 4th verification on, a key gets a noble wNAF table (window 6: 1,408 points, built
+ * once, about two verifications' worth): c·Y then costs 44 additions instead of ~128 doublings
+ * and ~30 additions.
+ */
+const PRECOMPUTE_AFTER = 3;
+
+function publicKeyPoint(pk: Uint8Array): Point {
+  const id = toHex(pk);
+  const cached = PUBLIC_KEYS.get(id);
+  if (cached) {
+    if (++cached.uses === PRECOMPUTE_AFTER) cached.Y.precompute(6);
+    return cached.Y;
+  }
+  const Y = decodePoint(pk, 'VRF public key');
+  if (Y.clearCofactor().is0()) throw new DirectoryError('KT_BAD_VRF_PROOF', 'VRF public key has small order');
+  if (PUBLIC_KEYS.size >= PUBLIC_KEYS_MAX) PUBLIC_KEYS.delete(PUBLIC_KEYS.keys().next().value!);
+  PUBLIC_KEYS.set(id, { Y, uses: 0 });
+  return Y;
+}
+
+function secretScalars(sk: Uint8Array): { x: bigint; prefix: Uint8Array; pk: Uint8Array } {
+  const { scalar, prefix, pointBytes } = ed25519.utils.getExtendedPublicKey(sk);
+  return { x: scalar, prefix, pk: pointBytes };
 }
 
 /**
@@ -112,17 +147,38 @@ export function ecvrfPublicKey(sk: Uint8Array): Uint8Array {
  * const beta = ecvrfProofToHash('ECVRF-EDWARDS25519-SHA512-TAI', pi);
  */
 export function ecvrfProve(suite: EcvrfSuite, sk: Uint8Array, alpha: Uint8Array): Uint8Array {
+  return ecvrfProveAndHash(suite, sk, alpha).proof;
+}
+
+/**
+ * ECVRF_prove and ECVRF_proof_to_hash in one pass: the 80-byte proof and its 64-byte beta,
+ * without decoding the proof again or verifying it.
+ *
+ * Every multiplication by a secret scalar (x, k) is noble's constant-time `multiply` (the base
+ * point's on its precomputed, blinded table); only public values are encoded and hashed. The
+ * cost is two constant-time multiplications of the hashed point H, two of the base point (the
+ * public key and k·B), and the try-and-increment square roots of the TAI suite (two on average).
+ *
+ * @example
+ * const { proof, beta } = ecvrfProveAndHash('ECVRF-EDWARDS25519-SHA512-TAI', sk, alpha);
+ */
+export function ecvrfProveAndHash(suite: EcvrfSuite, sk: Uint8Array, alpha: Uint8Array): { proof: Uint8Array; beta: Uint8Array } {
   abytes(sk, 'VRF secret key', 32);
   abytes(alpha, 'alpha');
-  const { x, prefix, pk, Y } = secretScalars(sk);
-  const H = encodeToCurve(suite, pk, alpha);
-  const hString = H.toBytes();
-  const Gamma = H.multiply(x);
-  // RFC 9381 §5.4.2.2: k = SHA-512(hashed_sk[32..64] ‖ h_string) mod q.
-  const k = leToBigint(sha512(concat(prefix, hString))) % q;
-  const c = challenge(suite, [Y, H, Gamma, Point.BASE.multiply(k), H.multiply(k)]);
-  const s = (k + c * x) % q;
-  return concat(Gamma.toBytes(), bigintToLe(c, C_LEN), bigintToLe(s, Q_LEN));
+  const { x, prefix, pk } = secretScalars(sk);
+  try {
+    const H = encodeToCurve(suite, pk, alpha);
+    const hString = H.toBytes();
+    const Gamma = H.multiply(x);
+    const gammaString = Gamma.toBytes();
+    // RFC 9381 §5.4.2.2: k = SHA-512(hashed_sk[32..64] ‖ h_string) mod q.
+    const k = leToBigint(sha512(concat(prefix, hString))) % q;
+    const c = challenge(suite, [pk, hString, gammaString, Point.BASE.multiply(k).toBytes(), H.multiply(k).toBytes()]);
+    const s = (k + c * x) % q;
+    return { proof: concat(gammaString, bigintToLe(c, C_LEN), bigintToLe(s, Q_LEN)), beta: gammaToHash(suite, Gamma) };
+  } finally {
+    prefix.fill(0);
+  }
 }
 
 function decodeProof(pi: Uint8Array): { Gamma: Point; c: bigint; s: bigint } {
@@ -144,8 +200,7 @@ function decodeProof(pi: Uint8Array): { Gamma: Point; c: bigint; s: bigint } {
  * const beta = ecvrfProofToHash('ECVRF-EDWARDS25519-SHA512-TAI', pi);
  */
 export function ecvrfProofToHash(suite: EcvrfSuite, pi: Uint8Array): Uint8Array {
-  const { Gamma } = decodeProof(pi);
-  return sha512(concat(new Uint8Array([SUITE_STRING[suite], 0x03]), Gamma.clearCofactor().toBytes(), new Uint8Array([0x00])));
+  return gammaToHash(suite, decodeProof(pi).Gamma);
 }
 
 /**
@@ -158,16 +213,16 @@ export function ecvrfProofToHash(suite: EcvrfSuite, pi: Uint8Array): Uint8Array 
 export function ecvrfVerify(suite: EcvrfSuite, pk: Uint8Array, alpha: Uint8Array, pi: Uint8Array): Uint8Array {
   abytes(alpha, 'alpha');
   if (!(pk instanceof Uint8Array) || pk.length !== PT_LEN) throw new DirectoryError('KT_BAD_VRF_PROOF', 'VRF public key must be 32 bytes');
-  const Y = decodePoint(pk, 'VRF public key');
-  if (Y.clearCofactor().is0()) throw new DirectoryError('KT_BAD_VRF_PROOF', 'VRF public key has small order');
+  const Y = publicKeyPoint(pk);
   const { Gamma, c, s } = decodeProof(pi);
   const H = encodeToCurve(suite, pk, alpha);
-  // U = s·B − c·Y, V = s·H − c·Gamma (public values: variable-time is fine).
+  // U = s·B − c·Y, V = s·H − c·Gamma (public values: variable-time is fine). B has noble's
+  // precomputed table; V is one Strauss–Shamir walk (a shared doubling chain for both terms).
   const U = Point.BASE.multiplyUnsafe(s).subtract(Y.multiplyUnsafe(c));
-  const V = H.multiplyUnsafe(s).subtract(Gamma.multiplyUnsafe(c));
-  const c2 = challenge(suite, [Y, H, Gamma, U, V]);
+  const V = mulAddUnsafe(Point, [H, Gamma.negate()], [s, c]);
+  const c2 = challenge(suite, [pk, H.toBytes(), pi.subarray(0, PT_LEN), U.toBytes(), V.toBytes()]);
   if (!equalBytes(bigintToLe(c, C_LEN), bigintToLe(c2, C_LEN))) {
     throw new DirectoryError('KT_BAD_VRF_PROOF', 'VRF proof does not verify');
   }
-  return ecvrfProofToHash(suite, pi);
+  return gammaToHash(suite, Gamma);
 }

@@ -3,7 +3,7 @@
  * VrfInput (label, version), with the 64-byte output truncated to VRF.Nh = 32
  * bytes. The output is the label-version pair's search key in the prefix tree.
  */
-import { ecvrfProve, ecvrfPublicKey, ecvrfVerify } from './ecvrf.js';
+import { ecvrfProveAndHash, ecvrfPublicKey, ecvrfVerify } from './ecvrf.js';
 import { ecvrfP256Prove, ecvrfP256PublicKey, ecvrfP256Verify } from './ecvrf-p256.js';
 import { encodeVrfInput } from './structs.js';
 import { VRF_NH } from './suite.js';
@@ -27,9 +27,10 @@ export function vrfPublicKey(sk: Uint8Array): Uint8Array {
  * const { output, proof } = vrfEvaluate(vrfSk, label, 0);
  */
 export function vrfEvaluate(sk: Uint8Array, label: Uint8Array, version: number): { output: Uint8Array; proof: Uint8Array } {
-  const proof = ecvrfProve(SUITE, sk, encodeVrfInput(label, version));
-  const output = vrfVerify(vrfPublicKey(sk), label, version, proof);
-  return { output, proof };
+  // The output is proof_to_hash of the proof just made (RFC 9381 §5.2), not a verification of it:
+  // verifying one's own proof would double the cost of every update and ladder proof.
+  const { proof, beta } = ecvrfProveAndHash(SUITE, sk, encodeVrfInput(label, version));
+  return { output: beta.slice(0, VRF_NH), proof };
 }
 
 /**
