@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { addSignatures, cosigner, cosignatureVerifierKey, generateSignerKey, inclusionProof, leafHash, newSigner, rootFromLeaves, signCheckpoint } from '@keyward/tlog';
 import { base64urlnopad } from '@scure/base';
-import { DirectoryWitnessCheck, headLogEntry, type WitnessedHeadAnswer } from '../src/index.js';
+import { DEFAULT_MAX_COSIGNATURE_AGE_S, DirectoryWitnessCheck, headLogEntry, type WitnessedHeadAnswer } from '../src/index.js';
 
 const log = generateSignerKey('example.test/directory-heads/0011223344556677');
 const wit = ['w1.test', 'w2.test', 'w3.test'].map((name) => {
@@ -19,9 +19,10 @@ const wit = ['w1.test', 'w2.test', 'w3.test'].map((name) => {
 const roots = Array.from({ length: 5 }, () => new Uint8Array(randomBytes(32)));
 const leaves = roots.map((r, i) => leafHash(headLogEntry(i + 1, r)));
 
-function answer(size: number, cosigners: readonly number[], proofFor = size): WitnessedHeadAnswer {
+/** `at`: each cosigner's clock, POSIX seconds (default now). */
+function answer(size: number, cosigners: readonly number[], proofFor = size, at: readonly number[] = []): WitnessedHeadAnswer {
   const note = signCheckpoint(newSigner(log.signerKey), { origin: 'example.test/directory-heads/0011223344556677', size, root: rootFromLeaves(leaves.slice(0, size)) });
-  const cosigned = addSignatures(note, cosigners.map((i) => cosigner(wit[i]!.name, wit[i]!.seed)));
+  const cosigned = addSignatures(note, cosigners.map((i, j) => cosigner(wit[i]!.name, wit[i]!.seed, at[j] !== undefined ? { now: () => at[j]! } : {})));
   return { tree_size: size, root: base64urlnopad.encode(roots[size - 1]!), checkpoint: cosigned, proof: inclusionProof(proofFor - 1, leaves.slice(0, size)).map((p) => base64urlnopad.encode(p)) };
 }
 
@@ -68,4 +69,23 @@ void test('a checkpoint signed by another log key, or a malformed proof, is refu
   assert.equal(codeOf(() => check.verify({ treeSize: 5, root: roots[4]! }, { ...answer(5, [0, 1]), proof: ['***'] })), 'TLOG_MALFORMED_WITNESS_MESSAGE');
   assert.equal(codeOf(() => new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: [{ name: 'w1.test', key: wit[0]!.key }], k: 2 })), 'TLOG_INVALID_ARGUMENT');
   assert.equal(codeOf(() => new DirectoryWitnessCheck({ logKey: 'not a key', witnesses: [{ name: 'w1.test', key: wit[0]!.key }] })), 'TLOG_MALFORMED_KEY');
+});
+
+void test('freshness: the k-th freshest cosignature older than maxAgeSeconds is refused (TLOG_STALE_COSIGNATURES)', () => {
+  const now = 1_800_000_000;
+  const fresh = new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), k: 2, maxAgeSeconds: 3600 }, () => now * 1000);
+  const head = { treeSize: 5, root: roots[4]! };
+  // Both within the hour: accepted. One fresh, one two hours old: the 2nd freshest is stale.
+  assert.equal(codeOf(() => fresh.verify(head, answer(5, [0, 1], 5, [now - 10, now - 3500]))), 'accepted');
+  assert.equal(codeOf(() => fresh.verify(head, answer(5, [0, 1], 5, [now - 10, now - 7200]))), 'TLOG_STALE_COSIGNATURES');
+  // A third witness's fresh line makes two fresh ones: accepted again.
+  assert.equal(codeOf(() => fresh.verify(head, answer(5, [0, 1, 2], 5, [now - 10, now - 7200, now - 60]))), 'accepted');
+  // An old, once legitimately cosigned checkpoint replayed later (a rollback for a client without state).
+  assert.equal(codeOf(() => fresh.verify(head, answer(5, [0, 1, 2], 5, [now - 90_000, now - 90_000, now - 90_000]))), 'TLOG_STALE_COSIGNATURES');
+  // The default maximum age is one day.
+  const byDefault = new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), k: 2 }, () => now * 1000);
+  assert.equal(byDefault.maxAgeSeconds, DEFAULT_MAX_COSIGNATURE_AGE_S);
+  assert.equal(codeOf(() => byDefault.verify(head, answer(5, [0, 1], 5, [now - 80_000, now - 80_000]))), 'accepted');
+  assert.equal(codeOf(() => byDefault.verify(head, answer(5, [0, 1], 5, [now - 90_000, now - 90_000]))), 'TLOG_STALE_COSIGNATURES');
+  assert.equal(codeOf(() => new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), maxAgeSeconds: 0 })), 'TLOG_INVALID_ARGUMENT');
 });

@@ -13,7 +13,7 @@ import { commit, randomOpening } from './commitment.js';
 import { DirectoryError, check } from './errors.js';
 import { ibst } from './ibst.js';
 import { baseBinaryLadder, searchBinaryLadder } from './ladder.js';
-import { logLeafValue, logParentValue, proveBatch, splitPoint } from './log-tree.js';
+import { fullSubtrees, logLeafValue, logParentValue, proveBatch, splitPoint } from './log-tree.js';
 import { contactMonitor, ownerInit, ownerInitLadder, ownerMonitor, type MonitorResponse, type OwnerInitResponse } from './monitor.js';
 import { prefixInsert, prefixProve, type PrefixNode } from './prefix-tree.js';
 import { completeFrontier, runSearch, type SearchResponse } from './search.js';
@@ -53,8 +53,24 @@ export interface DirectoryKeyHolder {
   readonly vrfPublicKey: Uint8Array;
   /** The VRF output and proof for (label, version) (§8 VrfInput). */
   vrfProve(label: Uint8Array, version: number): Promise<{ output: Uint8Array; proof: Uint8Array }>;
-  /** A signature over `tbs` (§11.2 TreeHeadTBS for `head`). */
-  signTreeHead(tbs: Uint8Array, head: { readonly treeSize: number; readonly root: Uint8Array }): Promise<Uint8Array>;
+  /**
+   * A signature over `tbs` (§11.2 TreeHeadTBS for `head`). A holder that refuses to sign a fork
+   * (the keyholder: docs/directory.md §Key custody) asks `head.consistency(fromSize)` for the
+   * proof that this head extends the last one it signed.
+   */
+  signTreeHead(tbs: Uint8Array, head: SignedHeadRequest): Promise<Uint8Array>;
+}
+
+/** What {@link DirectoryKeyHolder.signTreeHead} is told about the head it signs. */
+export interface SignedHeadRequest {
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  /**
+   * Consistency with an earlier size `fromSize` (1 ≤ fromSize ≤ treeSize): the full-subtree heads
+   * of the log at `fromSize` (they recompute its root) and the §12.1 consistency proof from there.
+   * The builder always gives it; a caller signing a bare head may not.
+   */
+  consistency?(fromSize: number): Promise<{ readonly fromHeads: Uint8Array[]; readonly proof: Uint8Array[] }>;
 }
 
 /**
@@ -188,7 +204,16 @@ export class DirectoryBuilder {
   async treeHead(): Promise<{ treeHead: TreeHead; root: Uint8Array }> {
     const size = await this.store.treeSize();
     const root = await this.root(size);
-    const signature = await this.keys.signTreeHead(treeHeadTbs(this.config, size, root), { treeSize: size, root });
+    const signature = await this.keys.signTreeHead(treeHeadTbs(this.config, size, root), {
+      treeSize: size,
+      root,
+      consistency: async (fromSize) => {
+        auint(fromSize, 'fromSize');
+        check(fromSize >= 1 && fromSize <= size, `fromSize must be in [1, ${size}]`);
+        const fromHeads = await Promise.all(fullSubtrees(fromSize).map((r) => this.subtree(r.start, r.len)));
+        return { fromHeads, proof: await proveBatchAsync((st, l) => this.subtree(st, l), size, [], fromSize) };
+      },
+    });
     return { treeHead: { treeSize: size, signature }, root };
   }
 
@@ -222,6 +247,34 @@ export class DirectoryBuilder {
       const record: StoredVersion = { value, opening, vrfOutput: output, vrfProof: proof, commitment, position: size };
       versions.push({ label, version, record });
     }
+    // Keep only the nodes reachable from the new root (intermediate ones from earlier changes in
+    // this batch are garbage).
+    const prefixNodes = [...collectReachable(root, nodes)];
+    await this.appendEntry(size, previous, root, prefixNodes, versions);
+    return { treeHead: (await this.treeHead()).treeHead, versions: versions.map((v) => v.version), position: size };
+  }
+
+  /**
+   * Appends a log entry that changes no label (the same prefix root, a new timestamp) when the
+   * newest entry is at least `maxAgeMs` old: the heartbeat that keeps an idle log's rightmost
+   * timestamp within the Configuration's `max_behind`, which clients check (§4.2; without it a
+   * client with no retained head refuses an honest log that has been idle longer than
+   * `max_behind`). Returns the new position, or null when nothing was due (or the log is empty).
+   *
+   * @example
+   * await log.heartbeat(3_600_000); // at most one entry an hour on an idle log
+   */
+  async heartbeat(maxAgeMs: number): Promise<number | null> {
+    auint(maxAgeMs, 'maxAgeMs');
+    const size = await this.store.treeSize();
+    if (size === 0) return null;
+    const previous = (await this.store.logEntry(size - 1))!;
+    if (this.now() - previous.timestamp < maxAgeMs) return null;
+    await this.appendEntry(size, previous, previous.prefixTree, [], []);
+    return size;
+  }
+
+  private async appendEntry(size: number, previous: LogEntry | undefined, root: Uint8Array, prefixNodes: AppendBatch['prefixNodes'], versions: AppendBatch['versions']): Promise<void> {
     // Timestamps never go backwards, whatever the clock does.
     const timestamp = Math.max(this.now(), previous?.timestamp ?? 0);
     const entry: LogEntry = { timestamp, prefixTree: root };
@@ -234,11 +287,7 @@ export class DirectoryBuilder {
       value = logParentValue(left, len / 2 === 1, value, len / 2 === 1);
       logNodes.push({ start, len, value });
     }
-    // Keep only the nodes reachable from the new root (intermediate ones from earlier changes in
-    // this batch are garbage).
-    const prefixNodes = [...collectReachable(root, nodes)];
     await this.store.append({ position: size, entry, logNodes, prefixNodes, versions });
-    return { treeHead: (await this.treeHead()).treeHead, versions: versions.map((v) => v.version), position: size };
   }
 
   private async headFor(last: number | undefined, size: number): Promise<FullTreeHead> {

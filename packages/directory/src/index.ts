@@ -77,6 +77,7 @@ export {
   type LabelUpdate,
   type OwnerInitRequest,
   type OwnerMonitorRequest,
+  type SignedHeadRequest,
 } from './builder.js';
 export { DirectoryClient, type ClientOptions, type FrontierEntry, type KnownVersion, type LabelState, type SearchResult, type VerifiedHead } from './client.js';
 export { ibstFrontier, ibstIsLeaf, ibstLeft, ibstPathTo, ibstRight, ibstRoot, updateView } from './ibst.js';

@@ -34,6 +34,7 @@ export const TLOG_ERROR_CODES = {
   TLOG_MALFORMED_CHECKPOINT: 'The note text is not a well-formed checkpoint (origin, decimal size, base64 32-byte root, extension lines).',
   TLOG_ORIGIN_MISMATCH: 'The checkpoint origin is not the expected one.',
   TLOG_NOT_ENOUGH_COSIGNATURES: 'Fewer distinct witnesses than required cosigned the checkpoint.',
+  TLOG_STALE_COSIGNATURES: "The k-th freshest cosignature is older than the verifier's maximum age: an old (possibly rolled-back) head, or witnesses no longer refreshed.",
 
   // --- the witness protocol (tlog-witness) -----------------------------------
   TLOG_MALFORMED_WITNESS_MESSAGE: 'An add-checkpoint request or a witness answer is not well-formed (HTTP 400).',

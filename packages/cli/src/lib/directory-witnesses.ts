@@ -4,11 +4,13 @@
  * named by `KEYWARD_DIRECTORY_WITNESSES`,
  *
  *     { "log_key": "keyward.local/directory-heads/…+…+…", "k": 2,
- *       "witnesses": [{ "name": "w1.example", "key": "w1.example+…+…" }, …] }
+ *       "witnesses": [{ "name": "w1.example", "key": "w1.example+…+…" }, …],
+ *       "max_age_seconds": 86400 }
  *
  * (`log_key`: the head log's verifier key, `GET /v1/directory/witnessed`'s
- * `log_key`; `witnesses`: each witness's cosignature verifier key). With it,
- * every directory answer is accepted only with k cosignatures.
+ * `log_key`; `witnesses`: each witness's cosignature verifier key;
+ * `max_age_seconds`: how old the k-th freshest cosignature may be, default one
+ * day). With it, every directory answer is accepted only with k fresh cosignatures.
  */
 import { readFile } from 'node:fs/promises';
 import { KeywardError } from '@keyward/core';
@@ -31,9 +33,14 @@ export async function directoryWitnesses(io: Pick<Io, 'env'>): Promise<Directory
     throw new KeywardError('KW_IO', `cannot read ${DIRECTORY_WITNESSES_ENV} file '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
   }
   try {
-    const j = JSON.parse(text) as { log_key?: unknown; k?: unknown; witnesses?: unknown };
-    if (typeof j.log_key !== 'string' || !Array.isArray(j.witnesses) || (j.k !== undefined && typeof j.k !== 'number')) throw new Error('needs log_key (string), witnesses ([{ name, key }]) and optionally k (number)');
-    const cfg: DirectoryWitnessConfig = { logKey: j.log_key, witnesses: j.witnesses as DirectoryWitnessConfig['witnesses'], ...(j.k !== undefined ? { k: j.k } : {}) };
+    const j = JSON.parse(text) as { log_key?: unknown; k?: unknown; witnesses?: unknown; max_age_seconds?: unknown };
+    if (typeof j.log_key !== 'string' || !Array.isArray(j.witnesses) || (j.k !== undefined && typeof j.k !== 'number') || (j.max_age_seconds !== undefined && typeof j.max_age_seconds !== 'number')) {
+      throw new Error('needs log_key (string), witnesses ([{ name, key }]) and optionally k (number) and max_age_seconds (number)');
+    }
+    const cfg: DirectoryWitnessConfig = {
+      logKey: j.log_key, witnesses: j.witnesses as DirectoryWitnessConfig['witnesses'],
+      ...(j.k !== undefined ? { k: j.k } : {}), ...(j.max_age_seconds !== undefined ? { maxAgeSeconds: j.max_age_seconds } : {}),
+    };
     new DirectoryWitnessCheck(cfg); // validates keys, names and k
     return cfg;
   } catch (e) {

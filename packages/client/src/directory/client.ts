@@ -21,6 +21,7 @@ import { DirectoryClient, DirectoryError, decodeConfiguration, isDirectoryError,
 import { HpkeIdentity, HpkeRecipient } from '@keyward/core';
 import {
   DirectoryRecordError,
+  changeMessage,
   decodeGroupValue,
   decodeIdentityValue,
   entityLabel,
@@ -156,7 +157,7 @@ export class Directory {
    * encoded Configuration) when given — otherwise trusts it on first use; the caller should pin it.
    */
   static async connect(t: DirectoryTransport, opts: { pinned?: string; client?: ClientOptions; witnesses?: DirectoryWitnessConfig } = {}): Promise<Directory> {
-    const witness = opts.witnesses !== undefined ? new DirectoryWitnessCheck(opts.witnesses) : undefined;
+    const witness = opts.witnesses !== undefined ? new DirectoryWitnessCheck(opts.witnesses, opts.client?.now) : undefined;
     const c = await ok<{ configuration: string }>(t, { method: 'GET', path: '/v1/directory/config' });
     if (opts.pinned !== undefined && opts.pinned !== c.configuration) {
       throw new DirectoryError('KT_BAD_RESPONSE', 'the directory configuration is not the pinned one (other keys or parameters)');
@@ -173,7 +174,8 @@ export class Directory {
   /**
    * Verified search: the value of `name` (greatest or fixed version), or null when proven absent.
    * With witnesses configured, the answer's head must also be the latest entry of a head-log
-   * checkpoint k of them cosigned (`TLOG_NOT_ENOUGH_COSIGNATURES`, `TLOG_BAD_PROOF` otherwise).
+   * checkpoint k of them cosigned, the k-th of them within `maxAgeSeconds`
+   * (`TLOG_NOT_ENOUGH_COSIGNATURES`, `TLOG_BAD_PROOF`, `TLOG_STALE_COSIGNATURES` otherwise).
    */
   async search(name: string, version?: number): Promise<{ version: number; value: Uint8Array } | null> {
     if (this.witness === undefined) return this.searchOnce(name, version);
@@ -292,10 +294,21 @@ export class Directory {
 
   /** Enrolls `device` as the first device of `name` with a one-time token. */
   async enroll(name: string, token: string, device: DeviceSecrets): Promise<{ version: number }> {
-    const keys = await devicePublicKeys(device);
+    return this.enrollKeys(name, token, await devicePublicKeys(device), (m) => Promise.resolve(ed25519.sign(m, unb64(device.signSeed))));
+  }
+
+  /**
+   * {@link enroll} for a device whose signing key the caller holds outside this library (a
+   * non-extractable WebCrypto Ed25519 key in a browser, say): `keys` are its public keys and
+   * `sign` returns the Ed25519 signature of the message it is given.
+   *
+   * @example
+   * await dir.enrollKeys('user:alice', token, keys, async (m) => new Uint8Array(await crypto.subtle.sign('Ed25519', key, m)));
+   */
+  async enrollKeys(name: string, token: string, keys: DeviceKeys, sign: (message: Uint8Array) => Promise<Uint8Array>): Promise<{ version: number }> {
     const version = await this.nextVersion(name);
     const at = Date.now();
-    const pop = signChange(unb64(device.signSeed), name, 'enroll', version, at, keys);
+    const pop = b64(await sign(changeMessage(name, 'enroll', version, at, keys)));
     const r = await ok<{ version: number }>(this.t, { method: 'POST', path: '/v1/directory/enroll', body: { token, name, device: wire(keys), version, at, pop } });
     await this.expectVersion(name, r.version);
     return r;

@@ -25,7 +25,19 @@ export interface DirectoryWitnessConfig {
   readonly witnesses: readonly { readonly name: string; readonly key: string }[];
   /** How many distinct witnesses must cosign (default: all). */
   readonly k?: number;
+  /**
+   * Freshness: the k-th freshest cosignature (the witnesses' C2SP cosignature/v1 timestamps) may be
+   * at most this old, in seconds (default {@link DEFAULT_MAX_COSIGNATURE_AGE_S}, one day), else
+   * `TLOG_STALE_COSIGNATURES`. This is what refuses an old, legitimately cosigned head shown to a
+   * client that has no last-seen head (a rollback the client cannot detect by itself). The server
+   * re-witnesses its current head every `directory.witnessRefreshMs` (one hour by default), so an
+   * honest idle directory stays fresh.
+   */
+  readonly maxAgeSeconds?: number;
 }
+
+/** Default of {@link DirectoryWitnessConfig.maxAgeSeconds}: one day. */
+export const DEFAULT_MAX_COSIGNATURE_AGE_S = 24 * 3600;
 
 /** `GET /v1/directory/witnessed`: the newest witnessed head-log checkpoint and the proof of its latest entry. */
 export interface WitnessedHeadAnswer {
@@ -66,12 +78,22 @@ export class DirectoryWitnessCheck {
   readonly logVerifier: NoteVerifier;
   /** The head log's origin (the log key's name). */
   readonly origin: string;
+  /** The maximum age of the k-th freshest cosignature, seconds. */
+  readonly maxAgeSeconds: number;
+  readonly #now: () => number;
 
-  /** Throws `TLOG_INVALID_ARGUMENT` / `TLOG_MALFORMED_KEY` for a bad configuration. */
-  constructor(cfg: DirectoryWitnessConfig) {
+  /**
+   * Throws `TLOG_INVALID_ARGUMENT` / `TLOG_MALFORMED_KEY` for a bad configuration. `now` is the
+   * clock in milliseconds (default `Date.now`).
+   */
+  constructor(cfg: DirectoryWitnessConfig, now: () => number = Date.now) {
     this.policy = witnessPolicy(cfg.witnesses, cfg.k);
     this.logVerifier = newVerifier(cfg.logKey.trim());
     this.origin = this.logVerifier.name;
+    const age = cfg.maxAgeSeconds ?? DEFAULT_MAX_COSIGNATURE_AGE_S;
+    if (!Number.isSafeInteger(age) || age < 1) throw new TlogError('TLOG_INVALID_ARGUMENT', 'maxAgeSeconds must be a positive integer');
+    this.maxAgeSeconds = age;
+    this.#now = now;
   }
 
   /**
@@ -79,7 +101,8 @@ export class DirectoryWitnessCheck {
    * answer's checkpoint, signed by the head log and cosigned by k witnesses. Throws
    * `TLOG_NOT_ENOUGH_COSIGNATURES` (missing answer, other size, too few cosignatures),
    * `TLOG_BAD_PROOF` (not the latest entry: another view or an older head), `TLOG_BAD_SIGNATURE`,
-   * `TLOG_MALFORMED_*`.
+   * `TLOG_STALE_COSIGNATURES` (the k-th freshest cosignature is older than `maxAgeSeconds`: an old
+   * checkpoint replayed with its old head), `TLOG_MALFORMED_*`.
    */
   verify(head: { readonly treeSize: number; readonly root: Uint8Array }, answer: WitnessedHeadAnswer | null | undefined): void {
     if (answer === null || answer === undefined || typeof answer.checkpoint !== 'string' || !Array.isArray(answer.proof)) {
@@ -94,6 +117,16 @@ export class DirectoryWitnessCheck {
     } catch (e) {
       throw new TlogError('TLOG_MALFORMED_WITNESS_MESSAGE', 'the head-log inclusion proof is not base64url', { cause: e });
     }
-    verifyWitnessedLatestEntry(answer.checkpoint, headLogEntry(head.treeSize, head.root), proof, [this.logVerifier], this.policy, { origin: this.origin });
+    const { cosignatures } = verifyWitnessedLatestEntry(answer.checkpoint, headLogEntry(head.treeSize, head.root), proof, [this.logVerifier], this.policy, { origin: this.origin });
+    // Freshness: k distinct witnesses must have cosigned within maxAgeSeconds. Per witness its
+    // newest line counts; the k-th newest of those is how recently k of them vouched for the head.
+    const newest = new Map<string, number>();
+    for (const c of cosignatures) newest.set(c.name, Math.max(newest.get(c.name) ?? 0, c.timestamp));
+    const stamps = [...newest.values()].sort((a, b) => b - a);
+    const kth = stamps[this.policy.k - 1];
+    const now = Math.floor(this.#now() / 1000);
+    if (kth === undefined || now - kth > this.maxAgeSeconds) {
+      throw new TlogError('TLOG_STALE_COSIGNATURES', `the directory head of size ${head.treeSize} was last cosigned by ${this.policy.k} witness(es) ${kth === undefined ? 'never' : `${now - kth} s ago`}; at most ${this.maxAgeSeconds} s is accepted`);
+    }
   }
 }

@@ -16,7 +16,7 @@ import { existsSync, openSync, closeSync, fstatSync, readSync, writeSync, fsyncS
 import { SIGNATURE_TYPE_ED25519, ed25519Signer, formatVerifierKey } from '@keyward/tlog';
 import { base64urlnopad } from '@scure/base';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import type { DirectoryKeyHolder } from '@keyward/directory';
+import type { DirectoryKeyHolder, SignedHeadRequest } from '@keyward/directory';
 import type { KeyholderClient } from '../keyholder/client.js';
 import type { DirectoryKeySource } from './service.js';
 import type { HeadLogKey } from './witness.js';
@@ -76,6 +76,8 @@ export class KeyholderDirectoryKeys implements DirectoryKeyHolder {
   readonly #vrf = new Map<string, { output: Uint8Array; proof: Uint8Array }>();
   /** Heads signed for this process (size → root hex and signature), newest last; at most {@link SIGNED_CACHE}. */
   readonly #signed = new Map<number, { root: string; signature: Uint8Array }>();
+  /** The size of the last head the keyholder signed, as last learned (its consistency proofs start there). */
+  #lastSize: number;
 
   private constructor(
     kh: KeyholderCaller,
@@ -83,8 +85,10 @@ export class KeyholderDirectoryKeys implements DirectoryKeyHolder {
     readonly vrfPublicKey: Uint8Array,
     /** How the keyholder got its keys: derived from its master key, or imported from a key file. */
     readonly source: 'derived' | 'imported',
+    lastSize: number,
   ) {
     this.#kh = kh;
+    this.#lastSize = lastSize;
   }
 
   /**
@@ -104,7 +108,7 @@ export class KeyholderDirectoryKeys implements DirectoryKeyHolder {
       destroyLegacyKeyFile(opts.legacyKeyFile);
       opts.log?.('directory: the key file was imported into the keyholder, zeroed and deleted', { file: opts.legacyKeyFile });
     }
-    return new KeyholderDirectoryKeys(kh, unb64(r.signaturePublicKey), unb64(r.vrfPublicKey), r.source);
+    return new KeyholderDirectoryKeys(kh, unb64(r.signaturePublicKey), unb64(r.vrfPublicKey), r.source, r.lastHead?.size ?? 0);
   }
 
   async vrfProve(label: Uint8Array, version: number): Promise<{ output: Uint8Array; proof: Uint8Array }> {
@@ -118,12 +122,35 @@ export class KeyholderDirectoryKeys implements DirectoryKeyHolder {
     return v;
   }
 
-  async signTreeHead(tbs: Uint8Array, head: { readonly treeSize: number; readonly root: Uint8Array }): Promise<Uint8Array> {
+  /**
+   * Has the keyholder sign a tree head. A head larger than the last one it signed goes with the
+   * consistency proof from that one (the keyholder refuses a fork, even a growing one:
+   * KW_DIRECTORY_HEAD_INCONSISTENT); when the keyholder signed a larger head meanwhile (another
+   * caller), its last size is read again and the proof made once more from there.
+   */
+  async signTreeHead(tbs: Uint8Array, head: SignedHeadRequest): Promise<Uint8Array> {
     const root = hex(head.root);
     // Ed25519 is deterministic: the same head has the same signature, so it is asked for once.
     const hit = this.#signed.get(head.treeSize);
     if (hit && hit.root === root) return hit.signature;
-    const r = await this.#kh.call('directory-sign-head', { tbs: b64(tbs) });
+    const ask = async (from: number) => {
+      const c = from >= 1 && from < head.treeSize && typeof head.consistency === 'function' ? await head.consistency(from) : null;
+      return this.#kh.call('directory-sign-head', {
+        tbs: b64(tbs),
+        ...(c ? { consistency: { from, fromHeads: c.fromHeads.map(b64), proof: c.proof.map(b64) } } : {}),
+      });
+    };
+    let r;
+    try {
+      r = await ask(this.#lastSize);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'KW_DIRECTORY_HEAD_INCONSISTENT') throw e;
+      const known = (await this.#kh.call('directory-keys', {})).lastHead?.size ?? 0;
+      if (known === this.#lastSize) throw e;
+      this.#lastSize = known;
+      r = await ask(known);
+    }
+    if (head.treeSize > this.#lastSize) this.#lastSize = head.treeSize;
     const signature = unb64(r.signature);
     this.#signed.set(head.treeSize, { root, signature });
     if (this.#signed.size > SIGNED_CACHE) this.#signed.delete(this.#signed.keys().next().value!);
@@ -164,6 +191,7 @@ export class KeyholderDirectorySource implements DirectoryKeySource {
   readonly #kh: KeyholderCaller;
   readonly #opts: { legacyKeyFile?: string; headLog?: boolean; log?: (msg: string, fields?: object) => void };
   #opening: Promise<KeyholderDirectoryKeys> | null = null;
+  #opened: KeyholderDirectoryKeys | null = null;
   #headLog: HeadLogKey | null = null;
 
   constructor(kh: KeyholderCaller, opts: { legacyKeyFile?: string; headLog?: boolean; log?: (msg: string, fields?: object) => void } = {}) {
@@ -176,12 +204,22 @@ export class KeyholderDirectorySource implements DirectoryKeySource {
       const { headLog, ...open } = this.#opts;
       const keys = await KeyholderDirectoryKeys.open(this.#kh, open);
       if (headLog) this.#headLog = await keys.headLogKey();
+      this.#opened = keys;
       return keys;
     })().catch((e: unknown) => {
       this.#opening = null;
       throw e;
     });
     return this.#opening;
+  }
+
+  /**
+   * The public keys (base64url), once {@link holder} has opened them; null before. Never opens
+   * them itself (the node heartbeat reads this: docs/deployment.md §Nodes).
+   */
+  get publicKeys(): { signature_key: string; vrf_key: string } | null {
+    const k = this.#opened;
+    return k === null ? null : { signature_key: b64(k.signaturePublicKey), vrf_key: b64(k.vrfPublicKey) };
   }
 
   /** The head-log key, read through once the keys are open (else an Error: not open yet). */

@@ -178,6 +178,31 @@ export class DirectoryService {
     return { treeSize: treeHead.treeSize, root, signature: treeHead.signature };
   }
 
+  /**
+   * The log's heartbeat (docs/directory.md §Freshness): appends an entry that changes no label
+   * when the newest one is at least `maxAgeMs` old, so an idle log stays within the
+   * Configuration's `max_behind` (clients refuse an older rightmost entry). Serialised with
+   * changes by the log lock; another node's heartbeat first is not an error. Returns the new
+   * position, or null when none was due.
+   */
+  async heartbeat(maxAgeMs: number): Promise<number | null> {
+    // Cheap reads first: no lock, no keys (nor their creation) while nothing is due.
+    const rows = new KeywardDirectoryStore(this.opts.store);
+    const size = await rows.treeSize();
+    if (size === 0) return null;
+    const newest = await rows.logEntry(size - 1);
+    if (newest && this.now().getTime() - newest.timestamp < maxAgeMs) return null;
+    try {
+      return await this.opts.store.transaction(async (tx) => {
+        await tx.ktLock();
+        return (await this.builder(tx)).heartbeat(maxAgeMs);
+      });
+    } catch (e) {
+      if (isDirectoryError(e, 'KT_CONFLICT')) return null;
+      throw e;
+    }
+  }
+
   // --- enrollment ---------------------------------------------------------------------------------
 
   /**

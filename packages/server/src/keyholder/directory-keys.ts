@@ -16,11 +16,13 @@
  * file. They never leave the keyholder: it answers VRF proofs
  * (`directory-vrf`) and signs tree heads (`directory-sign-head`) only after
  * checking that the head's Configuration names its own public keys and that
- * the head extends the last one it signed (a larger size, or the same size
- * and root). `lastHead` is written (atomically, state.ts) before a signature
- * for a new head is returned.
+ * the head extends the last one it signed: the same size and root, or a
+ * larger size with a consistency proof from the last head (checkConsistent),
+ * so a compromised API process cannot have it sign a fork, not even one that
+ * grows. `lastHead` is written (atomically, state.ts) before a signature for a
+ * new head is returned.
  */
-import { decodeConfiguration, vrfEvaluate, vrfPublicKey } from '@keyward/directory';
+import { decodeConfiguration, evaluateBatch, isDirectoryError, vrfEvaluate, vrfPublicKey } from '@keyward/directory';
 import { fromBase64url, toBase64url, utf8 } from './bytes.js';
 import { KeyholderProtocolError } from './protocol.js';
 import { ed25519PrivateKey, ed25519PublicBytes, ed25519Sign, equalCT, hkdfSha256, wipe, type SecretInput } from './primitives.js';
@@ -134,6 +136,40 @@ export function checkExtends(state: DirectoryState, head: ParsedTbs): void {
   }
   if (head.treeSize === last.size && !equalCT(head.root, fromBase64url(last.root)!)) {
     throw new KeyholderProtocolError('KW_DIRECTORY_HEAD_REGRESSION', `refusing to sign another root for tree size ${head.treeSize} (a fork)`);
+  }
+}
+
+/** The consistency evidence of a `directory-sign-head` request (protocol.ts). */
+export interface HeadConsistency {
+  readonly from: number;
+  readonly fromHeads: readonly Uint8Array[];
+  readonly proof: readonly Uint8Array[];
+}
+
+/**
+ * Refuses a larger head that is not proven to extend the last one signed
+ * (KW_DIRECTORY_HEAD_INCONSISTENT): `from` must be the last signed size,
+ * `fromHeads` (that log's full-subtree heads) must recompute the last signed
+ * root, and the §12.1 consistency proof over them must recompute the new
+ * root. Call after {@link checkExtends}; a head of the last size, or the
+ * first head, needs nothing.
+ */
+export function checkConsistent(state: DirectoryState, head: ParsedTbs, c: HeadConsistency | undefined): void {
+  const last = state.lastHead;
+  if (!last || last.size === 0 || head.treeSize <= last.size) return;
+  const refuse = (why: string, cause?: unknown): never => {
+    throw new KeyholderProtocolError('KW_DIRECTORY_HEAD_INCONSISTENT', `refusing to sign a tree head of size ${head.treeSize}: ${why}`, cause === undefined ? undefined : { cause });
+  };
+  if (!c) refuse(`no consistency proof from size ${last.size}, the last head signed`);
+  if (c!.from !== last.size) refuse(`the consistency proof is from size ${c!.from}; the last head signed has size ${last.size}`);
+  try {
+    const lastRoot = evaluateBatch(last.size, [], [], { size: last.size, heads: c!.fromHeads });
+    if (!equalCT(lastRoot, fromBase64url(last.root)!)) refuse(`the full-subtree heads given for size ${last.size} are not those of the root signed for it`);
+    const root = evaluateBatch(head.treeSize, [], c!.proof, { size: last.size, heads: c!.fromHeads });
+    if (!equalCT(root, head.root)) refuse(`the log of this root does not extend the one of size ${last.size} signed before (a fork)`);
+  } catch (e) {
+    if (isDirectoryError(e)) refuse(`the consistency proof from size ${last.size} does not verify: ${e.message}`, e);
+    throw e;
   }
 }
 

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { DirectoryBuilder, DirectoryClient, MemoryDirectoryStore, isDirectoryError, type AppendBatch } from '@keyward/directory';
 import { KeywardDirectoryStore, decodePrefixNode, encodePrefixNode } from '../../src/directory/store.js';
+import { DirectoryService } from '../../src/directory/service.js';
 import { isStoreError } from '../../src/store/errors.js';
 import type { Store } from '../../src/store/types.js';
 
@@ -161,6 +162,28 @@ export function exerciseDirectoryStore(name: string, open: () => Promise<Store>)
       const found = client.verifySearch({ label: utf8('user:u1') }, await ours.search({ label: utf8('user:u1') }));
       assert.equal(found.version, 2);
       assert.deepEqual(found.value, utf8('keys-5'));
+    });
+
+    test('heartbeat (DirectoryService.heartbeat): one entry when due, none otherwise, one for concurrent nodes; a new client accepts the idle log again', async (s) => {
+      let t = T.getTime();
+      const svc = await DirectoryService.open({ store: s, keys, clock: () => new Date(t), params: { maxBehind: 10_000 } });
+      assert.equal(await svc.heartbeat(1_000), null, 'an empty log gets no heartbeat');
+      await s.transaction(async (tx) => {
+        await tx.ktLock();
+        await (await svc.builder(tx)).update([{ label: utf8('user:a'), value: utf8('keys-0') }]);
+      });
+      const b = await svc.builder();
+      const stale = await b.search({ label: utf8('user:a') });
+      t += 20_000;
+      assert.throws(() => new DirectoryClient(b.config, { now: () => t }).verifySearch({ label: utf8('user:a') }, stale), (e) => isDirectoryError(e, 'KT_BAD_RESPONSE'));
+      // Two nodes' timers fire at once: the log lock lets one append, the other finds nothing due.
+      const other = await DirectoryService.open({ store: s, keys, clock: () => new Date(t), params: { maxBehind: 10_000 } });
+      const [x, y] = await Promise.all([svc.heartbeat(5_000), other.heartbeat(5_000)]);
+      assert.deepEqual([x, y].filter((p) => p !== null), [1]);
+      assert.equal(await s.ktTreeSize(), 2);
+      assert.equal(await s.ktVersionCount(utf8('user:a')), 1, 'a heartbeat adds no label version');
+      const found = new DirectoryClient(b.config, { now: () => t }).verifySearch({ label: utf8('user:a') }, await b.search({ label: utf8('user:a') }));
+      assert.deepEqual(found.value, utf8('keys-0'));
     });
 
     void it('prefix node encoding round-trips and refuses other bytes', () => {

@@ -8,6 +8,9 @@
  * - `pass`: forward everything; remember the first search answer per name (for `replay`);
  * - `strip`: `GET /v1/directory/witnessed` with the witnesses' cosignatures removed;
  * - `replay`: the remembered (older) search answers, with the current witnessed one: a rollback;
+ * - `replay-witnessed`: the remembered search answers *and* the witnessed answer remembered for
+ *   their head (legitimately cosigned back then): a rollback a client without state can only
+ *   refuse by the cosignatures' age (`GET /__remembered` says when they were remembered);
  * - `tamper`: search answers whose value gets a device key the log does not hold;
  * - `drop-revoke`: a device revocation is answered "done" and never reaches the log;
  * - `fork` / `fork-transplant`: a second view built with the stolen keys — a KEYTRANS
@@ -36,9 +39,11 @@ const keys = loadDirectoryKeys(arg('directory-key-file')!);
 const policy = witnessPolicy(JSON.parse(arg('witnesses')!) as { name: string; url: string; key: string }[], Number(arg('k') ?? '1'));
 const hk = headLogKey(keys);
 
-type Mode = 'pass' | 'strip' | 'replay' | 'tamper' | 'drop-revoke' | 'fork' | 'fork-transplant';
+type Mode = 'pass' | 'strip' | 'replay' | 'replay-witnessed' | 'tamper' | 'drop-revoke' | 'fork' | 'fork-transplant';
 let mode: Mode = 'pass';
 const firstSearch = new Map<string, string>();
+/** The first witnessed answer seen per tree size, and when it was seen. */
+const firstWitnessed = new Map<number, { text: string; at: number }>();
 let fork: { builder: DirectoryBuilder; config: Configuration; witnessed: string; failures: readonly WitnessFailure[]; cosigned: readonly string[] } | null = null;
 
 function body(req: IncomingMessage): Promise<string> {
@@ -101,10 +106,17 @@ const server = createServer((req, res) => {
         return send(200, JSON.stringify({ mode }));
       }
       if (url.pathname === '/__fork') return send(200, JSON.stringify({ failures: fork?.failures ?? [], cosigned: fork?.cosigned ?? [] }));
+      if (url.pathname === '/__remembered') return send(200, JSON.stringify({ witnessed: [...firstWitnessed].map(([size, w]) => ({ size, at: w.at })) }));
       const path = `${url.pathname}${url.search}`;
       if (url.pathname === '/v1/directory/witnessed' && req.method === 'GET') {
         if (mode === 'fork' && fork) return send(200, fork.witnessed);
+        const asked = Number(url.searchParams.get('size'));
+        if (mode === 'replay-witnessed' && firstWitnessed.has(asked)) return send(200, firstWitnessed.get(asked)!.text);
         const r = await forward('GET', path, text, req.headers);
+        if (mode === 'pass' && r.status === 200) {
+          const size = (JSON.parse(r.text) as { tree_size: number }).tree_size;
+          if (!firstWitnessed.has(size)) firstWitnessed.set(size, { text: r.text, at: Date.now() });
+        }
         if (mode === 'strip' && r.status === 200) {
           const w = JSON.parse(r.text) as { checkpoint: string };
           const n = parseNote(w.checkpoint);
@@ -116,7 +128,7 @@ const server = createServer((req, res) => {
       }
       if (url.pathname === '/v1/directory/search' && req.method === 'POST') {
         const q = JSON.parse(text) as { name: string; version?: number };
-        if (mode === 'replay' && firstSearch.has(q.name) && q.version === undefined) return send(200, firstSearch.get(q.name)!);
+        if ((mode === 'replay' || mode === 'replay-witnessed') && firstSearch.has(q.name) && q.version === undefined) return send(200, firstSearch.get(q.name)!);
         if ((mode === 'fork' || mode === 'fork-transplant') && fork) {
           const res = await fork.builder.search({ label: entityLabel(q.name), ...(q.version !== undefined ? { version: q.version } : {}) });
           return send(200, JSON.stringify({ name: q.name, response: base64urlnopad.encode(encodeSearchResponse(res, fork.config.mode)) }));

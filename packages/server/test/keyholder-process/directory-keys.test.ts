@@ -3,7 +3,8 @@
  * docs/directory.md §Key custody): created or imported once and sealed in its state,
  * VRF proofs equal to the in-memory implementation's, tree-head signatures that verify
  * under the log's Configuration, and no signature for a head that does not extend the
- * last one it signed — across a restart too.
+ * last one it signed — across a restart too — nor for a larger head without a
+ * consistency proof from it (a fork that grows).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   DirectoryBuilder, MemoryDirectoryStore, encodeTreeHeadTbs, memoryDirectoryKeys, verifyTreeHead, vrfEvaluate, vrfVerify,
+  type SignedHeadRequest,
 } from '@keyward/directory';
 import { KeyholderDirectoryKeys } from '../../src/directory/keyholder-keys.js';
 import { headLogKey } from '../../src/directory/witness.js';
@@ -18,6 +20,7 @@ import { b64u, makeInit, newDir, rejectsCode, startKeyholder, unb64u, unsealWith
 
 const legacy = new Uint8Array(64).map((_, i) => (i * 37 + 11) & 0xff);
 const legacyKeys = () => ({ signingKey: legacy.slice(0, 32), vrfKey: legacy.slice(32, 64) });
+const legacyHolder = memoryDirectoryKeys(legacyKeys());
 const hasBytes = (hay: Uint8Array, needle: Uint8Array): boolean => Buffer.from(hay).includes(Buffer.from(needle));
 
 void test('directory keys in the keyholder: import, VRF, signing, refusal of non-extending heads, restart', async () => {
@@ -109,6 +112,41 @@ void test('directory keys in the keyholder: import, VRF, signing, refusal of non
     const h3 = await log2.update([{ label: utf8('carol'), value: utf8('k4') }]);
     assert.equal(h3.treeHead.treeSize, 3);
     verifyTreeHead(log.config, h3.treeHead, await log2.root());
+
+    // A fork that grows (a compromised API process over another store, with the keyholder's keys):
+    // refused with or without a consistency proof, however the proof is put together.
+    const captured = async (st: MemoryDirectoryStore): Promise<SignedHeadRequest> => {
+      let req: SignedHeadRequest | undefined;
+      const capture = { ...legacyHolder, signTreeHead: (_t: Uint8Array, h: SignedHeadRequest) => { req = h; return Promise.resolve(new Uint8Array(64)); } };
+      await (await DirectoryBuilder.create(st, capture)).treeHead();
+      return req!;
+    };
+    const forkStore = new MemoryDirectoryStore();
+    const forkRaw = await DirectoryBuilder.create(forkStore, legacyKeys());
+    for (const v of ['evil1', 'evil2', 'evil3', 'evil4']) await forkRaw.update([{ label: utf8('alice'), value: utf8(v) }]);
+    const forkHead = await captured(forkStore);
+    const honestAt3 = await captured(store);
+    const forkTbs = tbs(4, forkHead.root);
+    const fc = await forkHead.consistency!(3);
+    const hc = await honestAt3.consistency!(3);
+    const wire = (from: number, fromHeads: Uint8Array[], proof: Uint8Array[]) => ({ from, fromHeads: fromHeads.map(b64u), proof: proof.map(b64u) });
+    await rejectsCode(() => kh.client.call('directory-sign-head', { tbs: forkTbs }), 'KW_DIRECTORY_HEAD_INCONSISTENT');
+    await rejectsCode(() => kh.client.call('directory-sign-head', { tbs: forkTbs, consistency: wire(3, fc.fromHeads, fc.proof) }), 'KW_DIRECTORY_HEAD_INCONSISTENT');
+    await rejectsCode(() => kh.client.call('directory-sign-head', { tbs: forkTbs, consistency: wire(3, hc.fromHeads, fc.proof) }), 'KW_DIRECTORY_HEAD_INCONSISTENT');
+    const fc2 = await forkHead.consistency!(2);
+    await rejectsCode(() => kh.client.call('directory-sign-head', { tbs: forkTbs, consistency: wire(2, fc2.fromHeads, fc2.proof) }), 'KW_DIRECTORY_HEAD_INCONSISTENT');
+    // Through the API-side holder too: the fork's builder gets no signature.
+    const forkLog = await DirectoryBuilder.create(forkStore, await KeyholderDirectoryKeys.open(kh.client));
+    await rejectsCode(() => forkLog.treeHead(), 'KW_DIRECTORY_HEAD_INCONSISTENT');
+    assert.deepEqual((await kh.client.call('directory-keys', {})).lastHead, { size: 3, root: b64u(await log2.root()) });
+    // The honest log grows with its proof, also through a holder that learned the last size before
+    // another one signed a larger head (it reads the size again and proves from there).
+    const stale = await KeyholderDirectoryKeys.open(kh.client);
+    await log2.update([{ label: utf8('dave'), value: utf8('k5') }]);
+    await log2.update([{ label: utf8('erin'), value: utf8('k6') }]);
+    const h6 = await (await DirectoryBuilder.create(store, stale)).update([{ label: utf8('frank'), value: utf8('k7') }]);
+    assert.equal(h6.treeHead.treeSize, 6);
+    verifyTreeHead(log.config, h6.treeHead, await log2.root());
   } finally {
     await kh.stop();
   }
