@@ -77,7 +77,7 @@ void test('alerts.yml: valid rules for every required condition, each metric exi
     for (const n of names) assert.ok(exists(n, types), `${r.alert}: metric ${n} is not in the server's /metrics output`);
   }
   const alerts = new Set(rules.map((r) => r.alert));
-  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO', 'KeywardHsmUnreachable', 'KeywardHsmErrors', 'KeywardAuditNotWitnessed']) {
+  for (const a of ['KeywardAuditVerificationFailure', 'KeywardSealed', 'KeywardFailedAuthSpike', 'KeywardRotationOverdue', 'KeywardCheckpointStale', 'KeywardKeyholderErrors', 'KeywardLatencySLO', 'KeywardHsmUnreachable', 'KeywardHsmErrors', 'KeywardAuditNotWitnessed', 'KeywardDirectoryNotWitnessed', 'KeywardDirectoryWitnessFailing', 'KeywardDirectoryHeadNotCosigned']) {
     assert.ok(alerts.has(a), `missing alert ${a}`);
   }
 });
@@ -117,6 +117,29 @@ void test('alerts: audit witness failures alert on the counter the server increm
   // The label the rule selects on is the one the server uses (server.ts: onShortfall).
   const serverSrc = readFileSync(`${ROOT}packages/server/src/server.ts`, 'utf8');
   assert.match(serverSrc, /auditErrors\.inc\(\{ what: 'witness'/);
+});
+
+void test('alerts and dashboard: the directory witness publisher is watched with the metrics and labels the server uses', () => {
+  const doc = parse(readFileSync(`${ROOT}deploy/monitoring/alerts.yml`, 'utf8')) as { groups: { rules: Rule[] }[] };
+  const rules = doc.groups.flatMap((g) => g.rules);
+  const rule = (name: string) => rules.find((r) => r.alert === name)?.expr ?? '';
+  assert.match(rule('KeywardDirectoryNotWitnessed'), /keyward_directory_witness_shortfall_total/);
+  assert.match(rule('KeywardDirectoryWitnessFailing'), /keyward_directory_witness_cosign_total\{outcome="failed"\}.*unless.*\{outcome="cosigned"\}/);
+  assert.match(rule('KeywardDirectoryHeadNotCosigned'), /keyward_directory_head_size > keyward_directory_head_cosigned_size.*keyward_directory_head_cosigned_timestamp_seconds.*keyward_directory_witness_quorum > 0/);
+  assert.equal(rules.find((r) => r.alert === 'KeywardDirectoryHeadNotCosigned')?.labels?.severity, 'critical');
+  const types = exposed();
+  for (const [n, t] of [['keyward_directory_witness_cosign_total', 'counter'], ['keyward_directory_witness_shortfall_total', 'counter'], ['keyward_directory_head_size', 'gauge'], ['keyward_directory_head_cosigned_size', 'gauge'], ['keyward_directory_head_cosigned_timestamp_seconds', 'gauge'], ['keyward_directory_witness_quorum', 'gauge']] as const) {
+    assert.equal(types.get(n), t, n);
+  }
+  // A dev server has no directory witnesses: k is 0, so the head alert cannot fire.
+  assert.match(metricsText, /^keyward_directory_witness_quorum 0$/m);
+  // The outcome labels the rules select on are the ones the server counts (api/metrics.ts: observeDirectoryRound).
+  const src = readFileSync(`${ROOT}packages/server/src/api/metrics.ts`, 'utf8');
+  assert.match(src, /outcome: 'cosigned'/);
+  assert.match(src, /outcome: 'failed'/);
+  const dash = JSON.parse(readFileSync(`${ROOT}deploy/monitoring/grafana-dashboard.json`, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
+  for (const n of ['keyward_directory_witness_cosign_total', 'keyward_directory_witness_shortfall_total', 'keyward_directory_head_cosigned_timestamp_seconds']) assert.ok(exprs.includes(n), `dashboard: ${n}`);
 });
 
 void test('metrics catalog: lists exactly the keyward_* metrics the server exposes', () => {

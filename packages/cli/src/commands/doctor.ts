@@ -13,6 +13,7 @@ import { installedLockfile, lockfileFindings, npmAuditFindings, sbomFindings } f
 import { finding, sortFindings, type Finding } from '../doctor/findings.js';
 import { onlineFindings } from '../doctor/online.js';
 import { witnessFactsOffline, witnessFindings } from '../doctor/witnesses.js';
+import { directoryFactsOffline, directoryFindings } from '../doctor/directory.js';
 import { currentRuntime, runtimeFindings } from '../doctor/runtime.js';
 import { intFlag } from './server/init.js';
 import { EXIT_FAILURE, EXIT_OK, usageError } from '../lib/errors.js';
@@ -60,9 +61,11 @@ factor, keys past their rotation period, versions scheduled for deletion,
 audit checkpoint age, the audit log verified against its signed checkpoint
 with the offline verifier, file permissions, shares left in the directory;
 with --config, its witnesses: configured, at least k answering, checkpoints
-cosigned within --witness-max-age);
+cosigned within --witness-max-age; with the directory enabled, its witnesses,
+heads cosigned within --witness-max-age, and the nodes' directory keys);
 with --addr, the running service (sealed, keyholder, TLS, keyholder errors;
-with a token: keys of --namespace, the audit log).
+with a token: keys of --namespace, the audit log, witnesses, the directory's
+witnesses and cosigned heads, every node's directory keys).
 
 Exit 0 when no finding is critical, 1 otherwise (the report is printed
 either way); usage errors exit 2. The token is never a command-line argument.`,
@@ -123,6 +126,8 @@ either way); usage errors exit 2. The token is never a command-line argument.`,
       // Witnesses (docs/witness.md): the config's list, probed; the store's witnessed checkpoint.
       const cfg = flags.config !== undefined ? readConfigFile(flags.config) : null;
       findings.push(...await witnessFindings(await witnessFactsOffline(path.resolve(flags.data), cfg, flags.config), { now, maxAgeSeconds: witnessMaxAgeSeconds }));
+      // The directory (docs/witness.md §The directory): its witnesses and cosigned heads, the nodes' directory keys.
+      findings.push(...directoryFindings(await directoryFactsOffline(path.resolve(flags.data), cfg, flags.config), { now, maxAgeSeconds: witnessMaxAgeSeconds }));
     }
 
     const sorted = sortFindings(findings);

@@ -74,6 +74,12 @@ export const CHECKS = {
   'witnesses-not-configured': { severity: 'warning', why: "No witness cosigns the audit log's checkpoints: a compromised service can roll its log back or show different logs to different auditors, and only a checkpoint saved outside the service would reveal it." },
   'witnesses-unreachable': { severity: 'critical', why: 'Fewer witnesses answer than must cosign: new checkpoints get no k-of-n cosignatures, so verifiers that require them refuse every new export.' },
   'witness-cosignatures-stale': { severity: 'warning', why: 'New audit checkpoints are not being cosigned: events since the last witnessed checkpoint could still be rolled back or forked without a witness noticing.' },
+  // --- directory (key transparency) ---------------------------------------------------------
+  'directory-witnesses-not-configured': { severity: 'warning', why: "No witness cosigns the directory's heads: a compromised or coerced key service can show different senders different keys for one user (a split view), and clients that require witnesses refuse every head." },
+  'directory-witnesses-too-few': { severity: 'warning', why: 'With k = 1 a single witness (compromised, or run by the key service\'s own operators) is enough to cosign a split view of the directory.' },
+  'directory-witnesses-failing': { severity: 'critical', why: 'Fewer witnesses cosign directory heads than must: clients that require k cosignatures refuse every newer head, so new devices and revocations stay invisible to them.' },
+  'directory-head-not-cosigned': { severity: 'critical', why: 'Directory heads newer than the last cosigned one are not witnessed: clients that require k cosignatures refuse them (new keys and revocations are not seen), and clients without witnesses could be shown a split view nobody checks.' },
+  'directory-keys-differ': { severity: 'critical', why: 'Every node must hold the same directory signing and VRF keys: a node with other keys signs heads and VRF outputs that clients pinned to the deployment\'s configuration refuse, and two sets of keys for one log is what a split view looks like.' },
 } as const satisfies Record<string, CheckDef>;
 
 export type FindingId = keyof typeof CHECKS;

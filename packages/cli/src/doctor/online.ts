@@ -10,6 +10,7 @@ import { call, type ServiceOptions } from '../lib/service.js';
 import { addressFindings } from './config.js';
 import { finding, type Finding } from './findings.js';
 import { witnessFindings } from './witnesses.js';
+import { directoryFactsOnline, directoryFindings } from './directory.js';
 import { quorumDisabledForDestroy } from './datadir.js';
 
 export interface OnlineOptions {
@@ -134,6 +135,8 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
   });
   out.push(...await witnessFindings({ witnesses: ws.witnesses, k: ws.n > 0 ? ws.k : null, witnessed: ws.witnessed, latestSize: ws.latest_size, configHint: 'the server config file (keyward server --config FILE)' },
     { now: opts.now, maxAgeSeconds: opts.witnessMaxAgeSeconds ?? opts.checkpointMaxAgeSeconds }));
+  // The directory (docs/witness.md §The directory): its witnesses and cosigned heads; every node's directory keys.
+  out.push(...directoryFindings(await directoryFactsOnline(opts.service), { now: opts.now, maxAgeSeconds: opts.witnessMaxAgeSeconds ?? opts.checkpointMaxAgeSeconds }));
   // Second factors of the principal whose token runs this check (the API lists a principal's own factors).
   const { factors } = await call<{ factors: { kind: string; state: string }[] }>(opts.service, 'GET', '/v1/mfa/factors');
   if (!factors.some((f) => f.state === 'active' && (f.kind === 'totp' || f.kind === 'webauthn'))) {

@@ -3,7 +3,8 @@
  * request counts and latency by route and status, keyholder errors by code,
  * sealed gauge, HSM reachability and errors, audit log size; audit pipe failures, the latest signed
  * checkpoint (size, time) and keys past their rotation period, read from the
- * store at scrape time (`observeStore`). The catalog, and the alerts built on
+ * store at scrape time (`observeStore`); the directory's witness publisher
+ * (outcomes per witness, shortfalls, the newest cosigned head). The catalog, and the alerts built on
  * it, are in docs/operations/metrics.md and deploy/monitoring/.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -32,6 +33,13 @@ export class ApiMetrics {
   readonly hsmErrors = new Counter({ name: 'keyward_hsm_errors_total', help: 'HSM failures by code (KW_HSM_*): keyholder calls that failed in the HSM, and changes of the auto-unseal state to a failure', labelNames: ['code'], registers: [this.registry] });
   #hsmCode: string | null = null;
   readonly rotationOverdue = new Gauge({ name: 'keyward_keys_rotation_overdue', help: 'Keys whose latest version is older than their rotation period', registers: [this.registry] });
+  // The directory's witness publisher (docs/witness.md §The directory): outcomes counted by this node, heads read from the store.
+  readonly directoryWitnessCosign = new Counter({ name: 'keyward_directory_witness_cosign_total', help: 'Directory head-log checkpoints sent to a witness, by witness name and outcome (cosigned, failed)', labelNames: ['witness', 'outcome'], registers: [this.registry] });
+  readonly directoryWitnessShortfall = new Counter({ name: 'keyward_directory_witness_shortfall_total', help: 'Directory publishing rounds in which fewer than k witnesses cosigned the head', registers: [this.registry] });
+  readonly directoryWitnessQuorum = new Gauge({ name: 'keyward_directory_witness_quorum', help: 'k: the cosignatures a directory head needs (0 when the directory or its witnesses are off)', registers: [this.registry] });
+  readonly directoryHeadSize = new Gauge({ name: 'keyward_directory_head_size', help: 'Tree size of the directory (KEYTRANS) log in the store', registers: [this.registry] });
+  readonly directoryCosignedSize = new Gauge({ name: 'keyward_directory_head_cosigned_size', help: 'Tree size of the newest directory head k witnesses cosigned (0 when none)', registers: [this.registry] });
+  readonly directoryCosignedTime = new Gauge({ name: 'keyward_directory_head_cosigned_timestamp_seconds', help: 'When the newest directory head k witnesses cosigned was stored (Unix seconds; 0 when none)', registers: [this.registry] });
 
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
@@ -58,6 +66,25 @@ export class ApiMetrics {
   keyholderError(code: string): void {
     this.keyholderErrors.inc({ code });
     if (code.startsWith('KW_HSM_')) this.hsmErrors.inc({ code });
+  }
+
+  /** One directory publishing round: an outcome per witness, and a shortfall when fewer than k cosigned. */
+  observeDirectoryRound(r: { readonly ok: boolean; readonly cosigned: readonly string[]; readonly failures: readonly { readonly name: string }[] }): void {
+    for (const w of r.cosigned) this.directoryWitnessCosign.inc({ witness: w, outcome: 'cosigned' });
+    for (const f of r.failures) this.directoryWitnessCosign.inc({ witness: f.name, outcome: 'failed' });
+    if (!r.ok) this.directoryWitnessShortfall.inc();
+  }
+
+  /**
+   * The directory gauges (scrape time): `null` without a directory. `cosigned` is the stored
+   * `directory.witnessed` row (shared by every node), `k` 0 without witnesses.
+   */
+  observeDirectory(d: { readonly size: number; readonly k: number; readonly cosigned: { readonly size: number; readonly time: string } | null } | null): void {
+    this.directoryWitnessQuorum.set(d?.k ?? 0);
+    this.directoryHeadSize.set(d?.size ?? 0);
+    this.directoryCosignedSize.set(d?.cosigned?.size ?? 0);
+    const t = d?.cosigned ? Date.parse(d.cosigned.time) : NaN;
+    this.directoryCosignedTime.set(Number.isNaN(t) ? 0 : t / 1000);
   }
 
   /** Reads the store-derived gauges (called at scrape time). */

@@ -22,6 +22,12 @@ export const NodeRecord = z.strictObject({
   sealed: z.boolean(),
   keyholder: z.enum(['up', 'down']),
   hsm: z.string().nullable(),
+  /**
+   * The directory's public keys (base64url) this node's keyholder holds, once the node has opened them
+   * (first directory use); null or absent before, or without a directory (absent: a node of an older
+   * version). Every node of a deployment must show the same: `keyward doctor` (`directory-keys-differ`).
+   */
+  directory: z.strictObject({ signature_key: z.string(), vrf_key: z.string() }).nullable().optional(),
 });
 export type NodeRecord = z.infer<typeof NodeRecord>;
 export const NodeView = NodeRecord.extend({ stale: z.boolean() });
@@ -37,7 +43,7 @@ function parseIndex(v: string | null): string[] {
 }
 
 /** The nodes of the shared store, newest first; `stale` when last seen more than 3 heartbeats ago. */
-export async function listNodes(store: MetaStore, now = Date.now(), intervalMs = NODE_HEARTBEAT_MS): Promise<z.infer<typeof NodeView>[]> {
+export async function listNodes(store: Pick<MetaStore, 'getMeta'>, now = Date.now(), intervalMs = NODE_HEARTBEAT_MS): Promise<z.infer<typeof NodeView>[]> {
   const out: z.infer<typeof NodeView>[] = [];
   for (const id of parseIndex(await store.getMeta(INDEX_KEY))) {
     const raw = await store.getMeta(`node.${id}`);
@@ -49,7 +55,7 @@ export async function listNodes(store: MetaStore, now = Date.now(), intervalMs =
   return out.sort((a, b) => b.last_seen.localeCompare(a.last_seen));
 }
 
-export interface NodeFacts { sealed: boolean; keyholder: 'up' | 'down'; hsm: string | null }
+export interface NodeFacts { sealed: boolean; keyholder: 'up' | 'down'; hsm: string | null; directory?: { signature_key: string; vrf_key: string } | null }
 
 /** This node's heartbeat: writes at start, then every interval (unref'd timer), until stop(). */
 export class NodeHeartbeat {

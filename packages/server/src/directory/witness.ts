@@ -31,6 +31,7 @@ import {
   parseNote,
   signCheckpoint,
   type NoteSigner,
+  type WitnessPolicy,
 } from '@keyward/tlog';
 import { headLogEntry } from '@keyward/client';
 import type { DirectoryKeys } from '@keyward/directory';
@@ -94,11 +95,52 @@ export interface DirectoryWitnessed {
 /** Per witness: the head-log size it holds, the last success and the last error. */
 export type DirectoryWitnessStatusEntry = WitnessStatusEntry;
 
+/** What the publisher left in the store, for any node, the metrics and doctor (offline too). */
+export interface DirectoryWitnessState {
+  readonly k: number;
+  readonly n: number;
+  /** Tree size of the KEYTRANS log. */
+  readonly treeSize: number;
+  /** The newest head k witnesses cosigned (without its note). */
+  readonly witnessed: { readonly size: number; readonly cosigned: readonly string[]; readonly time: string } | null;
+  readonly witnesses: readonly DirectoryWitnessStatusEntry[];
+}
+
+/**
+ * Reads the directory's witnessing state from the store's meta rows and the KEYTRANS log size.
+ * `policy` null: no witnesses configured (the stored per-witness rows are still listed).
+ *
+ * @example
+ * const st = await readDirectoryWitnessState(store, witnessPolicy);
+ * if (st.witnessed === null || st.witnessed.size < st.treeSize) console.log('heads waiting for cosignatures');
+ */
+export async function readDirectoryWitnessState(
+  store: Pick<Store, 'getMeta' | 'ktTreeSize'>,
+  policy: Pick<WitnessPolicy, 'k'> & { readonly witnesses: readonly { readonly name: string; readonly url: string }[] } | null,
+): Promise<DirectoryWitnessState> {
+  const w = parseJson<DirectoryWitnessed>(await store.getMeta(META_DIR_WITNESSED));
+  const stored = parseJson<DirectoryWitnessStatusEntry[]>(await store.getMeta(META_DIR_WITNESS_STATUS)) ?? [];
+  const witnesses = policy === null ? stored : policy.witnesses.map((x) => stored.find((s) => s.name === x.name) ?? { name: x.name, url: x.url, size: 0, lastOk: null, lastError: null });
+  return {
+    k: policy?.k ?? 0, n: policy?.witnesses.length ?? 0, treeSize: await store.ktTreeSize(),
+    witnessed: w === null ? null : { size: w.size, cosigned: [...w.cosigned], time: w.time }, witnesses,
+  };
+}
+
 export interface DirectoryWitnessPublisherOptions extends CosigningOptions {
   readonly service: DirectoryService;
   readonly store: Pick<Store, 'getMeta' | 'setMeta'>;
   readonly key: HeadLogKey;
+  /**
+   * Re-submit the current head, even unchanged, once its cosignatures are this old, ms (default
+   * {@link DEFAULT_WITNESS_REFRESH_MS}): witnesses stamp each cosignature, and clients refuse a
+   * head whose k-th freshest cosignature is older than their maximum age (one day by default).
+   */
+  readonly refreshMs?: number;
 }
+
+/** Default {@link DirectoryWitnessPublisherOptions.refreshMs}: one hour. */
+export const DEFAULT_WITNESS_REFRESH_MS = 3_600_000;
 
 /** The answer of `GET /v1/directory/witnessed` (see `WitnessedHeadAnswer` in `@keyward/client`). */
 export interface WitnessedHeadView {
@@ -116,6 +158,8 @@ export class DirectoryWitnessPublisher extends CosigningPublisher {
   /** KEYTRANS roots by size (the answer's `root`); `cache` holds the head log's leaf hashes. */
   readonly #roots: Uint8Array[] = [];
   #done = 0;
+  /** When the head of size `#done` was last cosigned by k witnesses (ms). */
+  #doneAt = 0;
   #lastDemand = 0;
 
   constructor(o: DirectoryWitnessPublisherOptions) {
@@ -146,7 +190,9 @@ export class DirectoryWitnessPublisher extends CosigningPublisher {
   protected async run(): Promise<void> {
     const { store, key } = this.#o;
     const size = await (await this.#o.service.builder()).treeSize();
-    if (size === 0 || size <= this.#done) return;
+    // An unchanged head is submitted again once its cosignatures age (freshness: the witnesses
+    // stamp each cosignature, and clients refuse old ones).
+    if (size === 0 || (size <= this.#done && Date.now() - this.#doneAt < (this.#o.refreshMs ?? DEFAULT_WITNESS_REFRESH_MS))) return;
     await this.#extend(size);
     const r = await this.cosign(signCheckpoint(key.signer, { origin: key.origin, size, root: this.cache.root(size) }), size);
     if (!r.ok) return;
@@ -154,6 +200,7 @@ export class DirectoryWitnessPublisher extends CosigningPublisher {
     // Another node may have stored a larger witnessed head meanwhile: never go back.
     if (prev === null || prev.size <= size) await store.setMeta(META_DIR_WITNESSED, JSON.stringify({ size, note: r.note, cosigned: r.cosigned, time: new Date().toISOString() } satisfies DirectoryWitnessed));
     this.#done = size;
+    this.#doneAt = Date.now();
   }
 
   /** Per-witness status, as stored. */

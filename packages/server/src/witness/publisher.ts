@@ -80,6 +80,8 @@ export interface CosigningOptions {
   readonly log?: (msg: string, fields?: object) => void;
   /** Called when fewer than k witnesses cosigned. */
   readonly onShortfall?: (failures: readonly WitnessFailure[]) => void;
+  /** Called after every collection round, whatever its outcome (metrics: one outcome per witness). */
+  readonly onResult?: (r: CollectedCosignatures) => void;
 }
 
 /** Where a publisher keeps its per-witness status, and how its log lines start. */
@@ -182,6 +184,7 @@ export abstract class CosigningPublisher {
       for (const f of r.failures) log?.(`${this.#row.label}: no cosignature`, { witness: f.name, code: f.code, size });
       this.#c.onShortfall?.(r.failures);
     }
+    this.#c.onResult?.(r);
     return r;
   }
 }

@@ -11,6 +11,10 @@
  * - Cosignatures stripped → TLOG_NOT_ENOUGH_COSIGNATURES.
  * - Rollback to an older answer → KT_ROLLBACK (a client with a newer head) and
  *   TLOG_BAD_PROOF (a fresh client: not the latest witnessed head).
+ * - Rollback with the old head's own witnessed checkpoint, to a fresh client →
+ *   TLOG_STALE_COSIGNATURES (its cosignatures are older than the client's
+ *   maximum age), while the honest, idle server keeps its head fresh by
+ *   re-witnessing it (`directory.witnessRefreshMs`).
  * - A device key added to the answer but not in the log → a KEYTRANS proof error.
  * - A key signed by nobody, logged by a compromised server (and so witnessed) →
  *   KW_DIR_BAD_SIGNATURE.
@@ -22,6 +26,12 @@
  *   transplanted); a client without witnesses takes it, and gossip with an
  *   honest client exposes it (KT_FORK).
  * - A witness down with k = 2 → new heads are not witnessed and are refused.
+ * - Operations: `keyward doctor` (online and offline) reports no directory
+ *   finding while healthy; directory-keys-differ for a node heartbeat with
+ *   other directory keys; directory-witnesses-failing and
+ *   directory-head-not-cosigned with a witness down; not-configured and
+ *   too-few from the config. /metrics counts cosignatures per witness and
+ *   shortfalls and shows the cosigned head.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,7 +102,7 @@ before(async () => {
   ]);
   const witnesses = [w1, w2].map((w) => ({ name: w.name, url: w.url, key: w.vkey }));
   wcfg = { logKey: hk.verifierKey, witnesses: witnesses.map((w) => ({ name: w.name, key: w.key })), k: 2 };
-  server = await startServer({ data, listen: '127.0.0.1:0', logLevel: 'silent', checkpointMs: 200, witnessMs: 200, witnesses, witnessesK: 2, schedulerMs: 0, directory: { enabled: true, keyFile } });
+  server = await startServer({ data, listen: '127.0.0.1:0', logLevel: 'silent', checkpointMs: 200, witnessMs: 200, witnesses, witnessesK: 2, schedulerMs: 0, directory: { enabled: true, keyFile, witnessRefreshMs: 1000 } });
   const init = await server.initialize({ shares: 2, threshold: 2 });
   await unsealAll(server, init.shares);
   admin = await enrollAdmin(server, init.rootToken);
@@ -164,6 +174,33 @@ void test('rollback to an older head is refused: KT_ROLLBACK by a client holding
   const check = new DirectoryWitnessCheck(wcfg);
   assert.equal(await code(Promise.resolve().then(() => check.verify(older, w))), 'TLOG_BAD_PROOF');
   check.verify({ treeSize: w.tree_size, root: await (await svc.builder()).root(w.tree_size) }, w);
+});
+
+void test('a fresh client shown an old head with its own old witnessed checkpoint refuses it: TLOG_STALE_COSIGNATURES', async () => {
+  const maxAgeSeconds = 3;
+  const fresh: DirectoryWitnessConfig = { ...wcfg, maxAgeSeconds };
+  // The malicious server remembered alice's first answer and the checkpoint witnessed for its head
+  // (the rollback test above); let its cosignatures age past the client's bound.
+  const remembered = (await (await fetch(`${malUrl}/__remembered`)).json()) as { witnessed: { size: number; at: number }[] };
+  assert.ok(remembered.witnessed.length > 0, 'the malicious server remembered a witnessed head');
+  const oldest = Math.min(...remembered.witnessed.map((w) => w.at));
+  const wait = oldest + (maxAgeSeconds + 2) * 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  await setMode('replay-witnessed');
+  try {
+    const viaMal = await connect(malUrl, fresh);
+    assert.equal(await code(viaMal.search('user:alice')), 'TLOG_STALE_COSIGNATURES');
+    assert.ok((viaMal.kt.treeSize ?? 0) < await server.store.ktTreeSize(), 'what was shown is an old head');
+    // Without a freshness bound that short (the default is one day) the same replay passes every
+    // other check: the old head is the latest entry of a checkpoint k witnesses really cosigned.
+    assert.equal(await code((await connect(malUrl)).search('user:alice')), 'resolved');
+  } finally {
+    await setMode('pass');
+  }
+  // The honest server is idle too, but re-witnesses its current head every second: accepted.
+  const ok = await connect(server.url, fresh);
+  assert.equal((await ok.devices(['user:alice'])).length > 0, true);
+  assert.equal(ok.kt.treeSize, await server.store.ktTreeSize());
 });
 
 void test('a device key added to an answer but not in the log is refused by the proof check', async () => {
@@ -273,6 +310,59 @@ void test('the CLI (directory show, seal -r user:…) with KEYWARD_DIRECTORY_WIT
   }
 });
 
+/** `keyward doctor ARGS --json` in this process: exit code and the directory findings. */
+async function doctorDirectory(args: string[]): Promise<{ code: number; findings: { id: string; severity: string; title: string; fix: string; details?: Record<string, unknown> }[] }> {
+  const r = await keyward(['doctor', ...args, '--json']);
+  const out = JSON.parse(r.stdout) as { findings: { id: string; severity: string; title: string; fix: string }[] };
+  return { code: r.code, findings: out.findings.filter((f) => f.id.startsWith('directory-')) };
+}
+const adminTokenFile = join(dir, 'admin.token');
+/** A sample of /metrics (0 when absent). */
+const sample = (text: string, re: RegExp): number => Number(text.match(re)?.[1] ?? 0);
+
+void test('doctor and metrics, healthy: no directory finding, cosignatures counted per witness; a node with other directory keys is directory-keys-differ', async () => {
+  writeFileSync(adminTokenFile, `${admin}\n`, { mode: 0o600 });
+  const healthy = await doctorDirectory(['--addr', server.url, '--token-file', adminTokenFile]);
+  assert.deepEqual(healthy.findings, []);
+  const m = await (await fetch(`${server.url}/metrics`)).text();
+  for (const w of [w1, w2]) assert.ok(sample(m, new RegExp(`^keyward_directory_witness_cosign_total\\{witness="${w.name}",outcome="cosigned"\\} (\\d+)$`, 'm')) >= 1, `${w.name} cosigned`);
+  assert.equal(sample(m, /^keyward_directory_witness_quorum (\d+)$/m), 2);
+  // The log may grow meanwhile (heartbeat entries): the cosigned head is at most the log, at least the one witnessed above.
+  const headSize = sample(m, /^keyward_directory_head_size (\d+)$/m);
+  assert.ok(headSize >= 1 && headSize <= await server.store.ktTreeSize());
+  const cosigned = sample(m, /^keyward_directory_head_cosigned_size (\d+)$/m);
+  assert.ok(cosigned >= 1 && cosigned <= headSize, `cosigned ${cosigned} of ${headSize}`);
+  assert.ok(Math.abs(sample(m, /^keyward_directory_head_cosigned_timestamp_seconds (\S+)$/m) - Date.now() / 1000) < 600);
+
+  // This node's heartbeat carries the directory keys it opened (the ones GET /v1/directory/config serves).
+  const cfg = await (await fetch(`${server.url}/v1/directory/config`)).json() as { signature_public_key: string; vrf_public_key: string };
+  type Nodes = { nodes: { id: string; directory?: { signature_key: string; vrf_key: string } | null }[] };
+  const me = await (async () => {
+    for (const end = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 200))) {
+      const n = ((await call(server, 'GET', '/v1/sys/nodes', { token: admin })).body as Nodes).nodes.find((x) => x.directory);
+      if (n || Date.now() > end) return n;
+    }
+  })();
+  assert.deepEqual(me?.directory, { signature_key: cfg.signature_public_key, vrf_key: cfg.vrf_public_key });
+  // A second node (its heartbeat written as a node would) whose keyholder derived other keys.
+  const index = await server.store.getMeta('nodes');
+  const now = new Date().toISOString();
+  const odd = { id: 'node-b-odd', version: '0.0.0', started_at: now, last_seen: now, sealed: false, keyholder: 'up', hsm: null, directory: { signature_key: base64urlnopad.encode(randomBytes(32)), vrf_key: base64urlnopad.encode(randomBytes(32)) } };
+  await server.store.setMeta('node.node-b-odd', JSON.stringify(odd));
+  await server.store.setMeta('nodes', JSON.stringify([...(JSON.parse(index ?? '[]') as string[]), odd.id]));
+  try {
+    const differ = await doctorDirectory(['--addr', server.url, '--token-file', adminTokenFile]);
+    assert.equal(differ.code, 1, 'critical: exit 1');
+    const f = differ.findings.find((x) => x.id === 'directory-keys-differ');
+    assert.equal(f?.severity, 'critical');
+    assert.match(f.title, /2 different sets of directory keys/);
+    assert.match(f.fix, /on each odd node \(node-b-odd\): stop keyward server, install -m 0600 keyholder\.json/);
+  } finally {
+    await server.store.setMeta('nodes', index ?? '[]');
+  }
+  assert.deepEqual((await doctorDirectory(['--addr', server.url, '--token-file', adminTokenFile])).findings, []);
+});
+
 void test('with a witness down (k = 2) new heads are not witnessed and the client refuses them', async () => {
   await w2.stop();
   const carol = await generateDevice('laptop', 'x25519');
@@ -280,4 +370,43 @@ void test('with a witness down (k = 2) new heads are not witnessed and the clien
   assert.equal(await code(honest.enroll('user:carol', await enrollToken('user:carol'), carol)), 'TLOG_NOT_ENOUGH_COSIGNATURES');
   const st = await (await fetch(`${server.url}/v1/directory/witnessed`)).json() as { tree_size: number };
   assert.ok(st.tree_size < await server.store.ktTreeSize());
+});
+
+void test('doctor and metrics with a witness down: directory-witnesses-failing (critical), directory-head-not-cosigned, shortfalls counted; offline findings from the config and the store', async () => {
+  type Ws = { witnesses: { name: string; last_error: { code: string } | null }[] };
+  for (const end = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 150))) {
+    const ws = (await call(server, 'GET', '/v1/directory/witnesses', { token: admin })).body as Ws;
+    if (ws.witnesses.find((w) => w.name === w2.name)?.last_error) break;
+    assert.ok(Date.now() < end, 'the publisher recorded the witness failure');
+  }
+  await new Promise((r) => setTimeout(r, 1100));
+  const down = await doctorDirectory(['--addr', server.url, '--token-file', adminTokenFile, '--witness-max-age', '1']);
+  assert.equal(down.code, 1);
+  const failing = down.findings.find((f) => f.id === 'directory-witnesses-failing');
+  assert.equal(failing?.severity, 'critical');
+  assert.match(failing.title, new RegExp(`only 1 of 2 witnesses cosign directory heads, 2 must: ${w2.name.replace(/\./g, '\\.')} \\(TLOG_WITNESS_`));
+  assert.match(failing.fix, new RegExp(`curl ${w2.url}/`));
+  const stale = down.findings.find((f) => f.id === 'directory-head-not-cosigned');
+  assert.equal(stale?.severity, 'critical');
+  assert.match(stale.title, /the log has \d+ \(limit 1 s\)/);
+  const m = await (await fetch(`${server.url}/metrics`)).text();
+  assert.ok(sample(m, new RegExp(`^keyward_directory_witness_cosign_total\\{witness="${w2.name}",outcome="failed"\\} (\\d+)$`, 'm')) >= 1);
+  assert.ok(sample(m, /^keyward_directory_witness_shortfall_total (\d+)$/m) >= 1);
+  assert.ok(sample(m, /^keyward_directory_head_size (\d+)$/m) > sample(m, /^keyward_directory_head_cosigned_size (\d+)$/m));
+
+  // Offline (--data, the store read-only): the same from the config file and the meta rows.
+  const data = join(dir, 'data');
+  const cfg = join(dir, 'server.json');
+  const witnesses = [w1, w2].map((w) => ({ name: w.name, url: w.url, key: w.vkey }));
+  const offline = async (c: object) => {
+    writeFileSync(cfg, JSON.stringify({ listen: '127.0.0.1:8200', ...c }));
+    return (await doctorDirectory(['--data', data, '--config', cfg, '--witness-max-age', '1'])).findings;
+  };
+  assert.deepEqual((await offline({ directory: { enabled: true }, witnesses, witnesses_k: 2 })).map((f) => [f.id, f.severity]).sort(),
+    [['directory-head-not-cosigned', 'critical'], ['directory-witnesses-failing', 'critical']]);
+  const none = await offline({ directory: { enabled: true } });
+  assert.deepEqual(none.map((f) => [f.id, f.severity]), [['directory-witnesses-not-configured', 'warning']]);
+  assert.match(none[0]!.fix, /head_log_key.*keyward witness --key-file KEY --state DIR --log head-log-key\.txt/);
+  assert.ok((await offline({ directory: { enabled: true }, witnesses: witnesses.slice(0, 1), witnesses_k: 1 })).some((f) => f.id === 'directory-witnesses-too-few' && f.severity === 'warning'));
+  assert.deepEqual(await offline({ witnesses, witnesses_k: 2 }), [], 'no directory: nothing to report');
 });
