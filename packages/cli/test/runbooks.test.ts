@@ -36,9 +36,16 @@ const PRELUDE = String.raw`
 set -euo pipefail
 keyward() { node "$KEYWARD_BIN" "$@"; }
 start_service() {
+  local from=1
+  if [ -f "$WORK/server.log" ]; then from=$(( $(wc -l < "$WORK/server.log") + 1 )); fi
   node "$KEYWARD_BIN" server --data "$1" --listen "127.0.0.1:$KEYWARD_PORT" >>"$WORK/server.log" 2>&1 &
   echo $! > "$WORK/server.pid"
-  for _ in $(seq 600); do keyward status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  # Its "listening" line first (a grep, not a node process per poll), then asked as a client would.
+  for _ in $(seq 600); do
+    if awk -v from="$from" 'NR >= from && /keyward server listening/ { found = 1 } END { exit !found }' "$WORK/server.log" && keyward status >/dev/null 2>&1; then return 0; fi
+    kill -0 "$(cat "$WORK/server.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
   echo "the server did not start" >&2; cat "$WORK/server.log" >&2; return 1
 }
 stop_service() {

@@ -37,6 +37,7 @@ import { status } from './server/status.js';
 import { tokenCreate } from './server/token-create.js';
 import { tokenRevoke } from './server/token-revoke.js';
 import { unseal } from './server/unseal.js';
+import { rekeyCancel, rekeyStart, rekeyStatus, rekeySubmit } from './server/rekey.js';
 import { witness } from './server/witness.js';
 import {
   directoryApprove, directoryApproveRequest, directoryEnroll, directoryGroup, directoryMonitor, directoryRevoke, directorySafetyNumber, directoryShow, reseal,
@@ -60,6 +61,7 @@ export const COMMANDS: readonly Entry[] = [
   defineGroup('signing-key', 'list and revoke request-signing (device) keys', [signingKeyList, signingKeyRevoke]),
   defineGroup('audit', 'export the audit log; verify an export offline', [auditExport, auditVerify]),
   defineGroup('hsm', 'HSM-wrapped mode: recovery shares, migration (docs/hsm.md)', [hsmVerifyRecovery, hsmRewrap]),
+  defineGroup('rekey', 'unseal-share rotation: new shares for the same master key, online (docs/operations/lost-shares.md)', [rekeyStart, rekeySubmit, rekeyStatus, rekeyCancel]),
   defineGroup('directory', 'the public-key directory: enroll, approve and revoke devices, groups, safety numbers, self-monitoring (docs/directory.md)', [
     directoryEnroll, directoryApproveRequest, directoryApprove, directoryRevoke, directoryShow, directoryGroup, directorySafetyNumber, directoryMonitor,
   ]),

@@ -15,7 +15,7 @@ import { split } from 'shamir-secret-sharing';
 import { z } from 'zod';
 import { toHex, utf8 } from './bytes.js';
 import { check } from './errors.js';
-import { hmacSha256, randomBytes, sha256, type SecretInput } from './primitives.js';
+import { hmacSha256, randomBytes, sha256, wipe, type SecretInput } from './primitives.js';
 import { parseArg } from './schemas.js';
 import { INIT_ID_LENGTH, encodeShareFile, shareBody, type ShareRecord } from './share-file.js';
 import { hsmCustodySchema } from './hsm-state.js';
@@ -38,6 +38,12 @@ export const custodyStateSchema = z.strictObject({
    */
   recoveryCheck: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   hsm: hsmCustodySchema.optional(),
+  /**
+   * How many times the shares were replaced by a rekey (rekey.ts); absent = 0
+   * (the set made at init). Nodes of a cluster adopt a custody fragment only
+   * with a higher generation (custody-sync.ts), so an older never replaces a newer.
+   */
+  generation: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 }).refine((s) => s.threshold <= s.shareHashes.length, 'threshold exceeds the number of shares')
   .refine((s) => (s.hsm === undefined) === (s.recoveryCheck === undefined), 'hsm and recoveryCheck go together (HSM-wrapped mode)');
 export type CustodyState = z.infer<typeof custodyStateSchema>;
@@ -90,15 +96,42 @@ export async function initCustody(opts: { shares?: number; threshold?: number; i
   const k = opts.threshold ?? 3;
   check(Number.isInteger(n) && n >= 2 && n <= 255, 'the number of shares must be an integer from 2 to 255');
   check(Number.isInteger(k) && k >= 2 && k <= n, 'the threshold must be an integer from 2 to the number of shares');
-  const masterKey = randomBytes(MASTER_KEY_LENGTH);
-  // `initId` is given only when an existing deployment gets new shares (hsm-rewrap.ts: software → HSM).
+  // `initId` is given only when an existing deployment gets new shares (hsm-rewrap.ts: software → HSM; rekey.ts).
   check(opts.initId === undefined || /^[0-9a-f]{32}$/.test(opts.initId), 'the init id is 32 lower-case hex digits');
   const initId = opts.initId ?? toHex(randomBytes(INIT_ID_LENGTH));
-  const raw = await split(masterKey, n, k);
+  const masterKey = randomBytes(MASTER_KEY_LENGTH);
+  const { shares, state } = await splitMasterKey(masterKey, { shares: n, threshold: k, initId });
+  return { masterKey, initId, shares, state };
+}
+
+/**
+ * Splits an existing 32-byte key into n share files (k rebuild it) with a
+ * fresh random polynomial: new shares, new share hashes, same key. `keyward
+ * init` uses it for a new key; a rekey (rekey.ts) for the same master key.
+ * The caller keeps (and wipes) `key`; the returned share bytes are the
+ * caller's to wipe once sealed.
+ *
+ * @example
+ * const { shares, state } = await splitMasterKey(mk, { shares: 5, threshold: 3, initId });
+ */
+export async function splitMasterKey(key: Uint8Array, opts: { shares: number; threshold: number; initId: string }): Promise<{ shares: ShareFile[]; state: CustodyState }> {
+  const { shares: n, threshold: k, initId } = opts;
+  check(Number.isInteger(n) && n >= 2 && n <= 255, 'the number of shares must be an integer from 2 to 255');
+  check(Number.isInteger(k) && k >= 2 && k <= n, 'the threshold must be an integer from 2 to the number of shares');
+  check(/^[0-9a-f]{32}$/.test(initId), 'the init id is 32 lower-case hex digits');
+  check(key.length === MASTER_KEY_LENGTH, `the key to split is ${MASTER_KEY_LENGTH} bytes`);
+  // shamir-secret-sharing checks `constructor === Uint8Array`: pass exactly that.
+  const copy = Uint8Array.from(key);
+  let raw: Uint8Array[];
+  try {
+    raw = await split(copy, n, k);
+  } finally {
+    wipe(copy);
+  }
   const shares = raw.map((share, i): ShareFile => {
     const record = { initId, index: i + 1, share };
     return { ...record, total: n, threshold: k, text: encodeShareFile(record, n, k) };
   });
-  const state: CustodyState = { initId, threshold: k, shareHashes: shares.map(shareHash), mkCheck: toHex(mkCheckOf(masterKey)) };
-  return { masterKey, initId, shares, state };
+  const state: CustodyState = { initId, threshold: k, shareHashes: shares.map(shareHash), mkCheck: toHex(mkCheckOf(key)) };
+  return { shares, state };
 }

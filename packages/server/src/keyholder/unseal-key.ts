@@ -18,24 +18,30 @@ import { KeyholderError, check } from './errors.js';
 import { randomBytes } from './primitives.js';
 
 export const UNSEAL_PURPOSE = 'unseal';
+/** The purpose of a current share submitted to a rekey attempt (rekey.ts): sealed to that attempt's own key. */
+export const REKEY_PURPOSE = 'rekey';
+export type SealedSharePurpose = typeof UNSEAL_PURPOSE | typeof REKEY_PURPOSE;
 /** A sealed share file is small; anything much larger is not one. */
 const MAX_SEALED_SHARE = 64 * 1024;
 
 /** The exact encryption context a share sealed for boot `bootId` carries. */
-export const unsealContext = (bootId: string): Record<string, string> => ({ purpose: UNSEAL_PURPOSE, boot: bootId });
+export const unsealContext = (bootId: string, purpose: SealedSharePurpose = UNSEAL_PURPOSE): Record<string, string> => ({ purpose, boot: bootId });
 
 export class UnsealKey {
   private identity: HpkeIdentity | null;
 
-  private constructor(identity: HpkeIdentity, readonly bootId: string, readonly recipient: string) {
+  private constructor(identity: HpkeIdentity, readonly bootId: string, readonly recipient: string, readonly purpose: SealedSharePurpose) {
     this.identity = identity;
   }
 
-  /** A fresh key and boot id; the secret half never leaves this object. */
-  static async generate(): Promise<UnsealKey> {
+  /**
+   * A fresh key and boot id; the secret half never leaves this object.
+   * `purpose` "rekey" makes a rekey attempt's key (its id is the boot id).
+   */
+  static async generate(purpose: SealedSharePurpose = UNSEAL_PURPOSE): Promise<UnsealKey> {
     const identity = await HpkeIdentity.generate('x25519');
     const recipient = (await identity.recipient()).toString();
-    return new UnsealKey(identity, toHex(randomBytes(16)), recipient);
+    return new UnsealKey(identity, toHex(randomBytes(16)), recipient, purpose);
   }
 
   /**
@@ -48,11 +54,11 @@ export class UnsealKey {
     if (!this.identity) throw new KeyholderError('KW_SEALED_SHARE_REJECTED', 'this unseal key was disposed');
     check(envelope.length <= MAX_SEALED_SHARE, 'a sealed share is at most 64 KiB', 'KW_LIMIT_EXCEEDED');
     try {
-      const { plaintext } = await open(envelope, { identities: [this.identity], context: unsealContext(this.bootId) });
+      const { plaintext } = await open(envelope, { identities: [this.identity], context: unsealContext(this.bootId, this.purpose) });
       return plaintext;
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      throw new KeyholderError('KW_SEALED_SHARE_REJECTED', `the sealed share was refused (${typeof code === 'string' ? code : 'error'}): it must be sealed to boot ${this.bootId}'s unseal key with context purpose=unseal, boot=${this.bootId}`, { cause: e });
+      throw new KeyholderError('KW_SEALED_SHARE_REJECTED', `the sealed share was refused (${typeof code === 'string' ? code : 'error'}): it must be sealed to ${this.purpose === UNSEAL_PURPOSE ? 'boot' : 'rekey attempt'} ${this.bootId}'s key with context purpose=${this.purpose}, boot=${this.bootId}`, { cause: e });
     }
   }
 
@@ -62,9 +68,10 @@ export class UnsealKey {
 
 /**
  * What `keyward unseal` does on the custodian's machine: seals a share file to
- * the keyholder's published unseal recipient for boot `bootId`.
+ * the keyholder's published unseal recipient for boot `bootId` (and what
+ * `keyward rekey submit` does, with purpose "rekey" and the attempt's id and recipient).
  */
-export async function sealShareForBoot(shareFile: string | Uint8Array, recipient: string, bootId: string): Promise<Uint8Array> {
+export async function sealShareForBoot(shareFile: string | Uint8Array, recipient: string, bootId: string, purpose: SealedSharePurpose = UNSEAL_PURPOSE): Promise<Uint8Array> {
   check(/^[0-9a-f]{32}$/.test(bootId), 'boot id must be 32 lowercase hex digits');
   let r;
   try {
@@ -74,5 +81,5 @@ export async function sealShareForBoot(shareFile: string | Uint8Array, recipient
   }
   check(r.type === 'x25519', 'the unseal recipient must be an X25519 recipient');
   const bytes = typeof shareFile === 'string' ? utf8.encode(shareFile) : shareFile;
-  return seal(bytes, { recipients: [r], context: unsealContext(bootId) });
+  return seal(bytes, { recipients: [r], context: unsealContext(bootId, purpose) });
 }
