@@ -1,6 +1,8 @@
 /**
  * `keyward hsm rewrap` (HSM migration, docs/hsm.md §HSM migration) against
- * two real SoftHSM2 tokens, with the real CLI and server processes:
+ * two real SoftHSM2 tokens, with real server processes and the real CLI (the
+ * binary for `init` and the token A → B migration, its `main` in this process
+ * for the other commands, which saves a child's start-up per command):
  * refusals that change nothing (service running, no quorum, duplicate share,
  * wrong target PIN, unsupported mechanism, label taken, HSM-resident keys);
  * token A → token B with the audit key in the HSM (new checkpoint key in B,
@@ -18,7 +20,7 @@ import { Pkcs11Token } from '../../src/hsm/token.js';
 import { mkCheckOf } from '../../src/keyholder/custody.js';
 import { keyholderStateSchema } from '../../src/keyholder/state.js';
 import { addToken, SOFTHSM_MODULE, softHsm, type SoftHsm } from './softhsm.js';
-import { fails, kw, ok, ServerProcess, until } from './cli-run.js';
+import { fails, kw, kwHere, ok, ServerProcess, until } from './cli-run.js';
 
 let hsm: SoftHsm;
 let b: ReturnType<typeof addToken>;
@@ -63,20 +65,20 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
     ok(await kw(['init', '--data', data, '--hsm-module', SOFTHSM_MODULE, '--hsm-token', 'kw-a', '--hsm-pin-file', f.pinA, '--hsm-audit-key', '--shares', '3', '--threshold', '2', '--token-file']));
     server = await ServerProcess.start(['--data', data, '--hsm-pin-file', f.pinA]);
     const e = env();
-    ok(await kw(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', f.admin, '--token-file', join(data, 'initial-admin-token')], e));
-    ok(await kw(['keys', 'create', 'app/kms'], e));
-    ok(await kw(['login', '--profile', f.profile], e));
+    ok(await kwHere(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', f.admin, '--token-file', join(data, 'initial-admin-token')], e));
+    ok(await kwHere(['keys', 'create', 'app/kms'], e));
+    ok(await kwHere(['login', '--profile', f.profile], e));
     writeFileSync(join(hsm.dir, 'policy.json'), JSON.stringify({ grants: [{ principals: ['admin'], operations: ['datakey', 'unwrap'], keys: ['app/*'] }] }));
-    ok(await kw(['policy', 'put', 'app/p', '--file', join(hsm.dir, 'policy.json')], e));
-    ok(await kw(['seal', '--kms', 'app/kms', '--profile', f.profile, '-o', f.sealed, f.plain], e));
+    ok(await kwHere(['policy', 'put', 'app/p', '--file', join(hsm.dir, 'policy.json')], e));
+    ok(await kwHere(['seal', '--kms', 'app/kms', '--profile', f.profile, '-o', f.sealed, f.plain], e));
     await new Promise((r) => setTimeout(r, 1500)); // the next checkpoint (at most one a second), signed by the HSM key
     await until('a checkpoint', async () => {
-      ok(await kw(['audit', 'export', '-o', f.exportBefore], e));
-      return (await kw(['audit', 'verify', '--export', f.exportBefore, '--key', join(data, 'audit-verifier-key.txt')])).code === 0;
+      ok(await kwHere(['audit', 'export', '-o', f.exportBefore], e));
+      return (await kwHere(['audit', 'verify', '--export', f.exportBefore, '--key', join(data, 'audit-verifier-key.txt')])).code === 0;
     }, 90_000);
     // Still running: refused, typed, nothing changed.
     const snap = { json: readFileSync(join(data, 'keyholder.json'), 'utf8'), files: readdirSync(data).sort() };
-    const r = fails(await kw(['hsm', 'rewrap', '--data', data, '--share', join(data, 'shares', 'share-1.txt'), '--share', join(data, 'shares', 'share-2.txt'), '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--to-pin-file', f.pinB]), 'KW_HSM_SERVICE_RUNNING');
+    const r = fails(await kwHere(['hsm', 'rewrap', '--data', data, '--share', join(data, 'shares', 'share-1.txt'), '--share', join(data, 'shares', 'share-2.txt'), '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--to-pin-file', f.pinB]), 'KW_HSM_SERVICE_RUNNING');
     assert.match(r.err, /stop it/);
     unchanged(snap, []);
     await server.stop();
@@ -110,8 +112,8 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
     b.pkcs11Tool('--delete-object', '--type', 'pubkey', '--label', 'taken-too');
     unchanged(snap, bLabels);
     // The CLI: PINs never on the command line; another token needs its own PIN.
-    fails(await kw(['hsm', 'rewrap', '--data', data, '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--to-pin', b.pin, '--share', join(data, 'shares', 'share-1.txt')]), 'KW_INVALID_ARGUMENT');
-    fails(await kw(['hsm', 'rewrap', '--data', data, '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--share', join(data, 'shares', 'share-1.txt')]), 'KW_INVALID_ARGUMENT');
+    fails(await kwHere(['hsm', 'rewrap', '--data', data, '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--to-pin', b.pin, '--share', join(data, 'shares', 'share-1.txt')]), 'KW_INVALID_ARGUMENT');
+    fails(await kwHere(['hsm', 'rewrap', '--data', data, '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--share', join(data, 'shares', 'share-1.txt')]), 'KW_INVALID_ARGUMENT');
     unchanged(snap, bLabels);
     b.pkcs11Tool('--delete-object', '--type', 'secrkey', '--label', 'taken');
   });
@@ -119,6 +121,7 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
   void test('token A → token B: new wrapping and checkpoint keys in B, rotation checkpoint signed by both, A no longer needed', async () => {
     const old = state();
     const oldVerifier = readFileSync(join(data, 'audit-verifier-key.txt'), 'utf8').trim();
+    // The real binary (a child process) for the migration itself; the other CLI runs are in process (kwHere).
     const r = JSON.parse(ok(await kw(['hsm', 'rewrap', '--data', data, '--share', join(data, 'shares', 'share-2.txt'), '--share', join(data, 'shares', 'share-3.txt'),
       '--hsm-pin-file', f.pinA, '--to-token', 'kw-b', '--to-pin-file', f.pinB, '--json'])).out) as {
       initId: string; from: { custody: string; tokenLabel: string }; to: { tokenLabel: string; keyLabel: string; auditKeyLabel: string };
@@ -164,32 +167,32 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
 
     server = await ServerProcess.start(['--data', data, '--hsm-pin-file', f.pinB]);
     const e = env();
-    const st = JSON.parse(ok(await kw(['status', '--json'], e)).out) as { sealed: boolean; hsm: { state: string } };
+    const st = JSON.parse(ok(await kwHere(['status', '--json'], e)).out) as { sealed: boolean; hsm: { state: string } };
     assert.equal(st.sealed, false);
     assert.equal(st.hsm.state, 'available');
-    assert.equal(ok(await kw(['open', '--kms', '--profile', f.profile, f.sealed], e)).out, 'sealed before the migration\n');
+    assert.equal(ok(await kwHere(['open', '--kms', '--profile', f.profile, f.sealed], e)).out, 'sealed before the migration\n');
     // New checkpoints are signed in B; the whole log verifies with the new key and extends the rotation checkpoint.
     const after = join(hsm.dir, 'after.jsonl');
-    ok(await kw(['keys', 'create', 'app/after'], e));
+    ok(await kwHere(['keys', 'create', 'app/after'], e));
     let last = '';
     await until('a checkpoint signed by the new key', async () => {
-      ok(await kw(['audit', 'export', '-o', after], e));
-      const v = await kw(['audit', 'verify', '--export', after, '--key', join(data, 'audit-verifier-key.txt'), '--previous-key', r.auditKey.oldVerifierKeyFile, '--checkpoint', r.auditKey.rotationCheckpointFile]);
+      ok(await kwHere(['audit', 'export', '-o', after], e));
+      const v = await kwHere(['audit', 'verify', '--export', after, '--key', join(data, 'audit-verifier-key.txt'), '--previous-key', r.auditKey.oldVerifierKeyFile, '--checkpoint', r.auditKey.rotationCheckpointFile]);
       last = v.err;
       return v.code === 0;
     }, 90_000).catch((err: unknown) => { throw new Error(`${String(err)}; last verify: ${last}`); });
-    fails(await kw(['audit', 'verify', '--export', after, '--key', r.auditKey.oldVerifierKeyFile]), 'AUDIT_BAD_CHECKPOINT');
-    ok(await kw(['audit', 'verify', '--export', f.exportBefore, '--key', r.auditKey.oldVerifierKeyFile]));
+    fails(await kwHere(['audit', 'verify', '--export', after, '--key', r.auditKey.oldVerifierKeyFile]), 'AUDIT_BAD_CHECKPOINT');
+    ok(await kwHere(['audit', 'verify', '--export', f.exportBefore, '--key', r.auditKey.oldVerifierKeyFile]));
   });
 
   void test('HSM-resident keys: rewrap refused (KW_HSM_RESIDENT_KEYS), nothing changed', async () => {
     const e = env();
-    ok(await kw(['keys', 'create', 'app/resident', '--hsm-resident'], e));
+    ok(await kwHere(['keys', 'create', 'app/resident', '--hsm-resident'], e));
     await server!.stop();
     server = null;
     const snap = { json: readFileSync(join(data, 'keyholder.json'), 'utf8'), files: readdirSync(data).sort() };
     const aLabels = labelsIn(hsm).sort();
-    const r = fails(await kw(['hsm', 'rewrap', '--data', data, '--share', join(data, 'shares', 'share-1.txt'), '--share', join(data, 'shares', 'share-2.txt'),
+    const r = fails(await kwHere(['hsm', 'rewrap', '--data', data, '--share', join(data, 'shares', 'share-1.txt'), '--share', join(data, 'shares', 'share-2.txt'),
       '--hsm-pin-file', f.pinB, '--to-token', 'kw-a', '--to-pin-file', f.pinA]), 'KW_HSM_RESIDENT_KEYS');
     assert.match(r.err, /app\/resident/);
     assert.equal(readFileSync(join(data, 'keyholder.json'), 'utf8'), snap.json);
@@ -200,22 +203,22 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
   void test('software custody → HSM: unseal-share quorum, new recovery shares, the service auto-unseals and opens old envelopes', async () => {
     sw.dir = join(hsm.dir, 'sw');
     const swd = sw.dir;
-    ok(await kw(['init', '--data', swd, '--shares', '3', '--threshold', '2', '--token-file']));
+    ok(await kwHere(['init', '--data', swd, '--shares', '3', '--threshold', '2', '--token-file']));
     server = await ServerProcess.start(['--data', swd]);
     const e = { KEYWARD_ADDR: server.addr, KEYWARD_TOKEN_FILE: join(hsm.dir, 'sw-admin.token') };
-    for (const i of [1, 3]) ok(await kw(['unseal', '--share', join(swd, 'shares', `share-${i}.txt`)], e));
-    ok(await kw(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', e.KEYWARD_TOKEN_FILE, '--token-file', join(swd, 'initial-admin-token')], e));
-    ok(await kw(['keys', 'create', 'app/kms'], e));
+    for (const i of [1, 3]) ok(await kwHere(['unseal', '--share', join(swd, 'shares', `share-${i}.txt`)], e));
+    ok(await kwHere(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', e.KEYWARD_TOKEN_FILE, '--token-file', join(swd, 'initial-admin-token')], e));
+    ok(await kwHere(['keys', 'create', 'app/kms'], e));
     const profile = join(hsm.dir, 'sw-profile');
-    ok(await kw(['login', '--profile', profile], e));
-    ok(await kw(['policy', 'put', 'app/p', '--file', join(hsm.dir, 'policy.json')], e));
+    ok(await kwHere(['login', '--profile', profile], e));
+    ok(await kwHere(['policy', 'put', 'app/p', '--file', join(hsm.dir, 'policy.json')], e));
     const sealed = join(hsm.dir, 'sw.kw');
-    ok(await kw(['seal', '--kms', 'app/kms', '--profile', profile, '-o', sealed, f.plain], e));
+    ok(await kwHere(['seal', '--kms', 'app/kms', '--profile', profile, '-o', sealed, f.plain], e));
     await server.stop();
     server = null;
 
     const aBefore = labelsIn(hsm).length;
-    const r = JSON.parse(ok(await kw(['hsm', 'rewrap', '--data', swd, '--share', join(swd, 'shares', 'share-2.txt'), '--share', join(swd, 'shares', 'share-3.txt'),
+    const r = JSON.parse(ok(await kwHere(['hsm', 'rewrap', '--data', swd, '--share', join(swd, 'shares', 'share-2.txt'), '--share', join(swd, 'shares', 'share-3.txt'),
       '--to-module', SOFTHSM_MODULE, '--to-token', 'kw-a', '--to-pin-file', f.pinA, '--recovery-shares', '4', '--recovery-threshold', '3', '--json'])).out) as {
       from: { custody: string }; to: { keyLabel: string; auditKeyLabel: string | null }; recoveryShareFiles: { index: number; file: string }[]; threshold: number; auditKey: unknown;
     };
@@ -232,12 +235,12 @@ void describe('keyward hsm rewrap on two SoftHSM2 tokens', () => {
 
     server = await ServerProcess.start(['--data', swd, '--hsm-pin-file', f.pinA]);
     const e2 = { ...e, KEYWARD_ADDR: server.addr };
-    assert.equal(JSON.parse(ok(await kw(['status', '--json'], e2)).out).sealed, false, 'auto-unsealed, no shares');
-    assert.equal(ok(await kw(['open', '--kms', '--profile', profile, sealed], e2)).out, 'sealed before the migration\n');
+    assert.equal(JSON.parse(ok(await kwHere(['status', '--json'], e2)).out).sealed, false, 'auto-unsealed, no shares');
+    assert.equal(ok(await kwHere(['open', '--kms', '--profile', profile, sealed], e2)).out, 'sealed before the migration\n');
     // An old unseal share is not a recovery share; the new ones verify the quorum.
-    fails(await kw(['hsm', 'verify-recovery', '--share', join(swd, 'shares', 'share-1.txt')], e2), 'KW_SHARE_CORRUPTED');
-    for (const s of r.recoveryShareFiles.slice(0, 2)) ok(await kw(['hsm', 'verify-recovery', '--share', s.file], e2));
-    assert.match(ok(await kw(['hsm', 'verify-recovery', '--share', r.recoveryShareFiles[3]!.file], e2)).out, /quorum verified/);
+    fails(await kwHere(['hsm', 'verify-recovery', '--share', join(swd, 'shares', 'share-1.txt')], e2), 'KW_SHARE_CORRUPTED');
+    for (const s of r.recoveryShareFiles.slice(0, 2)) ok(await kwHere(['hsm', 'verify-recovery', '--share', s.file], e2));
+    assert.match(ok(await kwHere(['hsm', 'verify-recovery', '--share', r.recoveryShareFiles[3]!.file], e2)).out, /quorum verified/);
     sw.recovery = r.recoveryShareFiles.map((x) => x.file);
   });
 

@@ -1,6 +1,7 @@
 /**
  * HSM-wrapped mode end to end, on a private SoftHSM2 token, with the real
- * `keyward` CLI (run from source) and real server and keyholder processes:
+ * `keyward` CLI (run from source: the binary for `init`, its `main` in this
+ * process for the client commands) and real server and keyholder processes:
  * init with the HSM → the server starts unsealed without shares →
  * create/rotate/datakey/unwrap/rewrap/sign → HSM-resident keys (create/rotate/
  * datakey/unwrap/rewrap/encrypt/decrypt/sign/mac in the HSM, marker-only store
@@ -32,6 +33,7 @@ import { decodeShareFile } from '../../src/keyholder/share-file.js';
 import { unwrap } from '../../src/keyholder/wrap.js';
 import { openSqliteStoreReadOnly } from '../../src/store/sqlite-readonly.js';
 import { SOFTHSM_MODULE, softHsm, type SoftHsm } from './softhsm.js';
+import { kwHere } from './cli-run.js';
 
 const CLI = fileURLToPath(new URL('./kw-cli.mjs', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -94,7 +96,11 @@ async function startServer(pin = pinFile): Promise<void> {
   child.stdout.resume();
   const deadline = Date.now() + 60_000;
   while (!/keyward server listening/.test(err)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start: ${err}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      // A server left running would keep the test process (and CI) from ever ending.
+      child.kill('SIGKILL');
+      throw new Error(`server did not start: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   server = { child, log: () => err };
@@ -114,7 +120,7 @@ async function stopServer(): Promise<string> {
 
 const env = () => ({ KEYWARD_ADDR: addr });
 interface Health { sealed: boolean; hsm?: { state: string; code: string | null } }
-const status = async (): Promise<Health> => JSON.parse(ok(await kw(['status', '--json'], env())).out) as Health;
+const status = async (): Promise<Health> => JSON.parse(ok(await kwHere(['status', '--json'], env())).out) as Health;
 
 async function until(what: string, fn: () => Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -175,7 +181,7 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     // The PIN is written nowhere by init.
     for (const f of ['keyholder.json', 'keyward.db', 'audit-verifier-key.txt']) assert.ok(!readFileSync(join(data, f)).includes(hsm.pin), `no PIN in ${f}`);
     // PIN on the command line is not even an option.
-    fails(await kw(['init', '--data', join(hsm.dir, 'x'), '--hsm-module', SOFTHSM_MODULE, '--hsm-token', hsm.label, '--hsm-pin', hsm.pin]), 'KW_INVALID_ARGUMENT');
+    fails(await kwHere(['init', '--data', join(hsm.dir, 'x'), '--hsm-module', SOFTHSM_MODULE, '--hsm-token', hsm.label, '--hsm-pin', hsm.pin]), 'KW_INVALID_ARGUMENT');
   });
 
   void test('the server starts unsealed from the HSM without shares; keyward unseal is a typed refusal', async () => {
@@ -183,8 +189,8 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     const s = await status();
     assert.equal(s.sealed, false);
     assert.deepEqual(s.hsm, { state: 'available', code: null });
-    assert.match(ok(await kw(['status'], env())).out, /^hsm: +available/m);
-    const u = fails(await kw(['unseal', '--share', join(data, 'shares', 'share-1.txt')], env()), 'KW_HSM_AUTO_UNSEAL');
+    assert.match(ok(await kwHere(['status'], env())).out, /^hsm: +available/m);
+    const u = fails(await kwHere(['unseal', '--share', join(data, 'shares', 'share-1.txt')], env()), 'KW_HSM_AUTO_UNSEAL');
     assert.match(u.err, /recovery shares/);
     // The PIN is neither in the keyholder's argv nor in its environment.
     const pids = keyholderPids();
@@ -194,30 +200,30 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
   });
 
   void test('recovery shares: k of them verify the quorum; a share of another init is refused', async () => {
-    const one = JSON.parse(ok(await kw(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-1.txt'), '--json'], env())).out) as { received: number; verified: boolean };
+    const one = JSON.parse(ok(await kwHere(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-1.txt'), '--json'], env())).out) as { received: number; verified: boolean };
     assert.deepEqual([one.received, one.verified], [1, false]);
-    fails(await kw(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-1.txt')], env()), 'KW_SHARE_DUPLICATE');
-    const two = JSON.parse(ok(await kw(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-3.txt'), '--json'], env())).out) as { received: number; verified: boolean };
+    fails(await kwHere(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-1.txt')], env()), 'KW_SHARE_DUPLICATE');
+    const two = JSON.parse(ok(await kwHere(['hsm', 'verify-recovery', '--share', join(data, 'shares', 'share-3.txt'), '--json'], env())).out) as { received: number; verified: boolean };
     assert.deepEqual([two.received, two.verified], [2, true]);
     assert.equal((await status()).sealed, false);
   });
 
   void test('create, rotate, datakey, unwrap, rewrap, sign through the HSM-unsealed keyholder', async () => {
-    ok(await kw(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', t.admin, '--token-file', t.bootstrap], env()));
-    ok(await kw(['keys', 'create', 'app/kms', '--token-file', t.admin], env()));
-    ok(await kw(['keys', 'create', 'app/sig', '--type', 'ed25519', '--token-file', t.admin], env()));
-    ok(await kw(['login', '--profile', t.profile, '--token-file', t.admin], env()));
+    ok(await kwHere(['token', 'create', '--principal', 'admin', '--kind', 'person', '--admin', '-o', t.admin, '--token-file', t.bootstrap], env()));
+    ok(await kwHere(['keys', 'create', 'app/kms', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'create', 'app/sig', '--type', 'ed25519', '--token-file', t.admin], env()));
+    ok(await kwHere(['login', '--profile', t.profile, '--token-file', t.admin], env()));
     writeFileSync(join(hsm.dir, 'policy.json'), JSON.stringify({ grants: [{ principals: ['admin'], operations: ['datakey', 'unwrap', 'rewrap', 'sign', 'verify'], keys: ['app/*'] }] }));
-    ok(await kw(['policy', 'put', 'app/p1', '--file', join(hsm.dir, 'policy.json'), '--token-file', t.admin], env()));
+    ok(await kwHere(['policy', 'put', 'app/p1', '--file', join(hsm.dir, 'policy.json'), '--token-file', t.admin], env()));
     writeFileSync(join(hsm.dir, 'plain.txt'), 'sealed under an HSM-wrapped key\n');
     const e = { ...env(), KEYWARD_TOKEN_FILE: t.admin };
-    ok(await kw(['seal', '--kms', 'app/kms', '--profile', t.profile, '--context', 'table=orders', '-o', join(hsm.dir, 'v1.kw'), join(hsm.dir, 'plain.txt')], e));
-    assert.equal(ok(await kw(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
+    ok(await kwHere(['seal', '--kms', 'app/kms', '--profile', t.profile, '--context', 'table=orders', '-o', join(hsm.dir, 'v1.kw'), join(hsm.dir, 'plain.txt')], e));
+    assert.equal(ok(await kwHere(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
 
     const client = httpClient();
     const dk = await client.data<{ version: number; wrapped: string }>('app', 'kms', 'datakey', { recipient: profileRecipient(), context: { a: 'b' } });
     assert.equal(dk.body.version, 1);
-    ok(await kw(['keys', 'rotate', 'app/kms', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'rotate', 'app/kms', '--token-file', t.admin], env()));
     const rw = await client.data<{ items: { version: number; wrapped: string }[] }>('app', 'kms', 'rewrap', { items: [{ version: 1, wrapped: dk.body.wrapped, context: { a: 'b' } }] });
     assert.equal(rw.body.items[0]!.version, 2);
     for (const it of [{ version: 1, wrapped: dk.body.wrapped }, rw.body.items[0]!]) {
@@ -237,21 +243,21 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
   void test('HSM-resident keys: generated in the HSM (sensitive, never extractable), every op delegated, no material in the store, destroy removes the HSM object', async () => {
     const initId = keyholderStateSchema.parse(JSON.parse(readFileSync(join(data, 'keyholder.json'), 'utf8'))).custody.initId;
     const label = (key: string, v: number) => `keyward-${initId}/app/${key}/v${v}`;
-    const created = JSON.parse(ok(await kw(['keys', 'create', 'app/rk', '--hsm-resident', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean };
+    const created = JSON.parse(ok(await kwHere(['keys', 'create', 'app/rk', '--hsm-resident', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean };
     assert.equal(created.hsm_resident, true);
-    ok(await kw(['keys', 'create', 'app/rsig', '--type', 'ed25519', '--hsm-resident', '--token-file', t.admin], env()));
-    ok(await kw(['keys', 'create', 'app/rmac', '--type', 'hmac-sha256', '--hsm-resident', '--token-file', t.admin], env()));
-    fails(await kw(['keys', 'create', 'app/rx', '--type', 'x25519', '--hsm-resident', '--token-file', t.admin], env()), 'KW_INVALID_ARGUMENT');
-    assert.equal((JSON.parse(ok(await kw(['keys', 'show', 'app/rk', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean }).hsm_resident, true);
+    ok(await kwHere(['keys', 'create', 'app/rsig', '--type', 'ed25519', '--hsm-resident', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'create', 'app/rmac', '--type', 'hmac-sha256', '--hsm-resident', '--token-file', t.admin], env()));
+    fails(await kwHere(['keys', 'create', 'app/rx', '--type', 'x25519', '--hsm-resident', '--token-file', t.admin], env()), 'KW_INVALID_ARGUMENT');
+    assert.equal((JSON.parse(ok(await kwHere(['keys', 'show', 'app/rk', '--json', '--token-file', t.admin], env())).out) as { hsm_resident?: boolean }).hsm_resident, true);
     writeFileSync(join(hsm.dir, 'policy2.json'), JSON.stringify({ grants: [{ principals: ['admin'], operations: ['mac', 'encrypt', 'decrypt'], keys: ['app/*'] }] }));
-    ok(await kw(['policy', 'put', 'app/p2', '--file', join(hsm.dir, 'policy2.json'), '--token-file', t.admin], env()));
+    ok(await kwHere(['policy', 'put', 'app/p2', '--file', join(hsm.dir, 'policy2.json'), '--token-file', t.admin], env()));
 
     const client = httpClient();
     // aes256: data keys wrapped by the HSM's AES-GCM, bound to (ns, key, version, context).
     const dk = await client.data<{ version: number; wrapped: string }>('app', 'rk', 'datakey', { recipient: profileRecipient(), context: { a: 'b' } });
     assert.equal(dk.body.version, 1);
     assert.equal(Buffer.from(dk.body.wrapped, 'base64url')[0], 0x02, 'an HSM-made blob');
-    ok(await kw(['keys', 'rotate', 'app/rk', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'rotate', 'app/rk', '--token-file', t.admin], env()));
     const rw = await client.data<{ items: { version: number; wrapped: string }[] }>('app', 'rk', 'rewrap', { items: [{ version: 1, wrapped: dk.body.wrapped, context: { a: 'b' } }] });
     assert.equal(rw.body.items[0]!.version, 2);
     for (const it of [{ version: 1, wrapped: dk.body.wrapped }, rw.body.items[0]!]) {
@@ -301,8 +307,8 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     }
 
     // Destroy: the HSM object goes, and the version is refused afterwards.
-    ok(await kw(['keys', 'schedule-deletion', 'app/rk', '1', '--days', '7', '--token-file', t.admin], env()));
-    ok(await kw(['keys', 'destroy', 'app/rk', '1', '--yes', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'schedule-deletion', 'app/rk', '1', '--days', '7', '--token-file', t.admin], env()));
+    ok(await kwHere(['keys', 'destroy', 'app/rk', '1', '--yes', '--token-file', t.admin], env()));
     assert.ok(!hsm.pkcs11Tool('--list-objects').includes(`label:      ${label('rk', 1)}\n`), 'v1 is gone from the HSM');
     assert.ok(hsm.pkcs11Tool('--list-objects').includes(`label:      ${label('rk', 2)}\n`), 'v2 is still there');
     await assert.rejects(client.data('app', 'rk', 'unwrap', { version: 1, wrapped: dk.body.wrapped, context: { a: 'b' }, recipient: profileRecipient() }), refused('KW_KEY_VERSION_DESTROYED'));
@@ -314,8 +320,8 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
   void test('checkpoints are signed by the HSM key and verify with keyward audit verify', async () => {
     await new Promise((r) => setTimeout(r, 1500)); // the next checkpoint covers the events above
     const exp = join(hsm.dir, 'audit.jsonl');
-    ok(await kw(['audit', 'export', '--token-file', t.admin, '-o', exp], env()));
-    const v = JSON.parse(ok(await kw(['audit', 'verify', '--export', exp, '--key', join(data, 'audit-verifier-key.txt'), '--json'])).out) as { ok: boolean };
+    ok(await kwHere(['audit', 'export', '--token-file', t.admin, '-o', exp], env()));
+    const v = JSON.parse(ok(await kwHere(['audit', 'verify', '--export', exp, '--key', join(data, 'audit-verifier-key.txt'), '--json'])).out) as { ok: boolean };
     assert.equal(v.ok, true);
     // The verifier key is the HSM key pair's public key (read independently with pkcs11-tool).
     const state = keyholderStateSchema.parse(JSON.parse(readFileSync(join(data, 'keyholder.json'), 'utf8')));
@@ -333,7 +339,7 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     await startServer();
     assert.equal((await status()).sealed, false);
     const e = { ...env(), KEYWARD_TOKEN_FILE: t.admin };
-    assert.equal(ok(await kw(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
+    assert.equal(ok(await kwHere(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
     const blobs = JSON.parse(readFileSync(join(hsm.dir, 'datakey.json'), 'utf8')) as { v1: string; v2: string };
     const client = httpClient();
     for (const [version, wrapped] of [[1, blobs.v1], [2, blobs.v2]] as const) {
@@ -394,8 +400,8 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
       assert.equal(s.sealed, true);
       assert.equal(s.hsm?.state, 'unavailable');
       assert.match(s.hsm?.code ?? '', /^KW_HSM_(TOKEN_MISSING|UNAVAILABLE|MODULE_MISSING|FAILED)$/);
-      assert.match(ok(await kw(['status'], env())).out, /^hsm: +unavailable \(KW_HSM_/m);
-      fails(await kw(['keys', 'rotate', 'app/kms', '--token-file', t.admin], env()), 'KW_SEALED');
+      assert.match(ok(await kwHere(['status'], env())).out, /^hsm: +unavailable \(KW_HSM_/m);
+      fails(await kwHere(['keys', 'rotate', 'app/kms', '--token-file', t.admin], env()), 'KW_SEALED');
       assert.deepEqual(readFileSync(join(data, 'keyward.db')).subarray(0, 100), dbBefore.subarray(0, 100), 'the store header is intact');
     } finally {
       renameSync(away, hsm.tokenDir);
@@ -403,11 +409,11 @@ void describe('HSM-wrapped mode on SoftHSM2 (real CLI, server and keyholder proc
     await until('auto-unseal by the retry timer', async () => (await status()).sealed === false);
     assert.deepEqual((await status()).hsm, { state: 'available', code: null });
     const e = { ...env(), KEYWARD_TOKEN_FILE: t.admin };
-    assert.equal(ok(await kw(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
+    assert.equal(ok(await kwHere(['open', '--kms', '--profile', t.profile, '--context', 'table=orders', join(hsm.dir, 'v1.kw')], e)).out, 'sealed under an HSM-wrapped key\n');
     await new Promise((r) => setTimeout(r, 1500));
     const exp = join(hsm.dir, 'audit2.jsonl');
-    ok(await kw(['audit', 'export', '--token-file', t.admin, '-o', exp], env()));
-    assert.equal((JSON.parse(ok(await kw(['audit', 'verify', '--export', exp, '--key', join(data, 'audit-verifier-key.txt'), '--json'])).out) as { ok: boolean }).ok, true);
+    ok(await kwHere(['audit', 'export', '--token-file', t.admin, '-o', exp], env()));
+    assert.equal((JSON.parse(ok(await kwHere(['audit', 'verify', '--export', exp, '--key', join(data, 'audit-verifier-key.txt'), '--json'])).out) as { ok: boolean }).ok, true);
   });
 
   void test('a wrong PIN: sealed, typed KW_HSM_PIN_INCORRECT in status, never retried (it would lock the token)', async () => {
