@@ -2,7 +2,8 @@
  * Builds the console into dist/ (served by `keyward server` at /console):
  * two pages (the console app and the /console/seal demo), hashed assets, no
  * inline script, style or data: URLs, so the server's strict CSP holds.
- * `@keyward/core` and `@keyward/tlog` are bundled from their sources.
+ * `@keyward/core`, `@keyward/tlog` and (for the seal demo's directory look-ups)
+ * `@keyward/client` with `@keyward/directory` are bundled from their sources.
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';

@@ -1,11 +1,17 @@
 /**
- * /console/seal — Keyward in the browser, no server involved: make an X25519
- * identity kept in IndexedDB (lib/identity-store.ts), seal a chosen file to a
- * recipient string with @keyward/core, and open an envelope again. Nothing
- * leaves the page; no sign-in needed.
+ * /console/seal — Keyward in the browser: make an X25519 identity kept in
+ * IndexedDB (lib/identity-store.ts), publish it as a device of a directory
+ * identity (optional, with an enrollment token), seal a chosen file to a
+ * recipient string or to directory identities — resolved to their current
+ * device keys with KEYTRANS proofs verified in this page
+ * (lib/directory.ts) — and open an envelope again. Files never leave the
+ * page; no sign-in needed (the directory's reads and enrollment are open
+ * routes).
  */
-import { isKeywardError, open, parseRecipient, seal } from '@keyward/core';
+import { HpkeRecipient, isKeywardError, open, parseRecipient, seal, type Recipient } from '@keyward/core';
+import { ENTITY_NAME } from '@keyward/client';
 import { h, mark } from './lib/dom.js';
+import { directory, errorCode, fromB64u } from './lib/directory.js';
 import { createIdentity, deleteIdentity, loadIdentity, webCryptoX25519, type BrowserIdentity } from './lib/identity-store.js';
 
 const main = document.getElementById('main')!;
@@ -23,6 +29,8 @@ function download(bytes: Uint8Array, name: string, label: string): HTMLAnchorEle
 
 function message(e: unknown): string {
   if (isKeywardError(e)) return `${e.message} (${e.code})`;
+  const code = errorCode(e);
+  if (code !== null) return `${(e as Error).message} (${code})`;
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -61,6 +69,10 @@ async function showIdentity(): Promise<void> {
     if (recipientIn.value === '') recipientIn.value = current.recipient;
   }
   delButton.disabled = current === null;
+  enrollButton.disabled = current === null;
+  enrollStatus.replaceChildren(current?.enrolled
+    ? h('p', { id: 'enrolled' }, mark('ok', `Published as device ${current.enrolled.device} of ${current.enrolled.name} (version ${current.enrolled.version}, ${current.enrolled.at}).`))
+    : h('p', { class: 'muted' }, 'Not published in the directory.'));
 }
 
 genButton.addEventListener('click', () => {
@@ -73,9 +85,62 @@ delButton.addEventListener('click', () => {
   void deleteIdentity().then(showIdentity);
 });
 
+// --- the directory: publish this browser, resolve names with proofs -----------------------------
+
+const enrollName = h('input', { id: 'enroll-name', type: 'text', class: 'mono', autocomplete: 'off', spellcheck: 'false', placeholder: 'user:alice' });
+const enrollDevice = h('input', { id: 'enroll-device', type: 'text', class: 'mono', autocomplete: 'off', spellcheck: 'false', value: 'browser' });
+const enrollToken = h('input', { id: 'enroll-token', type: 'password', autocomplete: 'off' });
+const enrollButton = h('button', { type: 'submit', id: 'enroll', disabled: true }, 'Publish this browser');
+const enrollStatus = h('div', { id: 'enroll-status', role: 'status' });
+const enrollOut = h('div', { id: 'enroll-result', role: 'status' });
+const enrollForm = h('form', { id: 'enroll-form' },
+  h('div', { class: 'field' }, h('label', { for: 'enroll-name' }, 'Directory identity'), enrollName),
+  h('div', { class: 'field' }, h('label', { for: 'enroll-device' }, 'Device id'), enrollDevice),
+  h('div', { class: 'field' }, h('label', { for: 'enroll-token' }, 'Enrollment token'), enrollToken,
+    h('p', { class: 'muted' }, 'One-time, from an administrator (POST /v1/directory/enroll-tokens). It is sent once and not kept.')),
+  enrollButton, enrollOut);
+enrollForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  void (async () => {
+    if (current === null) return;
+    enrollButton.disabled = true;
+    enrollOut.replaceChildren(h('p', { class: 'muted' }, 'Publishing…'));
+    try {
+      const e = await current.enroll((await directory()).dir, enrollName.value.trim(), enrollDevice.value.trim(), enrollToken.value.trim());
+      enrollToken.value = '';
+      enrollOut.replaceChildren(h('p', {}, mark('ok', `Enrolled: device ${e.device} of ${e.name} is in the directory (version ${e.version}, checked with proofs).`)));
+      await showIdentity();
+    } catch (e) {
+      enrollOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', message(e))));
+    } finally {
+      enrollButton.disabled = current === null;
+    }
+  })();
+});
+
+const resolved = h('div', { id: 'resolved' });
+
+/** Recipients for the field's text: a recipient string, or directory names resolved with proofs. */
+async function resolveRecipients(text: string): Promise<Recipient[]> {
+  const names = text.split(/[\s,]+/).filter((n) => n !== '');
+  resolved.replaceChildren();
+  if (names.length === 0) throw new Error('Enter a recipient.');
+  if (!names.every((n) => ENTITY_NAME.test(n))) {
+    if (names.length !== 1) throw new Error('Give one recipient string, or directory identities only.');
+    return [await parseRecipient(names[0]!)];
+  }
+  const { dir, pinned } = await directory();
+  const devices = await dir.devices(names);
+  const recipients = await Promise.all(devices.map((d) => HpkeRecipient.fromPublicKey(d.device.hpke.alg, fromB64u(d.device.hpke.key))));
+  resolved.replaceChildren(
+    h('p', {}, mark('ok', `Resolved in the directory with proofs verified in this browser (log size ${dir.kt.treeSize ?? 0}${pinned ? ', configuration pinned in this browser' : ', configuration pinned now (first use)'}):`)),
+    h('ul', { id: 'resolved-devices', class: 'plain' }, ...devices.map((d) => h('li', { 'data-name': d.name, 'data-device': d.device.id }, `${d.name}: device ${d.device.id} (${d.device.hpke.alg})`))));
+  return recipients;
+}
+
 const sealForm = h('form', { id: 'seal-form' },
   h('div', { class: 'field' }, h('label', { for: 'recipient' }, 'Recipient'), recipientIn,
-    h('p', { id: 'recipient-help', class: 'muted' }, 'A Keyward recipient string (kwx25519…, kwxwing…, kwp256…). Yours is filled in.')),
+    h('p', { id: 'recipient-help', class: 'muted' }, 'A Keyward recipient string (kwx25519…, kwxwing…, kwp256…; yours is filled in), or directory identities (user:NAME, service:NAME, group:NAME; several separated by commas or spaces): their current device keys are looked up with proofs checked in this page.')),
   h('div', { class: 'field' }, h('label', { for: 'plain-file' }, 'File to seal'), fileIn),
   h('button', { type: 'submit', id: 'seal' }, 'Seal'),
   sealOut);
@@ -85,13 +150,14 @@ sealForm.addEventListener('submit', (ev) => {
     const f = fileIn.files?.[0];
     if (!f) { sealOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', 'Choose a file.'))); return; }
     try {
-      const recipient = await parseRecipient(recipientIn.value.trim());
+      const recipients = await resolveRecipients(recipientIn.value);
       const data = new Uint8Array(await f.arrayBuffer());
-      const envelope = await seal(data, { recipients: [recipient] });
+      const envelope = await seal(data, { recipients });
       lastEnvelope = { bytes: envelope, name: `${f.name}.kw` };
       openLast.disabled = false;
       sealOut.replaceChildren(
-        h('p', {}, mark('ok', `Sealed ${data.length} bytes into a ${envelope.length}-byte envelope.`)),
+        h('p', {}, mark('ok', `Sealed ${data.length} bytes into a ${envelope.length}-byte envelope for ${recipients.length} recipient${recipients.length === 1 ? '' : 's'}.`)),
+        resolved,
         h('p', {}, 'Plaintext SHA-256: ', h('code', { id: 'plain-sha256', class: 'break' }, await sha256Hex(data))),
         h('p', {}, download(envelope, lastEnvelope.name, `Download ${lastEnvelope.name}`)));
     } catch (e) {
@@ -122,16 +188,18 @@ envIn.addEventListener('change', () => {
 
 main.replaceChildren(
   h('h1', { tabindex: '-1' }, 'Seal and open in the browser'),
-  h('p', { class: 'muted' }, 'Everything on this page runs in your browser with @keyward/core; files are never uploaded.'),
+  h('p', { class: 'muted' }, 'Sealing and opening run in your browser with @keyward/core; files are never uploaded. Directory look-ups and enrollment use this server\'s public /v1/directory routes, and every answer is checked here.'),
   h('section', { 'aria-labelledby': 'h-identity', class: 'panel' },
     h('h2', { id: 'h-identity' }, 'Your browser identity'), idStatus,
     h('div', { class: 'field' }, h('label', { for: 'own-recipient' }, 'Your recipient string'), recipientOut),
     h('div', { class: 'row' }, genButton, delButton)),
+  h('section', { 'aria-labelledby': 'h-directory', class: 'panel' }, h('h2', { id: 'h-directory' }, 'Publish this browser in the directory'),
+    h('p', { class: 'muted' }, 'Adds this browser\'s public keys as a device of a directory identity, so that others can seal to the identity and this browser can open.'),
+    enrollStatus, enrollForm),
   h('section', { 'aria-labelledby': 'h-seal', class: 'panel' }, h('h2', { id: 'h-seal' }, 'Seal a file'), sealForm),
   h('section', { 'aria-labelledby': 'h-open', class: 'panel' }, h('h2', { id: 'h-open' }, 'Open an envelope'),
     h('div', { class: 'field' }, h('label', { for: 'envelope-file' }, 'Envelope file'), envIn),
     openLast, openOut),
-  h('p', { class: 'muted' }, 'Sealing to a directory identity (looked up with proofs) arrives with the directory HTTP API (issue #6).'),
 );
 void showIdentity().then(() => { main.dataset.ready = 'true'; }, (e: unknown) => {
   idStatus.replaceChildren(h('p', { role: 'alert' }, mark('bad', `IndexedDB unavailable: ${message(e)}`)));

@@ -63,14 +63,17 @@ export function confirmWithFactor(opts: {
   });
 }
 
-/** Sends a sensitive request, with a step-up when the person has a second factor. */
-export async function sensitive<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: Record<string, unknown>): Promise<T> {
+/**
+ * Sends a sensitive request, with a step-up when the person has a second factor. `headers` go
+ * with the request itself (e.g. `Keyward-Approval: <id>` to execute an approved quorum request).
+ */
+export async function sensitive<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<T> {
   let s: StepUp;
   try {
     s = await post<StepUp>('/v1/mfa/step-up', { method, path, ...(body !== undefined ? { body } : {}) });
   } catch (e) {
     // No factor (MFA not enforced for this person) or not a sensitive request: the server decides.
-    if (e instanceof ApiFailure && (e.code === 'KW_MFA_REQUIRED' || e.code === 'KW_INVALID_ARGUMENT')) return send<T>(method, path, body);
+    if (e instanceof ApiFailure && (e.code === 'KW_MFA_REQUIRED' || e.code === 'KW_INVALID_ARGUMENT')) return send<T>(method, path, body, headers);
     throw e;
   }
   const answer = await confirmWithFactor({
@@ -78,5 +81,5 @@ export async function sensitive<T>(method: 'POST' | 'PUT' | 'DELETE', path: stri
     request: s.request, hash: s.id, expiresAt: s.expires_at, webauthn: s.webauthn, allowCode: s.factors.some((f) => f.kind === 'totp'),
   });
   await post(`/v1/mfa/step-up/${s.id}/verify`, 'code' in answer ? { code: answer.code } : { webauthn: answer.webauthn });
-  return send<T>(method, path, body, { 'keyward-step-up': s.id });
+  return send<T>(method, path, body, { ...headers, 'keyward-step-up': s.id });
 }

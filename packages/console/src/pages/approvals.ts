@@ -7,11 +7,14 @@
  * request hash), then has the person's approval key — a WebAuthn credential
  * of the signed governance snapshot — sign SHA-256 of that message
  * (POST /v1/approvals/{id}/approve | deny { kind: "webauthn", response }).
+ * The requester sees their own requests with **Execute** (once approved: the
+ * request sent again with `Keyward-Approval: <id>`, and a step-up) and
+ * **Cancel request** (POST /v1/approvals/{id}/cancel).
  */
 import type { Page } from '../main.js';
 import { ApiFailure, get, post } from '../lib/api.js';
 import { h, mark, when } from '../lib/dom.js';
-import { confirmWithFactor } from '../lib/step-up.js';
+import { confirmWithFactor, sensitive } from '../lib/step-up.js';
 
 interface Detail {
   id: string; operation: string; requester: string; state: string; request: Record<string, unknown>;
@@ -33,6 +36,43 @@ export const approvalsPage: Page = (main, session) => {
     h('h1', { tabindex: '-1' }, 'Approvals'),
     h('p', {}, 'Quorum requests waiting for approvers. Each shows the exact canonical request: its SHA-256 is the request id, and your approval key signs that id with your decision.'),
     status, list);
+
+  const satisfied = (d: Detail) => (d.tally ?? []).length > 0 && d.tally!.every((t) => t.satisfied);
+
+  /**
+   * The requester's own request: others approve it; once every rule is satisfied the requester
+   * executes it — the very request, sent again with `Keyward-Approval: <id>` (and a step-up when
+   * it is a sensitive one) — or withdraws it (POST /v1/approvals/{id}/cancel).
+   */
+  const own = (d: Detail, result: HTMLElement) => {
+    const fail = (e: unknown) => {
+      result.setAttribute('role', 'alert');
+      result.textContent = e instanceof ApiFailure ? `Refused: ${e.message} (${e.code})` : String(e);
+    };
+    const execute = async () => {
+      const r = d.request as { method?: string; path?: string; body?: Record<string, unknown> | null };
+      if ((r.method !== 'POST' && r.method !== 'PUT' && r.method !== 'DELETE') || typeof r.path !== 'string') return fail(new Error('this request cannot be sent from the console'));
+      try {
+        await sensitive(r.method, r.path, r.body ?? undefined, { 'keyward-approval': d.id });
+        await load(`Executed ${d.operation} (${d.id.slice(0, 8)}…).`);
+      } catch (e) {
+        fail(e);
+      }
+    };
+    const cancel = async () => {
+      try {
+        await post(`/v1/approvals/${d.id}/cancel`, {});
+        await load(`Cancelled ${d.operation} (${d.id.slice(0, 8)}…).`);
+      } catch (e) {
+        fail(e);
+      }
+    };
+    return h('div', {},
+      h('p', { class: 'muted' }, satisfied(d) ? 'Your own request: approved — execute it now (it runs once).' : 'Your own request: others approve it.'),
+      h('div', { class: 'actions' },
+        satisfied(d) ? h('button', { type: 'button', class: 'execute', onclick: () => { void execute(); } }, 'Execute') : null,
+        h('button', { type: 'button', class: 'cancel-request', onclick: () => { void cancel(); } }, 'Cancel request')));
+  };
 
   const card = (d: Detail) => {
     const result = h('p', { role: 'status', class: 'approval-result' });
@@ -56,7 +96,7 @@ export const approvalsPage: Page = (main, session) => {
         result.textContent = e instanceof ApiFailure ? `Refused: ${e.message} (${e.code})` : String(e);
       }
     };
-    return h('section', { class: 'panel approval', 'data-id': d.id, 'aria-labelledby': `ap-${d.id}` },
+    return h('section', { class: 'panel approval', 'data-id': d.id, 'data-satisfied': String(satisfied(d)), 'aria-labelledby': `ap-${d.id}` },
       h('h2', { id: `ap-${d.id}` }, `${d.operation} · requested by ${d.requester}`),
       h('p', {}, 'Request id (SHA-256 of the canonical request): ', h('code', { class: 'wrap' }, d.id)),
       h('p', { class: 'muted' }, `Created ${when(d.created)} · expires ${when(d.expires_at)}`),
@@ -68,7 +108,7 @@ export const approvalsPage: Page = (main, session) => {
           t.approved_by.length ? ` — approved by ${t.approved_by.join(', ')}` : '', t.denied_by.length ? ` — denied by ${t.denied_by.join(', ')}` : '');
       })),
       mine ? h('p', {}, mark(mine.decision === 'approve' ? 'ok' : 'bad', `you ${mine.decision === 'approve' ? 'approved' : 'denied'} this ${when(mine.created)}`))
-        : d.requester === session.principal ? h('p', { class: 'muted' }, 'Your own request: others approve it.')
+        : d.requester === session.principal ? own(d, result)
           : !canSign ? h('p', { class: 'muted' }, 'You have no WebAuthn approval key: enroll one on the Security page.')
             : h('div', { class: 'actions' },
               h('button', { type: 'button', onclick: () => { void answer('approve')(); } }, 'Approve'),

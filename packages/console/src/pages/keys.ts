@@ -3,10 +3,13 @@
  * filterable by text, namespace, type and "overdue only"; rotation periods and
  * the keys past them (GET /v1/rotation/overdue); a key's versions and states
  * on demand (GET /v1/keys/{ns}/{name}). Every one of these reads is audited
- * by the server.
+ * by the server. A version's actions (disable, enable, schedule deletion,
+ * cancel deletion, destroy) are the CLI's routes; destroy and schedule
+ * deletion go with a step-up, and when a quorum rule covers them the page
+ * offers to ask for approval.
  */
 import type { Page } from '../main.js';
-import { ApiFailure, get, send } from '../lib/api.js';
+import { ApiFailure, get, post, send } from '../lib/api.js';
 import { barChart, bucketize } from '../lib/chart.js';
 import { duration, h, mark, when } from '../lib/dom.js';
 import { sensitive } from '../lib/step-up.js';
@@ -108,7 +111,10 @@ export const keysPage: Page = (main) => {
       const base = `/v1/keys/${encodeURIComponent(k.ns)}/${encodeURIComponent(k.name)}`;
       const result = h('p', { role: 'status', class: 'action-result' });
       // Changes go through the public API like any client; sensitive ones with a step-up (lib/step-up.ts).
-      const act = (label: string, run: () => Promise<unknown>) => async () => {
+      // A request a quorum rule covers answers KW_QUORUM_REQUIRED: offer to ask the approvers (POST
+      // /v1/approvals with the very same request); the requester executes it from the Approvals page.
+      const act = (label: string, run: () => Promise<unknown>, request?: { method: 'POST'; path: string; body?: Record<string, unknown> }) => async () => {
+        result.setAttribute('role', 'status');
         result.textContent = `${label}…`;
         try {
           await run();
@@ -117,7 +123,40 @@ export const keysPage: Page = (main) => {
         } catch (e) {
           result.setAttribute('role', 'alert');
           result.textContent = e instanceof ApiFailure ? `${label} refused: ${e.message} (${e.code})` : `${label}: ${String(e)}`;
+          if (request && e instanceof ApiFailure && e.code === 'KW_QUORUM_REQUIRED') {
+            result.append(' ', h('button', { type: 'button', class: 'ask-approval', onclick: () => {
+              void (async () => {
+                try {
+                  const r = await post<{ id: string }>('/v1/approvals', request);
+                  result.setAttribute('role', 'status');
+                  result.replaceChildren(`Approval request ${r.id} created: the approvers see it in their Approvals inbox; once approved, execute it from yours.`);
+                  result.dataset.approval = r.id;
+                } catch (e2) {
+                  result.textContent = e2 instanceof ApiFailure ? `Asking for approval refused: ${e2.message} (${e2.code})` : String(e2);
+                }
+              })();
+            } }, 'Ask for approval'));
+          }
         }
+      };
+      const path = (v: number, action: string) => `${base}/versions/${v}/${action}`;
+      const button = (label: string, aria: string, run: () => void) => h('button', { type: 'button', 'aria-label': aria, onclick: run }, label);
+      /** The actions a version in `state` offers: the same routes as the CLI, sensitive ones with a step-up. */
+      const actions = (v: number, state: string) => {
+        const name = `${ref(k)} v${v}`;
+        const out: HTMLButtonElement[] = [];
+        if (state === 'enabled') out.push(button('Disable', `Disable v${v}`, () => { void act(`Disable ${name}`, () => send('POST', path(v, 'disable')))(); }));
+        if (state === 'disabled') out.push(button('Enable', `Enable v${v}`, () => { void act(`Enable ${name}`, () => send('POST', path(v, 'enable')))(); }));
+        if (state === 'enabled' || state === 'disabled') {
+          out.push(button('Schedule deletion', `Schedule deletion of v${v} in 7 days`, () => {
+            void act(`Schedule deletion of ${name}`, () => sensitive('POST', path(v, 'schedule-deletion'), { days: 7 }), { method: 'POST', path: path(v, 'schedule-deletion'), body: { days: 7 } })();
+          }));
+        }
+        if (state === 'scheduled_for_deletion') {
+          out.push(button('Cancel deletion', `Cancel the deletion of v${v}`, () => { void act(`Cancel the deletion of ${name}`, () => send('POST', path(v, 'cancel-deletion')))(); }));
+          out.push(button('Destroy now', `Destroy v${v} now`, () => { void act(`Destroy ${name}`, () => sensitive('POST', path(v, 'destroy')), { method: 'POST', path: path(v, 'destroy') })(); }));
+        }
+        return h('div', { class: 'row-actions' }, ...out);
       };
       const usageSlot = h('div', { class: 'usage' }, h('span', { class: 'muted' }, 'Loading usage…'));
       const rotate = h('button', { type: 'button', class: 'rotate', onclick: () => { void act(`Rotate ${ref(k)}`, () => send('POST', `${base}/rotate`))(); } }, `Rotate ${k.name}`);
@@ -131,13 +170,8 @@ export const keysPage: Page = (main) => {
           h('thead', {}, h('tr', {}, ...['Version', 'State', 'Created', 'Deletion', ''].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, ...versions.slice().reverse().map((v) => {
             const [kind, text] = STATE_TEXT[v.state] ?? ['info', v.state];
-            const schedule = v.state === 'enabled' || v.state === 'disabled'
-              ? h('button', { type: 'button', 'aria-label': `Schedule deletion of v${v.version} in 7 days`, onclick: () => {
-                void act(`Schedule deletion of ${ref(k)} v${v.version}`, () => sensitive('POST', `${base}/versions/${v.version}/schedule-deletion`, { days: 7 }))();
-              } }, 'Schedule deletion')
-              : null;
             return h('tr', { 'data-version': v.version, 'data-state': v.state }, h('th', { scope: 'row' }, `v${v.version}`), h('td', {}, mark(kind, text)), h('td', {}, when(v.created)),
-              h('td', {}, v.destroyed_at ? `destroyed ${when(v.destroyed_at)}` : v.deletion_at ? `due ${when(v.deletion_at)}` : '—'), h('td', {}, schedule));
+              h('td', {}, v.destroyed_at ? `destroyed ${when(v.destroyed_at)}` : v.deletion_at ? `due ${when(v.deletion_at)}` : '—'), h('td', {}, actions(v.version, v.state)));
           }))),
         usageSlot,
       );

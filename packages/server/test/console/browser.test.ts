@@ -13,13 +13,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { RunningServer } from '../../src/server.js';
 import { call, enrollAdmin, newServer, unsealAll } from '../api/helpers.js';
 
 const CHROMIUM = process.env.KW_CHROMIUM ?? '/usr/bin/chromium';
+/** Screenshots (test artifacts; docs/img/console-*.png are copies), as in webauthn.test.ts. */
+const SHOTS = process.env.KW_TEST_ARTIFACTS ?? join(tmpdir(), 'keyward-console-screens');
+mkdirSync(SHOTS, { recursive: true });
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
 
 void test('Chromium is installed', () => {
@@ -35,7 +40,7 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
   const problems: string[] = [];
 
   before(async () => {
-    s = await newServer({ checkpointMs: 200 });
+    s = await newServer({ checkpointMs: 200, directory: { enabled: true } });
     const init = await s.initialize({ shares: 3, threshold: 2 });
     await unsealAll(s, init.shares.slice(0, 2));
     admin = await enrollAdmin(s, init.rootToken);
@@ -89,6 +94,13 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     const versions = page.locator('table.versions');
     await versions.waitFor();
     assert.match(await versions.innerText(), /v2[\s\S]*enabled[\s\S]*v1[\s\S]*enabled/);
+    // Disable, then enable v1 again (not sensitive: no step-up), through the same API routes as the CLI.
+    await versions.getByRole('button', { name: 'Disable v1' }).click();
+    await page.locator('table.versions tr[data-version="1"][data-state="disabled"]').waitFor({ timeout: 10_000 });
+    assert.equal((await call(s, 'GET', '/v1/keys/default/orders', { token: admin })).body.versions[0].state, 'disabled');
+    await page.locator('table.versions').getByRole('button', { name: 'Enable v1' }).click();
+    await page.locator('table.versions tr[data-version="1"][data-state="enabled"]').waitFor({ timeout: 10_000 });
+    assert.equal((await call(s, 'GET', '/v1/keys/default/orders', { token: admin })).body.versions[0].state, 'enabled');
 
     // Audit: the checkpoint signature and every shown event's inclusion proof, checked by the page.
     await page.getByRole('link', { name: 'Audit' }).click();
@@ -184,6 +196,91 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     await page.locator('main[data-ready="true"]').waitFor();
     assert.equal(await page.getByLabel('Your recipient string').inputValue(), recipient);
     await page.locator('#envelope-file').setInputFiles({ name: 'note.txt.kw', mimeType: 'application/octet-stream', buffer: envelope });
+    assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
+    assert.deepEqual(problems, []);
+  });
+
+  void it('publishes the browser in the directory and seals to the directory identity, with proofs checked in the page', async () => {
+    // The operator's part: a one-time enrollment token for user:erin.
+    const et = await call(s, 'POST', '/v1/directory/enroll-tokens', { token: admin, body: { name: 'user:erin' } });
+    assert.equal(et.status, 201, JSON.stringify(et.body));
+    // A non-empty log (a search of an empty one is a 404 the client expects, but the page would log it).
+    assert.equal((await call(s, 'PUT', '/v1/directory/groups/group:finance', { token: admin, body: { members: [] } })).status, 200);
+    await page.goto(`${s.url}/console/seal`);
+    await page.locator('main[data-ready="true"]').waitFor();
+    // A new identity (made with its directory device keys): wait until the page shows it.
+    const previous = await page.getByLabel('Your recipient string').inputValue();
+    await page.getByRole('button', { name: 'Generate a new identity' }).click();
+    await page.waitForFunction((prev) => {
+      const now = document.querySelector<HTMLInputElement>('#own-recipient')?.value ?? '';
+      return now !== '' && now !== prev;
+    }, previous, { timeout: 10_000 });
+    const own = await page.getByLabel('Your recipient string').inputValue();
+    await page.getByLabel('Directory identity').fill('user:erin');
+    await page.getByLabel('Enrollment token').fill(et.body.token as string);
+    await page.getByRole('button', { name: 'Publish this browser' }).click();
+    await page.locator('#enrolled', { hasText: 'device browser of user:erin' }).waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByLabel('Enrollment token').inputValue(), '');
+    // The server holds the browser's public keys only: the device's HPKE key is the page's recipient.
+    const erin = await call(s, 'GET', '/v1/directory/identities/user:erin', { token: admin });
+    assert.deepEqual(erin.body.devices.map((d: { id: string }) => d.id), ['browser']);
+    const { HpkeRecipient } = await import('@keyward/core');
+    const pub = Buffer.from(erin.body.devices[0].hpke.key as string, 'base64url');
+    assert.equal((await HpkeRecipient.fromPublicKey('x25519', new Uint8Array(pub))).toString(), own);
+
+    // Seal to user:erin: resolved in the page with KEYTRANS proofs, then opened with the browser's key.
+    const data = randomBytes(40_000);
+    const want = createHash('sha256').update(data).digest('hex');
+    const sealTo = async (recipient: string) => {
+      await page.getByLabel('Recipient', { exact: true }).fill(recipient);
+      await page.locator('#plain-file').setInputFiles({ name: 'for-erin.bin', mimeType: 'application/octet-stream', buffer: data });
+      await page.getByRole('button', { name: 'Seal', exact: true }).click();
+    };
+    await sealTo('user:erin');
+    assert.equal(await page.locator('#plain-sha256').innerText({ timeout: 15_000 }), want);
+    assert.match(await page.locator('#seal-result').innerText(), /proofs verified in this browser[\s\S]*user:erin: device browser \(x25519\)/);
+    await page.getByRole('button', { name: 'Open the envelope just sealed' }).click();
+    assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
+    await page.screenshot({ path: join(SHOTS, 'console-seal-directory.png'), fullPage: true });
+    // The configuration was pinned in this browser on first use (public: the log's keys).
+    const pinned = await page.evaluate(() => localStorage.getItem('keyward-console.directory-configuration'));
+    assert.equal(pinned, (await call(s, 'GET', '/v1/directory/config')).body.configuration);
+
+    // Refused: an identity that is not in the directory (proven absent), and a tampered search proof.
+    await sealTo('user:nobody');
+    await page.locator('#seal-result [role="alert"]', { hasText: 'KW_DIR_RECORD_INVALID' }).waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#plain-sha256').count(), 0);
+    await page.route('**/v1/directory/search', async (route) => {
+      const r = await route.fetch();
+      const body = await r.json() as { name: string; response: string };
+      const bytes = Buffer.from(body.response, 'base64url');
+      bytes[bytes.length - 40]! ^= 0x01; // inside the proven value / its commitment opening
+      await route.fulfill({ response: r, json: { ...body, response: bytes.toString('base64url') } });
+    });
+    await page.reload();
+    await page.locator('main[data-ready="true"]').waitFor();
+    await sealTo('user:erin');
+    const refused = page.locator('#seal-result [role="alert"]');
+    await refused.waitFor({ timeout: 15_000 });
+    assert.match(await refused.innerText(), /\((KT|KW_DIR)_[A-Z_]+\)/);
+    assert.equal(await page.locator('#plain-sha256').count(), 0);
+    await page.unroute('**/v1/directory/search');
+
+    // The fallback identity (?keys=core: seeds under a non-extractable AES key) enrolls and opens too.
+    const ft = await call(s, 'POST', '/v1/directory/enroll-tokens', { token: admin, body: { name: 'user:frank' } });
+    await page.goto(`${s.url}/console/seal?keys=core`);
+    await page.locator('main[data-ready="true"]').waitFor();
+    const before = await page.getByLabel('Your recipient string').inputValue();
+    await page.getByRole('button', { name: 'Generate a new identity' }).click();
+    await page.locator('#key-storage[data-storage="core-x25519-wrapped"]').waitFor({ timeout: 10_000 });
+    assert.notEqual(await page.getByLabel('Your recipient string').inputValue(), before);
+    await page.getByLabel('Directory identity').fill('user:frank');
+    await page.getByLabel('Enrollment token').fill(ft.body.token as string);
+    await page.getByRole('button', { name: 'Publish this browser' }).click();
+    await page.locator('#enrolled', { hasText: 'device browser of user:frank' }).waitFor({ timeout: 15_000 });
+    await sealTo('user:frank');
+    assert.equal(await page.locator('#plain-sha256').innerText({ timeout: 15_000 }), want);
+    await page.getByRole('button', { name: 'Open the envelope just sealed' }).click();
     assert.equal(await page.locator('#opened-sha256').innerText({ timeout: 15_000 }), want);
     assert.deepEqual(problems, []);
   });

@@ -13,14 +13,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { base32 } from '@scure/base';
+import { generate as totpCode } from 'otplib';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { canonicalJsonBytes } from '../../src/audit/canonical-json.js';
 import type { RunningServer } from '../../src/server.js';
+import { generateWitnessKey, startWitness, type RunningWitness } from '../../src/witness/server.js';
 import { call, enrollAdmin, newServer, unsealAll } from '../api/helpers.js';
 
 const CHROMIUM = process.env.KW_CHROMIUM ?? '/usr/bin/chromium';
@@ -49,6 +53,7 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
   let page: Page;
   let cdp: CDPSession;
   let authenticatorId = '';
+  let witness: RunningWitness | undefined;
   const approverTokens: Record<string, string> = {};
   const problems: string[] = [];
 
@@ -57,9 +62,22 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     // WebAuthn needs a secure context and an RP id that is a host name: http://localhost:<port> is one.
     const port = await freePort();
     base = `http://localhost:${port}`;
-    s = await newServer({ listen: `127.0.0.1:${port}`, mfa: { rpId: 'localhost', origins: [base] }, directory: { enabled: true } });
+    // One witness (in-process) for the audit log and the directory's head log: its port and key are
+    // fixed now, it starts once the server has made the logs' keys (init).
+    const wport = await freePort();
+    const wkey = generateWitnessKey('w1.console.test');
+    s = await newServer({
+      listen: `127.0.0.1:${port}`, mfa: { rpId: 'localhost', origins: [base] }, directory: { enabled: true },
+      witnesses: [{ name: 'w1.console.test', url: `http://127.0.0.1:${wport}`, key: wkey.verifierKey }], witnessesK: 1, witnessMs: 200,
+    });
     const init = await s.initialize({ shares: 3, threshold: 2 });
     await unsealAll(s, init.shares.slice(0, 2));
+    const auditKey = (await call(s, 'GET', '/v1/audit/verifier-key')).body.verifier_key as string;
+    const headLogKey = (await call(s, 'GET', '/v1/directory/config')).body.head_log_key as string;
+    witness = await startWitness({
+      listen: `127.0.0.1:${wport}`, signerKey: wkey.signerKey, stateDir: mkdtempSync(join(tmpdir(), 'kw-console-witness-')),
+      logs: [{ key: auditKey }, { key: headLogKey }], logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+    });
     token = await enrollAdmin(s, init.rootToken, 'alice');
     for (const url of ['/v1/keys/default/orders', '/v1/keys/default/orders/rotate']) {
       const r = await call(s, 'POST', url, { token, ...(url.endsWith('rotate') ? {} : { body: { type: 'aes256' } }) });
@@ -102,11 +120,22 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     await context?.close();
     await browser?.close();
     await s?.close();
+    await witness?.close();
   });
 
   const signIn = async () => {
     await page.getByLabel('Access token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+  /** Signs out whoever is signed in, then signs in as alice: token, then her security key. */
+  const signInAsAlice = async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Access token').waitFor();
+    await signIn();
+    const dialog = page.getByRole('dialog', { name: 'Second factor' });
+    await dialog.waitFor({ timeout: 10_000 });
+    await dialog.getByRole('button', { name: 'Use security key' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
   };
 
   void it('enrolls a security key, then signs in with token + WebAuthn, and steps up for a sensitive action', async () => {
@@ -114,7 +143,7 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     await signIn(); // no factor yet: the token alone
     await page.getByRole('heading', { name: 'Security', exact: true }).waitFor({ timeout: 15_000 });
     await page.locator('#security-status', { hasText: 'No active second factor' }).waitFor({ timeout: 10_000 });
-    await page.getByLabel('Name').fill('test key');
+    await page.getByLabel('Name', { exact: true }).fill('test key');
     await page.getByRole('button', { name: 'Add security key' }).click();
     await page.locator('#factor-list li[data-state="active"]', { hasText: 'test key' }).waitFor({ timeout: 15_000 });
     const factors = await call(s, 'GET', '/v1/mfa/factors', { token });
@@ -193,20 +222,54 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     await page.setViewportSize({ width: 360, height: 800 });
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1));
 
-    // Directory: the log head and the group with its member (still 360 px wide).
+    // Directory: the log head, its cosigned checkpoint and the witness, and the group with its member (still 360 px wide).
+    // The witness cosigns the current head within a few publisher rounds.
+    let dw: { body: { head: { tree_size: number }; witnessed: { tree_size: number } | null } } | undefined;
+    for (let i = 0; i < 50; i++) {
+      dw = await call(s, 'GET', '/v1/directory/witnesses', { token });
+      if (dw.body.witnessed?.tree_size === dw.body.head.tree_size) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const headSize = dw!.body.head.tree_size;
+    assert.equal(dw!.body.witnessed?.tree_size, headSize, JSON.stringify(dw!.body));
     await page.getByRole('link', { name: 'Directory' }).click();
     await page.locator('#dir-table tr[data-name="group:ops"]', { hasText: 'user:dana' }).waitFor({ timeout: 10_000 });
     assert.match(await page.locator('#dir-head').innerText(), /Tree size\s+[1-9]/);
+    await page.locator('#dir-head', { hasText: 'Newest entry' }).waitFor({ timeout: 10_000 });
+    const cosigned = page.locator(`#dir-cosigned[data-size="${headSize}"]`);
+    await cosigned.waitFor({ timeout: 10_000 });
+    assert.match(await cosigned.innerText(), new RegExp(`current head cosigned — size ${headSize}, by w1\\.console\\.test`));
+    // The checkpoint shown is the head log's signed note, with the witness's cosignature line.
+    assert.match(await page.locator('#dir-witnessed pre.note').innerText(), new RegExp(`^keyward\\.local/directory-heads/[0-9a-f]+\\n${headSize}\\n[\\s\\S]*— w1\\.console\\.test `));
+    const wrow = page.locator('#dir-witnesses tr[data-witness="w1.console.test"]');
+    assert.equal(await wrow.getAttribute('data-ok'), 'true');
+    assert.match(await wrow.innerText(), /cosigning/);
     await page.screenshot({ path: join(SHOTS, 'console-directory-narrow.png'), fullPage: true });
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1));
     assert.deepEqual(problems, []);
   });
 
-  void it('approves a quorum request as two people, each with a WebAuthn approval key enrolled in the console', async () => {
+  void it('asks for, approves (two people), executes and cancels quorum requests from the console', async () => {
     await page.setViewportSize({ width: 1100, height: 900 });
-    const created = await call(s, 'POST', '/v1/approvals', { token, body: { method: 'POST', path: '/v1/keys/default/orders/versions/1/destroy' } });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const id = created.body.id as string;
+    // Destroying v1 (scheduled for deletion above) needs a step-up and a quorum: the keys page offers to ask for approval.
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.locator('#keys-table tr[data-key="default/orders"]').getByRole('button', { name: 'Versions' }).click();
+    const v1 = page.locator('table.versions tr[data-version="1"][data-state="scheduled_for_deletion"]');
+    await v1.getByRole('button', { name: 'Destroy v1 now' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Confirm this request' });
+    await confirm.waitFor({ timeout: 10_000 });
+    assert.equal(JSON.parse(await page.locator('#factor-request').innerText()).path, '/v1/keys/default/orders/versions/1/destroy');
+    await confirm.getByRole('button', { name: 'Confirm with security key' }).click();
+    await page.locator('.action-result', { hasText: 'KW_QUORUM_REQUIRED' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Ask for approval' }).click();
+    const asked = page.locator('.action-result[data-approval]');
+    await asked.waitFor({ timeout: 10_000 });
+    const id = (await asked.getAttribute('data-approval'))!;
+    const created = await call(s, 'GET', `/v1/approvals/${id}`, { token });
+    assert.equal(created.body.requester, 'alice');
+    assert.equal(created.body.state, 'pending');
+    assert.equal(created.body.request.path, '/v1/keys/default/orders/versions/1/destroy');
+    assert.equal((await call(s, 'GET', '/v1/keys/default/orders', { token })).body.versions[0].state, 'scheduled_for_deletion');
     for (const [i, who] of ['bob', 'carol'].entries()) {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByLabel('Access token').fill(approverTokens[who]!);
@@ -237,6 +300,71 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
       assert.deepEqual([...tally.approved_by].sort(), ['bob', 'carol'].slice(0, i + 1));
       assert.equal(tally.satisfied, i === 1);
     }
+
+    // The requester executes it from the inbox: the same request again, with Keyward-Approval and a step-up.
+    await signInAsAlice();
+    await page.getByRole('link', { name: 'Approvals' }).click();
+    const mine = page.locator(`section.approval[data-id="${id}"][data-satisfied="true"]`);
+    await mine.waitFor({ timeout: 10_000 });
+    await mine.getByRole('button', { name: 'Execute' }).click();
+    await confirm.waitFor({ timeout: 10_000 });
+    assert.equal(JSON.parse(await page.locator('#factor-request').innerText()).path, '/v1/keys/default/orders/versions/1/destroy');
+    await confirm.getByRole('button', { name: 'Confirm with security key' }).click();
+    await page.locator('#approvals-status', { hasText: 'Executed keys.destroy' }).waitFor({ timeout: 15_000 });
+    assert.equal((await call(s, 'GET', '/v1/keys/default/orders', { token })).body.versions[0].state, 'destroyed');
+    assert.equal((await call(s, 'GET', `/v1/approvals/${id}`, { token })).body.state, 'executed');
+
+    // A request withdrawn by its requester: closed, can no longer execute.
+    const other = await call(s, 'POST', '/v1/approvals', { token, body: { method: 'POST', path: '/v1/keys/default/orders/versions/2/destroy' } });
+    assert.equal(other.status, 201, JSON.stringify(other.body));
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('link', { name: 'Approvals' }).click();
+    const withdrawn = page.locator(`section.approval[data-id="${other.body.id as string}"]`);
+    await withdrawn.getByRole('button', { name: 'Cancel request' }).click();
+    await page.locator('#approvals-status', { hasText: 'Cancelled keys.destroy' }).waitFor({ timeout: 10_000 });
+    assert.equal(await withdrawn.count(), 0);
+    assert.equal((await call(s, 'GET', `/v1/approvals/${other.body.id as string}`, { token })).body.state, 'denied');
+    const again = await call(s, 'POST', `/v1/approvals/${other.body.id as string}/cancel`, { token, body: {} });
+    assert.equal(again.body.error.code, 'KW_APPROVAL_CLOSED');
+    const cancelEvents = ((await call(s, 'GET', '/v1/audit/events?from=0&to=1000', { token })).body.events as { event: string }[])
+      .map((e) => JSON.parse(e.event) as { op: string; principal: string; outcome: string }).filter((e) => e.op === 'approvals.cancel');
+    assert.deepEqual(cancelEvents.map((e) => [e.principal, e.outcome]), [['alice', 'allowed'], ['alice', 'denied']]);
+    assert.deepEqual(problems, []);
+  });
+
+  void it('enrolls an authenticator app (TOTP) on the Security page and makes recovery codes', async () => {
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('button', { name: 'Add authenticator app' }).click();
+    // Alice has a security key: adding a factor is a step-up.
+    const confirm = page.getByRole('dialog', { name: 'Confirm this request' });
+    await confirm.waitFor({ timeout: 10_000 });
+    assert.equal(JSON.parse(await page.locator('#factor-request').innerText()).path, '/v1/mfa/totp');
+    await confirm.getByRole('button', { name: 'Confirm with security key' }).click();
+    const secret = await page.locator('#totp-secret').innerText({ timeout: 10_000 });
+    assert.match(await page.locator('#totp-uri').innerText(), new RegExp(`^otpauth://totp/.*secret=${secret}`));
+    const pending = page.locator('#factor-list li[data-state="pending"]', { hasText: 'authenticator app' });
+    await pending.waitFor({ timeout: 10_000 });
+    // A wrong code is refused; the app's code (computed here with otplib from the shown seed) activates it.
+    const seed = base32.decode(secret.padEnd(Math.ceil(secret.length / 8) * 8, '='));
+    const now = Math.floor(Date.now() / 1000);
+    const good = await totpCode({ secret: seed, epoch: now, digits: 6, period: 30, algorithm: 'sha1' });
+    await page.getByLabel('Code from the app').fill(good === '000000' ? '111111' : '000000');
+    await page.getByRole('button', { name: 'Activate' }).click();
+    await page.locator('#totp-result', { hasText: 'KW_MFA_INVALID' }).waitFor({ timeout: 10_000 });
+    await page.getByLabel('Code from the app').fill(await totpCode({ secret: seed, epoch: Math.floor(Date.now() / 1000), digits: 6, period: 30, algorithm: 'sha1' }));
+    await page.getByRole('button', { name: 'Activate' }).click();
+    await page.locator('#security-status', { hasText: 'Authenticator app activated' }).waitFor({ timeout: 10_000 });
+    const factors = (await call(s, 'GET', '/v1/mfa/factors', { token })).body.factors as { kind: string; state: string }[];
+    assert.deepEqual(factors.map((f) => [f.kind, f.state]).sort(), [['totp', 'active'], ['webauthn', 'active']]);
+
+    // Recovery codes: a step-up (the dialog now offers the app's code too), shown once.
+    await page.getByRole('button', { name: 'Make recovery codes' }).click();
+    await confirm.waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#factor-code').count(), 1);
+    await confirm.getByRole('button', { name: 'Confirm with security key' }).click();
+    await page.locator('#recovery-list li').first().waitFor({ timeout: 10_000 });
+    assert.ok(await page.locator('#recovery-list li').count() >= 8);
+    assert.ok((await call(s, 'GET', '/v1/mfa/factors', { token })).body.factors.some((f: { kind: string }) => f.kind === 'recovery'));
     assert.deepEqual(problems, []);
   });
 
@@ -260,6 +388,15 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     assert.equal((await answer({ id: ch.id })).statusCode, 400);
     const lock = await s.store.getMfaLockout('alice');
     assert.equal(lock?.failures, 1);
+    // The routes the console added: in the OpenAPI document; only the requester withdraws a request.
+    const doc = (await call(s, 'GET', '/v1/openapi.json')).body as { paths: Record<string, Record<string, { tags: string[] }>> };
+    assert.deepEqual(doc.paths['/v1/directory/witnesses']?.get?.tags, ['directory']);
+    assert.deepEqual(doc.paths['/v1/approvals/{id}/cancel']?.post?.tags, ['approvals']);
+    const req = await call(s, 'POST', '/v1/approvals', { token, body: { method: 'POST', path: '/v1/keys/default/orders/versions/3/destroy' } });
+    assert.equal(req.status, 201, JSON.stringify(req.body));
+    const foreign = await call(s, 'POST', `/v1/approvals/${req.body.id as string}/cancel`, { token: approverTokens.bob!, body: {} });
+    assert.equal(foreign.body.error.code, 'KW_FORBIDDEN');
+    assert.equal((await call(s, 'GET', `/v1/approvals/${req.body.id as string}`, { token })).body.state, 'pending');
   });
 
 });
