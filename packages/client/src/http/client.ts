@@ -48,7 +48,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { signRequest } from '../httpsig/sign.js';
 import { KeywardClientError, type AttemptFailure } from './errors.js';
-import { KEYHOLDER_PROOF_HEADER, KEYHOLDER_SIGNATURE_HEADER, KEYHOLDER_SIGNED_OPERATIONS, base64urlDecode, base64urlEncode, keyholderResponseKeyBinding, verifyKeyholderResponse, type KeyholderAttestation, type KeyholderEvidenceVerifier } from './keyholder-pin.js';
+import { KEYHOLDER_PROOF_HEADER, KEYHOLDER_SIGNATURE_HEADER, KEYHOLDER_SIGNED_OPERATIONS, base64urlDecode, base64urlEncode, keyholderResponseKeyBinding, verifyKeyholderResult, type KeyholderAttestation, type KeyholderEvidenceVerifier } from './keyholder-pin.js';
 
 /** The data-plane operations of the v1 API: `POST /v1/data/{ns}/{name}/{op}`. */
 export const DATA_OPERATIONS = ['datakey', 'unwrap', 'rewrap', 'encrypt', 'decrypt', 'sign', 'verify', 'mac', 'open'] as const;
@@ -105,10 +105,11 @@ export interface KeywardHttpClientOptions {
   readonly maxResponseBytes?: number;
   /**
    * Pin the keyholder (docs/tee.md §Pinning the keyholder from a client): its
-   * evidence is fetched and checked once by this verifier (e.g.
-   * `tpmKeyholderPin({ roots, measurements })` from `@keyward/client/keyholder-tpm`),
-   * then every datakey/unwrap/decrypt/open result must carry the attested
-   * keyholder's signature (KW_CLIENT_KEYHOLDER_* codes otherwise).
+   * evidence is fetched and checked by this verifier once per address, before
+   * anything else is sent there (e.g. `tpmKeyholderPin({ roots, measurements })`
+   * from `@keyward/client/keyholder-tpm`; an address whose keyholder fails is
+   * skipped), then every data-plane result and every `release` must carry the
+   * attested keyholder's signature (KW_CLIENT_KEYHOLDER_* codes otherwise).
    */
   readonly keyholderPin?: KeyholderEvidenceVerifier;
 }
@@ -309,14 +310,42 @@ export class KeywardHttpClient {
     if (!(DATA_OPERATIONS as readonly string[]).includes(op)) return Promise.reject(invalid(`unknown data-plane operation ${String(op)}`));
     const jsonText = body instanceof JsonText ? body.text : JSON.stringify(body);
     const pinned = this.#pin !== undefined && KEYHOLDER_SIGNED_OPERATIONS.includes(op);
-    const send = () => this.request<T>({
+    const request: RequestOptions = {
       method: 'POST', path: `/v1/data/${ns}/${name}/${op}`, jsonText, sign: true, retry: DATA_OPERATION_RETRY[op],
       ...(pinned ? { headers: { [KEYHOLDER_PROOF_HEADER]: '1' } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-    });
-    // Pinned: nothing goes to the data plane before the keyholder's evidence verified.
-    return pinned ? this.keyholderAttestation().then(() => this.#pinnedData(op, send())) : send();
+    };
+    if (!pinned) return this.request<T>(request);
+    // Pinned: nothing goes to an address before the keyholder behind it verified (a node whose keyholder does not is skipped).
+    return this.#send<T>(request, this.#pinGate).then((res) => this.#checkSigned(op, `${ns}/${name}`, jsonText, res, res.requestHash));
   }
+
+  /**
+   * An attested key release (docs/tee.md §Release flow): `POST
+   * /v1/attest/{ns}/{name}/release` with the nonce, recipient, context and
+   * evidence; bearer token only, never retried (it spends the nonce). With
+   * `keyholderPin`, the keyholder behind the address is attested first and
+   * its signature over the release (bound to the nonce) is checked, as for
+   * the data plane.
+   */
+  release<T = unknown>(ns: string, name: string, body: { nonce: string; recipient: string; context?: Record<string, string>; evidence: unknown }, options: { signal?: AbortSignal } = {}): Promise<JsonResponse<T>> {
+    if (typeof ns !== 'string' || !NAME_PATTERN.test(ns) || typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+      return Promise.reject(invalid('namespace and key names are 1–64 of A–Z a–z 0–9 . _ - and start with a letter or digit'));
+    }
+    const nonce = body !== null && typeof body === 'object' && typeof body.nonce === 'string' ? base64urlDecode(body.nonce) : null;
+    if (nonce === null || nonce.length !== 32) return Promise.reject(invalid('body.nonce must be the 32-byte base64url nonce of the nonce route'));
+    const jsonText = JSON.stringify(body);
+    const request: RequestOptions = {
+      method: 'POST', path: `/v1/attest/${ns}/${name}/release`, jsonText, retry: false,
+      ...(this.#pin !== undefined ? { headers: { [KEYHOLDER_PROOF_HEADER]: '1' } } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    if (this.#pin === undefined) return this.request<T>(request);
+    return this.#send<T>(request, this.#pinGate).then((res) => this.#checkSigned('release', `${ns}/${name}`, jsonText, res, nonce));
+  }
+
+  /** keyholderPin: attests the keyholder behind `address` (once) before anything is sent there. */
+  readonly #pinGate = (address: string): Promise<unknown> => this.#attestationAt(address, false);
 
   /**
    * keyholderPin: the verified attestation of the keyholder behind `address`
@@ -373,14 +402,20 @@ export class KeywardHttpClient {
     return { key, attestation };
   }
 
-  /** Checks the keyholder's signature on a pinned data-plane response. */
-  async #pinnedData<T>(op: string, sent: Promise<JsonResponse<T>>): Promise<JsonResponse<T>> {
-    const res = await sent;
-    if (res.keyholderSignature === undefined || res.requestHash === undefined) {
+  /** Checks the keyholder's signature(s) on a pinned response: bound to `binding` (the request hash; release: the nonce). */
+  async #checkSigned<T>(op: string, key: string, requestText: string, res: JsonResponse<T>, binding: Uint8Array | undefined): Promise<JsonResponse<T>> {
+    if (res.keyholderSignature === undefined || binding === undefined) {
       throw new KeywardClientError('KW_CLIENT_KEYHOLDER_SIGNATURE_MISSING', `the ${op} response carries no keyholder signature: refused (the pinned keyholder signs every ${op} result)`, { address: res.address });
     }
-    const check = (key: Uint8Array) => verifyKeyholderResponse(key, res.keyholderSignature!, op, res.requestHash!, res.body);
-    // The keyholder behind the address that answered (attested now if the request failed over to another node).
+    let request: unknown = null;
+    try { request = JSON.parse(requestText); } catch { /* checked as malformed below */ }
+    // rewrap: one signature per item, in order.
+    const signatures = op === 'rewrap' ? res.keyholderSignature.split(/\s*,\s*/) : [res.keyholderSignature];
+    const items = op === 'rewrap' ? (res.body as { items?: unknown }).items : undefined;
+    const count = op === 'rewrap' ? (Array.isArray(items) ? items.length : -1) : 1;
+    const check = (k: Uint8Array) => signatures.length === count && signatures.every((signature, i) =>
+      verifyKeyholderResult(k, signature, { op, binding, key, ...(op === 'rewrap' ? { item: i } : {}), request, response: res.body }));
+    // The keyholder behind the address that answered (attested before the request was sent there).
     if (check((await this.#attestationAt(res.address, false)).key)) return res;
     // The keyholder may have restarted with a new response key: attest once more (fresh evidence), then decide.
     if (check((await this.#attestationAt(res.address, true)).key)) return res;
@@ -388,7 +423,17 @@ export class KeywardHttpClient {
   }
 
   /** Any v1 request; see the module comment for what is retried. */
-  async request<T = unknown>(options: RequestOptions): Promise<JsonResponse<T>> {
+  request<T = unknown>(options: RequestOptions): Promise<JsonResponse<T>> {
+    return this.#send<T>(options);
+  }
+
+  /**
+   * `request`, with an optional `gate` run before each address is tried
+   * (keyholderPin: attest the keyholder behind it). A gate that fails for
+   * availability moves on like a failed attempt; any other failure refuses
+   * that address (nothing is sent to it) and is thrown when no address answered.
+   */
+  async #send<T>(options: RequestOptions, gate?: (address: string) => Promise<unknown>): Promise<JsonResponse<T>> {
     const { method, path } = options;
     if (!['GET', 'POST', 'PUT', 'DELETE'].includes(method)) throw invalid(`unsupported method ${String(method)}`);
     if (typeof path !== 'string' || !/^\/[\x21-\x7e]*$/.test(path) || path.startsWith('//') || path.includes('#')) {
@@ -407,9 +452,21 @@ export class KeywardHttpClient {
     const attempts: AttemptFailure[] = [];
     let lastUnavailable: KeywardClientError | undefined;
     let lastCause: unknown;
+    let refused: KeywardClientError | undefined;
     for (let i = 0; i < n; i++) {
       const index = (start + i) % n;
       const address = this.addresses[index]!;
+      if (gate) {
+        try {
+          await gate(address);
+        } catch (e) {
+          if (!(e instanceof KeywardClientError)) throw e;
+          attempts.push({ address, status: e.status, code: e.code, message: e.message });
+          if (e.code === 'KW_CLIENT_UNAVAILABLE' || e.code === 'KW_CLIENT_TIMEOUT' || e.status === 503) lastCause = e;
+          else refused ??= e;
+          continue;
+        }
+      }
       const a = await this.#attempt(address, options, body, signal);
       switch (a.kind) {
         case 'ok':
@@ -436,7 +493,8 @@ export class KeywardHttpClient {
           break;
       }
     }
-    // Every address failed over. A service-reported 503 (KW_SEALED, …) says more than a refused connection.
+    // Every address failed over. A refused keyholder says most; a service-reported 503 (KW_SEALED, …) more than a refused connection.
+    if (refused) throw withAttempts(refused, attempts);
     if (lastUnavailable) throw withAttempts(lastUnavailable, attempts);
     throw new KeywardClientError('KW_CLIENT_UNAVAILABLE', `${method} ${path}: no address of the key service answered (${attempts.map((x) => `${x.address}: ${x.message}`).join('; ')})`, { attempts, cause: lastCause });
   }
@@ -471,7 +529,7 @@ export class KeywardHttpClient {
         method, headers, body: body as BodyInit | undefined, signal: controller.signal, redirect: 'error', credentials: 'omit',
       });
       status = res.status;
-      keyholderSignature = options.sign ? res.headers.get(KEYHOLDER_SIGNATURE_HEADER) : null;
+      keyholderSignature = options.sign || headers[KEYHOLDER_PROOF_HEADER] === '1' ? res.headers.get(KEYHOLDER_SIGNATURE_HEADER) : null;
       raw = await readCapped(res, this.maxResponseBytes);
     } catch (e) {
       if (signal?.aborted) throw signal.reason;

@@ -4,7 +4,9 @@
  *   node dist/keyholder/process.js --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]
  *   node dist/keyholder/process.js --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs sha256:16] [--attest-config FILE]
  *
- * The second form runs the keyholder apart from the API (in a TEE), inside
+ *   node dist/keyholder/process.js --listen … --evidence command --evidence-command PATH --evidence-platform aws-nitro [--evidence-timeout-ms MS]
+ *
+ * The --listen forms run the keyholder apart from the API (in a TEE), inside
  * the attested channel (remote.ts, attested-channel.ts; docs/tee.md).
  *
  * HSM-wrapped mode (docs/hsm.md): the token PIN comes from the inherited
@@ -38,7 +40,7 @@ const log: KeyholderLog = (msg, fields = {}) => {
 };
 
 function usage(message: string): never {
-  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]\n       keyholder --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs BANK:N,…] [--tpm-ek-chain FILE] [--attest-config FILE]\n`);
+  process.stderr.write(`keyholder: ${message}\nusage: keyholder --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]\n       keyholder --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs BANK:N,…] [--tpm-ek-chain FILE] [--attest-config FILE]\n       keyholder --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence command --evidence-command PATH --evidence-platform aws-nitro|amd-sev-snp|intel-tdx|intel-sgx [--evidence-timeout-ms MS] [--attest-config FILE]\n`);
   process.exit(2);
 }
 

@@ -34,10 +34,13 @@ import type { ClaimsSummary } from '../../keyholder/ops/release-verify.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { attestSettings, type AttestSettingsInput } from '../attest-settings.js';
 import { b64u } from '../audit-pipe.js';
-import type { Principal } from '../auth.js';
+import { deviceKeyFor, signatureKeyId, type Principal } from '../auth.js';
+import { requireDirectoryDevice } from '../../directory/gate.js';
+import { signedRequestOf } from './data.js';
 import { ApiError, toHttpError } from '../errors.js';
 import { decide } from '../policy.js';
 import { checkReleasePolicy, loadReleasePolicy, releasePolicyMetaKey } from '../release-policy.js';
+import { keyholderProofHook, proofParamOf, withKeyholderProof } from '../keyholder-proof.js';
 import { guarded, policiesOf, requireKey, requireVersion } from './common.js';
 
 const Params = z.strictObject({ ns: NsParam, name: NsParam });
@@ -111,6 +114,7 @@ function wireEvidence(e: EvidenceBody): OpParams<'attest-verify'>['evidence'] {
 export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
   const { ctx } = app;
   const settings = attestSettings(input);
+  keyholderProofHook(app.fastify);
 
   // --- administration ---------------------------------------------------------
 
@@ -238,8 +242,8 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
       key: z.string(), version: z.int(), wrapped: z.string(), sealed: z.string(), platform: z.string(),
       policy_sha256: z.string(), measurements_sha256: z.string(), context: z.record(z.string(), z.string()),
     }),
-  }, async ({ params, body, req }) => {
-    const { event } = await authorize(req, params.ns, params.name);
+  }, async ({ params, body, req, raw }) => {
+    const { who, event } = await authorize(req, params.ns, params.name);
     const platform = PLATFORM_OF[body.evidence.type];
     const refusal = async (e: unknown, extra: JsonObject = {}): Promise<never> => {
       const h = toHttpError(e);
@@ -252,7 +256,16 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
     };
     let nonce: Uint8Array;
     let state;
+    let signed: OpParams<'attest-release'>['request'];
     try {
+      // A workload that signs its request (RFC 9421) with a directory device key: the keyholder verifies the signature
+      // and decides on its own signed policy. A bearer-token caller is authenticated by the API alone (docs/mfa.md).
+      if (req.headers['signature-input'] !== undefined) {
+        const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
+        await requireDirectoryDevice(ctx, who.id, device.keyId);
+        const r = signedRequestOf(req, raw);
+        signed = { method: r.method, url: r.url, headers: r.headers, body: b64u(r.body), device: { keyId: device.keyId, principal: device.principal, publicKey: b64u(device.publicKey) } };
+      }
       nonce = unb64u(body.nonce);
       if (nonce.length !== 32) throw new ApiError('KW_INVALID_ARGUMENT', 'the nonce is 32 bytes');
       state = await releasable(params.ns, params.name);
@@ -294,8 +307,11 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
           event: ev.b64,
           version: { ns: key.ns, key: key.name, version: version.version, type: key.type, wrapped: b64u(version.wrapped) },
           nonce: body.nonce, recipient: body.recipient, platform,
-          policy: policy.text, policyHash: policy.hash, context: body.context,
+          policy: policy.text, policyHash: policy.hash, context: body.context, ...(signed ? { request: signed } : {}),
+          // Keyward-Keyholder-Proof: 1 — a keyholder run apart signs the release, bound to the nonce (api/keyholder-proof.ts).
+          ...proofParamOf(req),
         });
+        withKeyholderProof(req, out);
         return { result: out, leaf: out.leaf };
       });
       return {
