@@ -44,7 +44,9 @@ import { buildEvent, eventLeafHash, type AuditEventInput } from './audit/event.j
 import { initCustody, type ShareFile } from './keyholder/custody.js';
 import { splitToRecipients, type CustodianShare } from './keyholder/custodians.js';
 import { initHsmCustody, type HsmConnection } from './keyholder/hsm-custody.js';
-import { STATE_FILE_NAME, StateFile, buildInitState, type InitState } from './keyholder/state.js';
+import { STATE_FILE_NAME, StateFile, buildInitState, openCheckpointSigner, type InitState } from './keyholder/state.js';
+import { genesis as governanceGenesis } from './keyholder/governance.js';
+import { emptyState } from './mfa/governance.js';
 import { openConfiguredStore, type Store, type StoreTx } from './store/index.js';
 
 export const STORE_FILE = 'keyward.db';
@@ -162,6 +164,21 @@ async function prepareDir(dir: string, running: boolean): Promise<void> {
   }
 }
 
+/**
+ * Signs the genesis governance snapshot — the empty state: no policy, role,
+ * approval key or quorum rule — with the new checkpoint key, so the
+ * keyholder starts anchored and never takes a genesis from the API
+ * (docs/mfa.md §Signed policy). With the checkpoint key in the HSM
+ * (`--hsm-audit-key`) init cannot sign here: that deployment keeps the legacy
+ * genesis at the first governance change.
+ */
+function anchorGovernance(state: InitState, masterKey: Uint8Array): InitState {
+  if (state.audit.signingKeyWrapped === undefined) return state;
+  const signer = openCheckpointSigner(masterKey, state);
+  const g = governanceGenesis(emptyState(), new Date().toISOString(), (m) => signer.sign(m));
+  return { ...state, governance: { snapshot: g.text, signature: g.signature } };
+}
+
 /** Initializes `dir` (see the module comment). Typed errors: KW_INVALID_ARGUMENT, KW_IO. */
 export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): Promise<InitOutcome> {
   const dataDir = path.resolve(dir);
@@ -184,7 +201,7 @@ export async function initDataDir(dir: string, opts: InitDataDirOptions = {}): P
   const origin = opts.origin ?? `keyward.local/audit/${init.initId.slice(0, 16)}`;
   let state: InitState;
   try {
-    state = buildInitState({ masterKey: init.masterKey, custody: init.state, origin, ...(hsmInit?.auditKey ? { hsmAuditKey: hsmInit.auditKey } : {}) });
+    state = anchorGovernance(buildInitState({ masterKey: init.masterKey, custody: init.state, origin, ...(hsmInit?.auditKey ? { hsmAuditKey: hsmInit.auditKey } : {}) }), init.masterKey);
   } finally {
     init.masterKey.fill(0);
   }

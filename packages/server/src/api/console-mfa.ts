@@ -24,9 +24,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJsonBytes } from '../audit/canonical-json.js';
-import { MfaError, isMfaError, type MfaErrorCode } from '../mfa/errors.js';
+import { checkLockout, countFailure, matchFactorAnswer, resetFailures } from '../mfa/answer.js';
+import { MfaError } from '../mfa/errors.js';
 import { credentialOf, isActiveSecondFactor } from '../mfa/factors.js';
-import { stepUpOptions, verifyStepUp, type StoredCredential } from '../mfa/webauthn.js';
+import { stepUpOptions, type StoredCredential } from '../mfa/webauthn.js';
 import type { MfaFactorRow, StoreTx } from '../store/index.js';
 import type { ApiContext } from './app.js';
 import { b64u } from './audit-pipe.js';
@@ -97,48 +98,27 @@ export async function checkSecondFactor(ctx: ApiContext, principal: string, toke
   }
   if (row.verifiedAt !== null) throw new MfaError('KW_MFA_REPLAY', 'this sign-in challenge was already answered');
   if (s.now().getTime() > row.expiresAt.getTime()) throw new MfaError('KW_STEP_UP_EXPIRED', 'the sign-in challenge expired: start again');
-  const l = await ctx.store.getMfaLockout(principal);
-  if (l?.lockedUntil && l.lockedUntil.getTime() > s.now().getTime()) throw new MfaError('KW_MFA_LOCKED', `too many failed second-factor attempts; locked until ${l.lockedUntil.toISOString()}`);
-  const factors = await activeSecondFactors(ctx, principal);
-  const hash = Buffer.from(answer.id, 'base64url');
-  const done = (factor: MfaFactorRow, patch: Parameters<StoreTx['updateMfaFactor']>[1], expect: Parameters<StoreTx['updateMfaFactor']>[2]): VerifiedSecondFactor => ({
+  await checkLockout(ctx.store, principal, s.now());
+  // The same matching as a step-up (mfa/answer.ts), over the sign-in challenge's hash.
+  const m = await matchFactorAnswer({
+    factors: await activeSecondFactors(ctx, principal), answer: { code: answer.code, webauthn: answer.webauthn }, hash: Buffer.from(answer.id, 'base64url'),
+    rp: s.rp, now: s.now(),
+    totp: (f, code) => ctx.keyholder.call('totp-verify', { principal, factor: f.id, sealed: b64u(f.secret), code, lastTimeStep: f.lastStep, time: s.now().toISOString() }),
+  });
+  if (!m.ok) throw new MfaError(m.code === 'KW_STEP_UP_MISMATCH' ? 'KW_MFA_INVALID' : m.code, m.code === 'KW_MFA_REPLAY' ? undefined : 'the second factor did not verify');
+  const { factor, patch, expect } = m.match;
+  return {
     factor,
     async commit(tx) {
       await tx.updateMfaFactor(factor.id, patch, expect);
-      const lock = await tx.getMfaLockout(principal);
-      if (lock && (lock.failures > 0 || lock.lockedUntil !== null)) await tx.setMfaLockout({ principal, failures: 0, lockedUntil: null, updated: s.now() });
+      await resetFailures(tx, principal, s.now());
       await tx.markStepUpVerified(answer.id, { factor: factor.id, at: s.now() });
     },
-  });
-  let failure: MfaErrorCode = 'KW_MFA_INVALID';
-  if (answer.webauthn !== undefined) {
-    const f = factors.find((x) => credentialOf(x)?.id === (answer.webauthn as { id?: unknown }).id);
-    if (f) {
-      try {
-        const { newCounter } = await verifyStepUp(s.rp, answer.webauthn as never, credentialOf(f)!, hash);
-        return done(f, { counter: newCounter, lastUsed: s.now() }, { counter: f.counter });
-      } catch (e) {
-        if (!isMfaError(e)) throw e;
-        failure = e.code;
-      }
-    }
-  } else if (/^[0-9]{6}$/.test(answer.code!)) {
-    for (const f of factors) {
-      if (f.kind !== 'totp' || f.secret === null) continue;
-      const r = await ctx.keyholder.call('totp-verify', { principal, factor: f.id, sealed: b64u(f.secret), code: answer.code!, lastTimeStep: f.lastStep, time: s.now().toISOString() });
-      if (r.ok && r.timeStep !== null) return done(f, { lastStep: r.timeStep, lastUsed: s.now() }, { lastStep: f.lastStep });
-      if (r.reason === 'replay') failure = 'KW_MFA_REPLAY';
-    }
-  }
-  throw new MfaError(failure === 'KW_STEP_UP_MISMATCH' ? 'KW_MFA_INVALID' : failure, failure === 'KW_MFA_REPLAY' ? undefined : 'the second factor did not verify');
+  };
 }
 
 /** Counts a failed answer against the principal's lockout (in `tx`); true when this failure locked the factors. */
 export async function recordSecondFactorFailure(ctx: ApiContext, tx: StoreTx, principal: string): Promise<boolean> {
   const s = mfaSettings(ctx);
-  const l = await tx.getMfaLockout(principal);
-  const failures = (l?.failures ?? 0) + 1;
-  const locked = failures >= s.maxFailures;
-  await tx.setMfaLockout({ principal, failures: locked ? 0 : failures, lockedUntil: locked ? new Date(s.now().getTime() + s.lockoutSeconds * 1000) : null, updated: s.now() });
-  return locked;
+  return countFailure(tx, principal, { maxFailures: s.maxFailures, lockoutSeconds: s.lockoutSeconds, now: s.now() });
 }

@@ -45,7 +45,8 @@ export async function governanceHead(app: App): Promise<SignedHead | null> {
       if ((e as { code?: unknown }).code !== 'KW_INVALID_ARGUMENT') throw e; // a copy not signed by this deployment: ignored
     }
   }
-  if (h.snapshot !== null && h.signature !== null && h.seq !== null && h.hash !== null && (!row || row.seq < h.seq)) {
+  // The genesis signed at init (seq 0, no copy yet) is stored by ensureAnchored, with its audit event.
+  if (h.snapshot !== null && h.signature !== null && h.seq !== null && h.hash !== null && (!row || row.seq < h.seq) && !(row === null && h.seq === 0)) {
     await storeCopy(app, null, { snapshot: h.snapshot, signature: h.signature, seq: h.seq, hash: h.hash });
   }
   if (h.snapshot === null || h.signature === null || h.seq === null || h.hash === null) return null;
@@ -80,9 +81,23 @@ async function storeCopy(app: App, tx: StoreTx | null, r: { snapshot: string; si
   }
 }
 
-/** Makes sure the keyholder holds a snapshot (genesis over the database's state if not). Outside any transaction. */
+/**
+ * Makes sure the keyholder holds a snapshot and the log has its genesis.
+ * Outside any transaction. A deployment initialized with a signed genesis
+ * (init.ts: the empty state, in keyholder.json) has it logged here, at the
+ * first governance change, with its database copy in the same transaction
+ * (several nodes: the copy is a compare-and-set, so it is logged once).
+ * Legacy (keyholder.json from before that, or an HSM-held checkpoint key):
+ * the keyholder signs a genesis over the database's state at this moment
+ * (trust on first use; docs/mfa.md §Signed policy).
+ */
 export async function ensureAnchored(app: App): Promise<void> {
-  if (await governanceHead(app)) return;
+  const row = await app.ctx.store.latestGovernanceSnapshot();
+  const head = await governanceHead(app);
+  if (head) {
+    if (row === null && head.seq === 0) await logGenesis(app, head);
+    return;
+  }
   try {
     const g = await app.ctx.keyholder.call('governance-genesis', { base: await databaseState(app), time: new Date().toISOString() });
     await storeCopy(app, null, g);
@@ -92,6 +107,21 @@ export async function ensureAnchored(app: App): Promise<void> {
     });
   } catch (e) {
     if ((e as { code?: unknown }).code !== 'KW_GOVERNANCE_ANCHORED') throw e; // another node anchored it meanwhile
+  }
+}
+
+/** Records `governance.genesis` with the snapshot's database copy (one transaction; another node's copy: nothing). */
+async function logGenesis(app: App, g: SignedHead): Promise<void> {
+  try {
+    await app.ctx.audit.record({
+      ns: null, principal: null, auth: 'none', op: 'governance.genesis', target: {}, request: null, outcome: 'allowed',
+      details: { seq: g.seq, hash: g.hash, signature: g.signature, snapshot: JSON.parse(g.text) as JsonValue, anchored: 'init' },
+    }, async (tx) => {
+      await tx.putGovernanceSnapshot({ seq: g.seq, hash: g.hash, snapshot: g.text, signature: g.signature, created: new Date() });
+      return { result: undefined };
+    });
+  } catch (e) {
+    if (!isStoreError(e, 'KW_STORE_CONFLICT')) throw e; // another node logged it
   }
 }
 

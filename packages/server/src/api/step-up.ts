@@ -70,6 +70,8 @@ const TABLE: readonly { method: string; re: RegExp; when?: (body: JsonValue) => 
   { method: 'PUT', re: new RegExp(`^/v1/approvers/${SEG}/keys/${SEG}$`), describe: () => ({ op: 'approvers.put', namespace: '', key: null, version: null, factorChange: false }) },
   { method: 'DELETE', re: new RegExp(`^/v1/approvers/${SEG}/keys/${SEG}$`), describe: () => ({ op: 'approvers.put', namespace: '', key: null, version: null, factorChange: false }) },
   { method: 'PUT', re: new RegExp(`^/v1/principals/${SEG}/roles$`), describe: () => ({ op: 'principals.update', namespace: '', key: null, version: null, factorChange: false }) },
+  // Unseal-share rotation (api/routes/rekey.ts): starting it; the shares themselves are the authority to finish it.
+  { method: 'POST', re: /^\/v1\/sys\/rekey$/, describe: () => ({ op: 'sys.rekey', namespace: '', key: null, version: null, factorChange: false }) },
   { method: 'DELETE', re: new RegExp(`^/v1/mfa/factors/${SEG}$`), describe: () => ({ op: 'mfa.remove', namespace: '', key: null, version: null, factorChange: true }) },
   { method: 'POST', re: /^\/v1\/mfa\/(totp|webauthn\/options|recovery-codes)$/, describe: () => ({ op: 'mfa.enroll', namespace: '', key: null, version: null, factorChange: true }) },
 ];

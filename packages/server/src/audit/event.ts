@@ -38,7 +38,8 @@ export const KNOWN_OPS = [
   'principals.create', 'principals.update', 'tokens.create', 'tokens.revoke', 'signing_keys.add', 'signing_keys.revoke',
   'policies.put', 'sys.init', 'sys.unseal', 'sys.seal', 'audit.summary', 'audit.export', 'audit.read',
   'keys.release_policy', 'attest.nonce', 'attest.release',
-  'approvals.request', 'approvals.approve', 'approvals.deny', 'approvals.expire', 'governance.genesis', 'governance.adopt', 'quorum.put', 'approvers.put',
+  'sys.recovery_share', 'sys.rekey_start', 'sys.rekey_share', 'sys.rekey_complete', 'sys.rekey_cancel', 'sys.custody_sync',
+  'approvals.request', 'approvals.approve', 'approvals.deny', 'approvals.expire', 'approvals.cancel', 'governance.genesis', 'governance.adopt', 'quorum.put', 'approvers.put',
 ] as const;
 
 const Identifier = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be 1–255 printable ASCII characters without spaces');

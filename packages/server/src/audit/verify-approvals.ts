@@ -17,7 +17,10 @@
  *   request hash verifies with a key of theirs in the snapshot in force.
  * - Any event executed under quorum (`details.approval`): its approvals meet
  *   every rule it names, with the snapshot in force, for the event's request
- *   hash, the event's principal being the requester.
+ *   hash, the event's principal being the requester. The scheduler's
+ *   `keys.destroy` (no principal) carries the schedule-deletion request whole
+ *   and its requester: it must name this version, and its approvals meet the
+ *   rules for that request's hash.
  *
  * WebAuthn approvals are verified against the origin in their own client data
  * (the relying-party id is its host): the signature is what matters offline.
@@ -134,7 +137,23 @@ export async function verifyApprovals(events: readonly AuditEvent[], opts: { ver
         continue;
       }
       const ap = isObj(d.approval) ? d.approval : null;
-      if (ap && Array.isArray(ap.rules) && e.request !== null && e.principal !== null) {
+      if (ap && Array.isArray(ap.rules) && e.principal === null && e.op === 'keys.destroy') {
+        // The scheduler's destroy: the approvals of the schedule-deletion request (carried whole, with its requester)
+        // must be for this very version, and meet the rules it names.
+        const req = isObj(ap.request) ? ap.request : null;
+        const target = e.target;
+        const path = req && typeof req.path === 'string' ? /\/versions\/[1-9][0-9]*\/(destroy|schedule-deletion)$/.test(req.path) : false;
+        if (!req || !path || req.method !== 'POST' || req.namespace !== e.ns || req.key !== target.key || req.version !== target.version || typeof ap.requester !== 'string') {
+          bad(e.index, `${e.op} by the scheduler carries approvals that are not for destroying this version`);
+        } else {
+          const hash = createHash('sha256').update(canonicalJsonBytes(req)).digest();
+          const approvals = parseApprovals(ap.approvals);
+          for (const r of ap.rules as { op: string; role: string; threshold: number }[]) {
+            const why = await meets(state, { role: r.role, threshold: r.threshold }, hash, ap.requester, approvals);
+            if (why) bad(e.index, `${e.op} executed under quorum (${r.op}) but ${why}`);
+          }
+        }
+      } else if (ap && Array.isArray(ap.rules) && e.request !== null && e.principal !== null) {
         const approvals = parseApprovals(ap.approvals);
         for (const r of ap.rules as { op: string; role: string; threshold: number }[]) {
           const why = await meets(state, { role: r.role, threshold: r.threshold }, Buffer.from(e.request, 'hex'), e.principal, approvals);

@@ -83,11 +83,16 @@ const auditStateSchema = z
   });
 export type AuditState = z.infer<typeof auditStateSchema>;
 
+/** A signed governance snapshot as the state file keeps it (governance.ts). */
+export const governanceStateSchema = z.strictObject({ snapshot: z.string().max(4 * 1024 * 1024), signature: z.string().regex(/^[0-9a-f]{128}$/) });
+
 /** What `keyward init` produces and `init-state` installs. */
 export const initStateSchema = z.strictObject({
   format: z.literal(STATE_FORMAT),
   custody: custodyStateSchema,
   audit: auditStateSchema,
+  /** The genesis governance snapshot (the empty state) signed at init, so no genesis is ever taken from the API; absent from states made before it existed and with an HSM-held checkpoint key. */
+  governance: governanceStateSchema.optional(),
 });
 export type InitState = z.infer<typeof initStateSchema>;
 
@@ -108,7 +113,7 @@ export const keyholderStateSchema = z.strictObject({
   audit: auditStateSchema,
   lastCheckpoint: checkpointHeadSchema.nullable(),
   /** The signed governance snapshot in force (governance.ts); absent before genesis. */
-  governance: z.strictObject({ snapshot: z.string().max(4 * 1024 * 1024), signature: z.string().regex(/^[0-9a-f]{128}$/) }).optional(),
+  governance: governanceStateSchema.optional(),
   /** The directory's keys, once the directory was enabled (directory-keys.ts). */
   directory: directoryStateSchema.optional(),
 });

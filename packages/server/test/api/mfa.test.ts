@@ -134,6 +134,7 @@ void describe('MFA and step-up through the server', () => {
       ['quorum rule removed', 'DELETE', '/v1/quorum/keys.destroy'],
       ['approval key', 'PUT', '/v1/approvers/alice/keys/k1', { kind: 'ed25519', public_key: 'A'.repeat(43) }],
       ['approval key removed', 'DELETE', '/v1/approvers/alice/keys/k1'],
+      ['unseal-share rotation (rekey)', 'POST', '/v1/sys/rekey', { shares: 2, threshold: 2, recipients: ['kwx25519-a', 'kwx25519-b'] }],
     ];
     for (const [what, method, url, body] of attempts) {
       expectError(await call(s, method, url, { token: alice, ...(body !== undefined ? { body } : {}) }), 403, 'KW_MFA_REQUIRED', what);

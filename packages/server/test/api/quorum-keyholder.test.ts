@@ -10,7 +10,10 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseEvent } from '../../src/audit/event.js';
+import { verifyApprovals } from '../../src/audit/verify-approvals.js';
 import { approvalMessage } from '../../src/mfa/quorum.js';
 import type { RunningServer } from '../../src/server.js';
 import { b64u, call, enrollAdmin, newServer, unsealAll, type Res } from './helpers.js';
@@ -134,6 +137,20 @@ void describe('the keyholder refuses a destroy without the quorum (its own check
       offset = 0;
     }
     assert.deepEqual([await state(2), await state(3)], [['scheduled_for_deletion', true], ['destroyed', false]]);
+    // The scheduler's keys.destroy event carries the approvals that authorised the schedule: verifiable offline.
+    const all = (await s.store.readAuditEvents({ start: 0, end: await s.store.auditSize() })).map((r) => parseEvent(r.event));
+    const d = all.findIndex((e) => e.op === 'keys.destroy' && e.outcome === 'allowed' && e.principal === null && e.target.version === 3);
+    const ap = all[d]!.details.approval as { requester: string; request: { path: string }; approvals: { approver: string }[] };
+    assert.equal(ap.requester, 'alice');
+    assert.equal(ap.request.path, path);
+    assert.deepEqual(ap.approvals.map((x) => x.approver).sort(), ['bob', 'carol']);
+    const verifierKey = readFileSync(join(s.dataDir, 'audit-verifier-key.txt'), 'utf8').trim();
+    const at = async (events: typeof all) => (await verifyApprovals(events, { verifierKey })).filter((p) => p.index === all[d]!.index).map((p) => p.code);
+    assert.deepEqual(await at(all), []);
+    const replace = (details: Record<string, unknown>) => all.map((e, k) => (k === d ? { ...e, details: { ...e.details, ...details } as typeof e.details } : e));
+    assert.deepEqual(await at(replace({ approval: { ...ap, approvals: ap.approvals.slice(0, 1) } })), ['AUDIT_APPROVAL_INVALID'], 'one approval short');
+    assert.deepEqual(await at(replace({ approval: { ...ap, request: { ...ap.request, path: '/v1/keys/app/k/versions/2/schedule-deletion', version: 2 } } })), ['AUDIT_APPROVAL_INVALID'], 'another version\'s schedule');
+    assert.deepEqual(await at(replace({ approval: { ...ap, requester: 'bob' } })), ['AUDIT_APPROVAL_INVALID'], 'the requester approving');
   });
 
   void test('a timer closes expired approval requests nobody touches, audited once (approvals.expire)', async () => {

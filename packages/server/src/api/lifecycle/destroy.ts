@@ -32,13 +32,13 @@ export interface DestroyApproval {
   readonly approvals: readonly unknown[];
 }
 
-/** The approvals of the newest executed `…/schedule-deletion` approval request for `ref`, or null. */
-async function scheduledApproval(ctx: ApiContext, ref: { ns: string; key: string; version: number }): Promise<DestroyApproval | null> {
+/** The approvals of the newest executed `…/schedule-deletion` approval request for `ref` (with its id and rules), or null. */
+async function scheduledApproval(ctx: ApiContext, ref: { ns: string; key: string; version: number }): Promise<(DestroyApproval & { id: string; rules: readonly { op: string; role: string; threshold: number }[] }) | null> {
   const rows = await ctx.store.listApprovalRequests({ state: 'executed' });
   const row = rows.find((r) => r.op === 'keys.schedule_deletion' && r.request.namespace === ref.ns && r.request.key === ref.key && r.request.version === ref.version);
   if (!row) return null;
   const approvals = (await ctx.store.listApprovals(row.id)).filter((a) => a.decision === 'approve').map((a) => a.approval);
-  return { request: row.request, requester: row.requester, approvals };
+  return { id: row.id, rules: row.rules, request: row.request, requester: row.requester, approvals };
 }
 
 /** Who destroys: an authenticated principal, or the service itself (principal null, auth none). */
@@ -70,7 +70,8 @@ export async function destroyVersionWithReceipt(
   const stored = { ns: k.ns, key: k.name, version: v.version, type: k.type, wrapped: b64u(v.wrapped), ...(v.publicKey ? { publicKey: b64u(v.publicKey) } : {}) };
   // Without a destroy approval, the approvals of this version's executed schedule-deletion (if any): the keyholder
   // refuses the destroy itself when its signed governance has a destroy quorum and these do not meet it.
-  const approval = input.approval ?? await scheduledApproval(ctx, { ns: k.ns, key: k.name, version: v.version });
+  const scheduled = input.approval ? null : await scheduledApproval(ctx, { ns: k.ns, key: k.name, version: v.version });
+  const approval = input.approval ?? scheduled;
   const rp = mfaSettings(ctx).rp;
   const signed = await ctx.keyholder.call('destroy-receipt', {
     version: stored, time: time.toISOString(),
@@ -85,7 +86,15 @@ export async function destroyVersionWithReceipt(
   if (!st.audit.verifierKey) throw new ApiError('KW_INTERNAL', 'the keyholder publishes no checkpoint key');
   const receipt = verifyReceipt({ ...event, index: 0 } as AuditEvent, [parseVerifierKey(st.audit.verifierKey).publicKey]);
   const ref = { ns: k.ns, key: k.name, version: v.version };
-  const destroyed = await ctx.audit.record({ ...event, details: { ...(actor.details ?? {}), ...event.details, from: v.state } }, async (tx) => {
+  // The scheduler's destroy carries the approvals that authorised the schedule, with the canonical request they
+  // signed and its requester, so the offline verifier checks them (audit/verify-approvals.ts) like a gated route's.
+  const carried: JsonObject = scheduled && actor.principal === null ? {
+    approval: {
+      id: scheduled.id, requester: scheduled.requester, request: JSON.parse(JSON.stringify(scheduled.request)) as JsonObject,
+      rules: scheduled.rules.map((r) => ({ op: r.op, role: r.role, threshold: r.threshold })), approvals: JSON.parse(JSON.stringify(scheduled.approvals)) as JsonObject[],
+    },
+  } : {};
+  const destroyed = await ctx.audit.record({ ...event, details: { ...(actor.details ?? {}), ...event.details, ...carried, from: v.state } }, async (tx) => {
     const now = await tx.getKeyVersion(k.ns, k.name, v.version);
     if (!now || now.wrapped === null || sha256Hex(now.wrapped) !== receipt.blob_sha256) throw new ApiError('KW_STORE_CONFLICT', 'the version changed while it was being destroyed; retry');
     if (input.ifDueAt !== undefined && (now.state !== 'scheduled_for_deletion' || now.deletionAt === null || now.deletionAt.getTime() > input.ifDueAt.getTime())) {

@@ -27,10 +27,11 @@ import type { JsonObject } from '../../audit/canonical-json.js';
 import type { AuditEventInput } from '../../audit/event.js';
 import { MfaError, isMfaError, type MfaErrorCode } from '../../mfa/errors.js';
 import { credentialOf, isActiveSecondFactor } from '../../mfa/factors.js';
-import { RECOVERY_CODE_COUNT, markRecoveryCodeUsed, matchRecoveryCode, newRecoveryCodes, type StoredRecoveryCodes } from '../../mfa/recovery.js';
+import { RECOVERY_CODE_COUNT, newRecoveryCodes } from '../../mfa/recovery.js';
+import { checkLockout, countFailure, matchFactorAnswer, recoveryData, resetFailures as resetLockout, type TotpCheck } from '../../mfa/answer.js';
 import { canonicalRequest } from '../../mfa/request-hash.js';
 import { totpUri } from '../../mfa/totp.js';
-import { registrationOptions, stepUpOptions, verifyRegistration, verifyStepUp, type StoredCredential } from '../../mfa/webauthn.js';
+import { registrationOptions, stepUpOptions, verifyRegistration, type StoredCredential } from '../../mfa/webauthn.js';
 import type { MfaFactorRow, PrincipalRow, StoreTx } from '../../store/index.js';
 import type { App } from '../app.js';
 import { b64u, unb64u } from '../audit-pipe.js';
@@ -56,16 +57,6 @@ function factorView(f: MfaFactorRow) {
     id: f.id, principal: f.principal, kind: f.kind, name: f.name, state: f.state, created: f.created.toISOString(), last_used: f.lastUsed?.toISOString() ?? null,
     ...(f.kind === 'recovery' && Array.isArray(data.used) ? { remaining: data.used.filter((u) => u === false).length } : {}),
   };
-}
-
-function recoveryData(r: StoredRecoveryCodes) {
-  return { salt: r.salt, hashes: [...r.hashes], used: [...r.used] };
-}
-
-function recoveryOf(f: MfaFactorRow): StoredRecoveryCodes | null {
-  const d = f.data as { salt?: unknown; hashes?: unknown; used?: unknown };
-  if (f.kind !== 'recovery' || typeof d.salt !== 'string' || !Array.isArray(d.hashes) || !Array.isArray(d.used)) return null;
-  return { salt: d.salt, hashes: d.hashes.filter((h): h is string => typeof h === 'string'), used: d.used.map((u) => u === true) };
 }
 
 export function mfaRoutes(app: App, input: MfaSettingsInput = {}): void {
@@ -117,10 +108,7 @@ export function mfaRoutes(app: App, input: MfaSettingsInput = {}): void {
     return stepUpGate(app, req, who, { factorTargetHasActive: active });
   }
 
-  async function checkLock(principal: string): Promise<void> {
-    const l = await ctx.store.getMfaLockout(principal);
-    if (l?.lockedUntil && l.lockedUntil.getTime() > now().getTime()) throw new MfaError('KW_MFA_LOCKED', `too many failed second-factor attempts; locked until ${l.lockedUntil.toISOString()}`);
-  }
+  const checkLock = (principal: string): Promise<void> => checkLockout(ctx.store, principal, now());
 
   /** Counts a failed factor check (audited, in one transaction) and throws `e` (or KW_MFA_LOCKED if this one locked). */
   async function failed(ev: Omit<AuditEventInput, 'outcome'>, principal: string, e: MfaError): Promise<never> {
@@ -128,24 +116,21 @@ export function mfaRoutes(app: App, input: MfaSettingsInput = {}): void {
     const t = now();
     let locked = false;
     await ctx.audit.record({ ...ev, outcome: 'denied', code: e.code }, async (tx) => {
-      const l = await tx.getMfaLockout(principal);
-      const failures = (l?.failures ?? 0) + 1;
-      locked = failures >= s.maxFailures;
-      await tx.setMfaLockout({ principal, failures: locked ? 0 : failures, lockedUntil: locked ? new Date(t.getTime() + s.lockoutSeconds * 1000) : null, updated: t });
+      locked = await countFailure(tx, principal, { maxFailures: s.maxFailures, lockoutSeconds: s.lockoutSeconds, now: t });
       return { result: undefined };
     });
     throw locked ? new MfaError('KW_MFA_LOCKED', `too many failed second-factor attempts; locked for ${s.lockoutSeconds} s`) : e;
   }
 
-  async function resetFailures(tx: StoreTx, principal: string): Promise<void> {
-    const l = await tx.getMfaLockout(principal);
-    if (l && (l.failures > 0 || l.lockedUntil !== null)) await tx.setMfaLockout({ principal, failures: 0, lockedUntil: null, updated: now() });
-  }
+  const resetFailures = (tx: StoreTx, principal: string): Promise<void> => resetLockout(tx, principal, now());
+
+  /** The keyholder's check of a TOTP code against a factor's sealed seed (mfa/answer.ts TotpCheck). */
+  const totpCheck: TotpCheck = (f, code) => ctx.keyholder.call('totp-verify', { principal: f.principal, factor: f.id, sealed: b64u(f.secret), code, lastTimeStep: f.lastStep, time: now().toISOString() });
 
   /** Checks `code` against the TOTP factor `f` in the keyholder; the time step on success. */
   async function checkTotp(f: MfaFactorRow, code: string): Promise<{ ok: true; step: number } | { ok: false; code: MfaErrorCode }> {
     if (f.secret === null || !/^[0-9]{6}$/.test(code)) return { ok: false, code: 'KW_MFA_INVALID' };
-    const r = await ctx.keyholder.call('totp-verify', { principal: f.principal, factor: f.id, sealed: b64u(f.secret), code, lastTimeStep: f.lastStep, time: now().toISOString() });
+    const r = await totpCheck(f as MfaFactorRow & { secret: Uint8Array }, code);
     if (r.ok && r.timeStep !== null) return { ok: true, step: r.timeStep };
     return { ok: false, code: r.reason === 'replay' ? 'KW_MFA_REPLAY' : 'KW_MFA_INVALID' };
   }
@@ -410,41 +395,13 @@ export function mfaRoutes(app: App, input: MfaSettingsInput = {}): void {
     } catch (e) {
       return refused(ev, e);
     }
-    const hash = Buffer.from(params.id, 'base64url');
-    // Find the factor that verifies, and what to write for it (compare-and-set on what was read).
-    let used: { f: MfaFactorRow; patch: Parameters<StoreTx['updateMfaFactor']>[1]; expect: Parameters<StoreTx['updateMfaFactor']>[2] } | null = null;
-    let failure: MfaErrorCode = 'KW_MFA_INVALID';
-    try {
-      if (kind === 'totp') {
-        for (const f of factors) {
-          const r = await checkTotp(f, body.code!);
-          if (r.ok) { used = { f, patch: { lastStep: r.step, lastUsed: now() }, expect: { lastStep: f.lastStep } }; break; }
-          if (r.code === 'KW_MFA_REPLAY') failure = 'KW_MFA_REPLAY';
-        }
-      } else if (kind === 'recovery') {
-        for (const f of factors) {
-          const stored = recoveryOf(f);
-          const i = stored ? matchRecoveryCode(stored, body.recovery_code!) : -1;
-          if (stored && i >= 0) { used = { f, patch: { data: recoveryData(markRecoveryCodeUsed(stored, i)), lastUsed: now() }, expect: { data: f.data } }; break; }
-        }
-      } else {
-        const response = body.webauthn as { id?: unknown };
-        const f = factors.find((x) => credentialOf(x)?.id === response.id);
-        if (f) {
-          try {
-            const { newCounter } = await verifyStepUp(settings().rp, body.webauthn as never, credentialOf(f)!, hash);
-            used = { f, patch: { counter: newCounter, lastUsed: now() }, expect: { counter: f.counter } };
-          } catch (e) {
-            if (!isMfaError(e)) throw e;
-            failure = e.code;
-          }
-        }
-      }
-    } catch (e) {
-      return refused(ev, e);
-    }
-    if (!used) return failed(ev, who.id, new MfaError(failure));
-    const u = used;
+    // Find the factor that verifies, and what to write for it (compare-and-set on what was read): mfa/answer.ts.
+    const m = await matchFactorAnswer({
+      factors, answer: { code: body.code, webauthn: body.webauthn, recovery_code: body.recovery_code }, hash: Buffer.from(params.id, 'base64url'),
+      rp: settings().rp, now: now(), totp: totpCheck,
+    }).catch((e: unknown) => refused(ev, e));
+    if (!m.ok) return failed(ev, who.id, new MfaError(m.code));
+    const u = { f: m.match.factor, patch: m.match.patch, expect: m.match.expect };
     try {
       const row = await ctx.audit.record({ ...ev, outcome: 'allowed', details: { ...ev.details, factor: u.f.id } }, async (tx) => {
         await tx.updateMfaFactor(u.f.id, u.patch, u.expect);
