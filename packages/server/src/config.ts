@@ -28,7 +28,7 @@
  * | `hsmRetryMs`        | `KEYWARD_HSM_RETRY_MS`     | `5000`: auto-unseal retry period while the HSM is unavailable |
  * | `witnesses` ([{ name, url, key }]) / `witnessesK` | — | none: the audit checkpoints' witnesses and how many must cosign (default all; docs/witness.md) |
  * | `witnessMs`         | —                          | `1000`: how often a new checkpoint is sent to the witnesses |
- * | `directory` ({ enabled, requireDevices, keyFile }) | `KEYWARD_DIRECTORY=1`, `KEYWARD_DIRECTORY_REQUIRE_DEVICES=1` | off: the public-key directory under /v1/directory (docs/directory.md §Key service) |
+ * | `directory` ({ enabled, requireDevices, keyFile, maxBehindMs, heartbeatMs, witnessRefreshMs }) | `KEYWARD_DIRECTORY=1`, `KEYWARD_DIRECTORY_REQUIRE_DEVICES=1` | off: the public-key directory under /v1/directory (docs/directory.md §Key service) |
  *
  * In dev mode the root token is `KEYWARD_DEV_ROOT_TOKEN` when set.
  *
@@ -155,8 +155,12 @@ export const ServerConfigSchema = z.strictObject({
     enabled: z.boolean().default(true),
     requireDevices: z.boolean().default(false),
     keyFile: z.string().min(1).optional(),
-    /** How old the newest log entry may be when a client accepts it, ms (default one day: the log adds entries only on changes). */
+    /** How old the newest log entry may be when a client accepts it, ms (default one day; part of the pinned Configuration). */
     maxBehindMs: z.int().min(1000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+    /** Heartbeat: an entry that changes nothing is appended when the newest is this old, ms (default maxBehindMs / 4; docs/directory.md §Freshness). */
+    heartbeatMs: z.int().min(500).max(30 * 24 * 3600 * 1000).optional(),
+    /** With witnesses: the current head is re-submitted for fresh cosignatures when they are this old, ms (default one hour). */
+    witnessRefreshMs: z.int().min(500).max(24 * 3600 * 1000).optional(),
   }).optional(),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;

@@ -35,6 +35,8 @@ export {
   AuditWitnessPublisher, readWitnessStatus, META_WITNESSED, META_WITNESS_LATEST, META_WITNESS_STATUS,
   type WitnessStatus, type WitnessStatusEntry, type WitnessedCheckpoint,
 } from './witness/publisher.js';
+export { readDirectoryWitnessState, type DirectoryWitnessState } from './directory/witness.js';
+export { listNodes, type NodeRecord } from './api/nodes.js';
 // The enclave-ready keyholder (issue #8; docs/tee.md): its entry point, the attested channel and TCP transport.
 export { keyholderEntry } from './keyholder/entry.js';
 export { AttestedTransport, parseAuthorizedClients, parseClientKey, channelBinding, type ChannelEvidenceProvider, type ChannelEvidenceVerifier } from './keyholder/attested-channel.js';

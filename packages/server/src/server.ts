@@ -53,6 +53,7 @@ import { policyRoutes } from './api/routes/policies.js';
 import { mfaRoutes } from './api/routes/mfa.js';
 import { approvalRoutes } from './api/routes/approvals.js';
 import { governanceHead } from './api/governance.js';
+import { custodySyncer } from './api/custody-sync.js';
 import { expireDueApprovals } from './api/quorum-gate.js';
 import { mfaSettings } from './api/mfa-settings.js';
 import { attestRoutes } from './api/routes/attest.js';
@@ -61,7 +62,7 @@ import { tokenRoutes } from './api/routes/tokens.js';
 import { directoryRoutes } from './api/routes/directory.js';
 import { KeyholderDirectorySource } from './directory/keyholder-keys.js';
 import { DirectoryService } from './directory/service.js';
-import { DirectoryWitnessPublisher } from './directory/witness.js';
+import { DirectoryWitnessPublisher, readDirectoryWitnessState } from './directory/witness.js';
 import { directoryWitnessRoutes } from './api/routes/directory-witness.js';
 import { ServerConfigSchema, ServerStartError, type ServerConfig, type ServerConfigInput } from './config.js';
 import { initDataDir, type InitOutcome } from './init.js';
@@ -70,6 +71,7 @@ import { KeyholderClient } from './keyholder/client.js';
 import { AttestedTransport, parseClientKey } from './keyholder/attested-channel.js';
 import { TcpTransport } from './keyholder/tcp-transport.js';
 import { tpmChannelVerifier } from './keyholder/tpm-evidence.js';
+import { commandEvidenceVerifier, platformChannelVerifier } from './keyholder/command-evidence.js';
 import { attestSettings } from './api/attest-settings.js';
 import { parseReleasePolicy } from '@keyward/attest';
 import { sealShareForBoot } from './keyholder/unseal-key.js';
@@ -200,7 +202,7 @@ function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source'
   sup.ready.catch(() => undefined);
 }
 
-/** The attested transport to a remote keyholder (config keyholderConnect, keyholderClientKey, keyholderPolicy, attest.tpmRoots). */
+/** The attested transport to a remote keyholder (config keyholderConnect, keyholderClientKey, keyholderPolicy, attest roots: TPM, or Nitro / AMD / Intel for helper-program evidence). */
 function remoteKeyholderTransport(cfg: ServerConfig): AttestedTransport {
   if (cfg.keyholderClientKey === undefined) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderConnect needs keyholderClientKey (the API\'s Ed25519 private key, PEM)');
   if (cfg.keyholderPolicy === undefined) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderConnect needs keyholderPolicy: the measurements the keyholder must attest (an unpinned keyholder is not trusted)');
@@ -218,7 +220,7 @@ function remoteKeyholderTransport(cfg: ServerConfig): AttestedTransport {
   }
   if (Object.keys(policy.measurements ?? {}).length === 0) throw new ServerStartError('KW_INVALID_ARGUMENT', 'CONFIG_INVALID', 'keyholderPolicy must pin at least one measurement');
   const settings = attestSettings(cfg.attest ?? {});
-  return new AttestedTransport(TcpTransport.parse(cfg.keyholderConnect!), { client: { key, policy, now: settings.now, verifier: tpmChannelVerifier({ roots: settings.roots.tpm, now: settings.now }) } });
+  return new AttestedTransport(TcpTransport.parse(cfg.keyholderConnect!), { client: { key, policy, now: settings.now, verifier: platformChannelVerifier(tpmChannelVerifier({ roots: settings.roots.tpm, now: settings.now }), commandEvidenceVerifier({ roots: settings.roots, now: settings.now })) } });
 }
 
 /** Starts the key service. Refusals before anything starts are {@link ServerStartError}s. */
@@ -327,7 +329,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     : undefined;
   // Its heads go through the audit log's witnesses as a head log (docs/witness.md §The directory).
   const dirPublisher = directory && witnessPolicyValue !== null
-    ? new DirectoryWitnessPublisher({ service: directory.service, store, policy: witnessPolicyValue, key: dirKeys!.headLog, intervalMs: cfg.witnessMs, log: sysLog })
+    ? new DirectoryWitnessPublisher({ service: directory.service, store, policy: witnessPolicyValue, key: dirKeys!.headLog, intervalMs: cfg.witnessMs, log: sysLog, ...(dirCfg?.witnessRefreshMs !== undefined ? { refreshMs: dirCfg.witnessRefreshMs } : {}), onResult: (r) => metrics.observeDirectoryRound(r) })
     : null;
   const ctx: ApiContext = {
     ...(directory ? { directory } : {}),
@@ -360,6 +362,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
       metrics.observeHsm(undefined);
     }
     await metrics.observeStore(store).catch((e: unknown) => sysLog('metrics: store read failed', { code: (e as { code?: string }).code ?? 'unknown' }));
+    await (directory ? readDirectoryWitnessState(store, dirPublisher?.policy ?? null).then((d) => metrics.observeDirectory({ size: d.treeSize, k: d.k, cosigned: d.witnessed })) : Promise.resolve(metrics.observeDirectory(null)))
+      .catch((e: unknown) => sysLog('metrics: directory read failed', { code: (e as { code?: string }).code ?? 'unknown' }));
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -385,13 +389,28 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   });
   publisher?.start();
   dirPublisher?.start();
+  // The directory's heartbeat (docs/directory.md §Freshness): an idle log still gets an entry every
+  // heartbeatMs, so its newest timestamp stays within max_behind (and its head gets re-witnessed).
+  const dirHeartbeatMs = dirCfg ? dirCfg.heartbeatMs ?? Math.floor(dirCfg.maxBehindMs / 4) : 0;
+  const dirHeartbeat = directory
+    ? setInterval(() => {
+        void directory.service.heartbeat(dirHeartbeatMs).catch((e: unknown) => {
+          const code = (e as { code?: string }).code ?? 'unknown';
+          // Sealed or not initialised: the directory waits for the keyholder like every request.
+          if (code !== 'KW_SEALED' && code !== 'KW_NOT_INITIALIZED') sysLog('directory: heartbeat failed', { code });
+        });
+      }, Math.max(250, Math.min(60_000, Math.floor(dirHeartbeatMs / 4))))
+    : null;
+  dirHeartbeat?.unref();
   // Signed governance (docs/mfa.md §Signed policy): this node's keyholder takes the newest snapshot another node's
   // keyholder signed (database copies, signature checked by the keyholder) within a second; nothing while sealed.
   let governanceSyncing = false;
+  const syncCustody = custodySyncer(app);
   const governanceTimer = setInterval(() => {
     if (governanceSyncing || !ctx.state.initialized) return;
     governanceSyncing = true;
-    governanceHead(app).catch(() => undefined).finally(() => { governanceSyncing = false; });
+    // After a rekey on another node (api/custody-sync.ts): the new share set, MAC checked by the keyholder.
+    void Promise.allSettled([governanceHead(app), syncCustody()]).finally(() => { governanceSyncing = false; });
   }, 1000);
   governanceTimer.unref();
   // Expired approval requests are closed (audited `approvals.expire`) by a sweep, not only when touched; idempotent across nodes.
@@ -407,7 +426,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
     facts: async () => {
       try {
         const st = await keyholder.call('status', {}, { timeoutMs: 2000 });
-        return { sealed: st.sealed, keyholder: 'up', hsm: st.hsm ? st.hsm.state : null };
+        // The directory's public keys once this node has opened them: every node must show the same (doctor: directory-keys-differ).
+        return { sealed: st.sealed, keyholder: 'up', hsm: st.hsm ? st.hsm.state : null, directory: dirKeys?.publicKeys ?? null };
       } catch {
         return { sealed: true, keyholder: 'down', hsm: null };
       }
@@ -457,6 +477,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
       await scheduler.stop();
       await shipper?.stop();
       await publisher?.stop();
+      if (dirHeartbeat) clearInterval(dirHeartbeat);
       await dirPublisher?.stop();
       // Write the pending failure summary and read windows before the keyholder goes.
       await audit.drain().catch((e: unknown) => sysLog('audit: final drain failed', { code: (e as { code?: string }).code ?? 'unknown' }));

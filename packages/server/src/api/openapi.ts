@@ -22,7 +22,7 @@ export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): R
       }
     }
     // Issue #8 (docs/tee.md §Pinning the keyholder from a client): results a keyholder run apart signs on request.
-    const keyholderSigned = (SIGNED_RESPONSE_OPS as readonly string[]).some((o) => r.url === `/v1/data/:ns/:name/${o}`);
+    const keyholderSigned = (SIGNED_RESPONSE_OPS as readonly string[]).some((o) => r.url === `/v1/data/:ns/:name/${o}`) || r.url === '/v1/attest/:ns/:name/release';
     if (keyholderSigned) {
       parameters.push({ name: 'Keyward-Keyholder-Proof', in: 'header', required: false, schema: { type: 'string', enum: ['1'] }, description: 'Ask the keyholder (run apart, attested) to sign this result; the signature comes back in Keyward-Keyholder-Signature' });
     }
@@ -36,7 +36,7 @@ export function buildOpenApi(routes: readonly AnyRouteDef[], version: string): R
       responses: {
         [String(r.status ?? 200)]: {
           description: 'success', content: { 'application/json': { schema: r.response ? json(r.response, 'output') : {} } },
-          ...(keyholderSigned ? { headers: { [KEYHOLDER_SIGNATURE_RESPONSE_HEADER]: { description: "With Keyward-Keyholder-Proof: 1 and a keyholder run apart: base64url Ed25519 signature by the keyholder's attested response key (GET/POST /v1/sys/keyholder/attestation) over \"keyward/v1 keyholder-response\\n\" ‖ JSON([op, hex(requestHash), key, version, sealed, wrapped | null])", schema: { type: 'string' } } } } : {}),
+          ...(keyholderSigned ? { headers: { [KEYHOLDER_SIGNATURE_RESPONSE_HEADER]: { description: "With Keyward-Keyholder-Proof: 1 and a keyholder run apart: base64url Ed25519 signature by the keyholder's attested response key (GET/POST /v1/sys/keyholder/attestation) over \"keyward/v1 keyholder-result\\n\" ‖ JSON([op, hex(requestHash, or the release nonce), \"ns/key\", item | null, input digest | null, result digest]) (docs/tee.md); rewrap: one per item, comma-separated", schema: { type: 'string' } } } } : {}),
         },
         default: { description: 'error', content: { 'application/json': { schema: errorSchema } } },
       },

@@ -15,6 +15,11 @@ export const ERRORS = {
   KW_SHARE_DUPLICATE: 'This unseal share was already submitted; it is not counted twice.',
   KW_SEALED_SHARE_REJECTED: "A sealed share does not open with this boot's unseal key and context (wrong boot, wrong key, or tampered).",
   KW_UNSEAL_FAILED: 'The shares combined to a key that fails the master-key check; progress was discarded.',
+  KW_SHARES_SUPERSEDED: 'The shares are valid but were replaced by a rekey (a newer share set, published by an unsealed node of this deployment); this keyholder adopted the new set and stays sealed: unseal with the new shares.',
+
+  // --- rekey: unseal-share rotation (rekey.ts) --------------------------------
+  KW_REKEY_PENDING: 'A rekey is already in progress on this keyholder; finish or cancel it first (one attempt at a time).',
+  KW_REKEY_NOT_FOUND: 'No rekey attempt with this id is in progress (none started, cancelled, completed, expired, or lost in a restart).',
 
   // --- key material --------------------------------------------------------
   KW_WRAPPED_KEY_MISMATCH: 'A wrapped blob does not unwrap for the key, version, type, purpose and context asked for (moved, modified or wrong key).',

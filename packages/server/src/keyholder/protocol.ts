@@ -40,6 +40,7 @@ import { MFA_ERRORS } from '../mfa/errors.js';
 import { GovernanceStateSchema } from '../mfa/governance.js';
 import { contextSchema, nameSchema, versionRefSchema, versionSchema } from './schemas.js';
 import { initStateSchema } from './state.js';
+import { custodyRecordSchema } from './custody-sync.js';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -88,6 +89,7 @@ export const PROTOCOL_ERRORS = {
   KW_DIRECTORY_NO_KEYS: 'The keyholder holds no directory keys yet: the API creates (or imports) them with directory-keys when the directory is enabled.',
   KW_DIRECTORY_KEY_MISMATCH: "The directory keys offered, or the tree head's Configuration, are not the directory keys this keyholder holds; nothing changed.",
   KW_DIRECTORY_HEAD_REGRESSION: 'The tree head does not extend the last one the keyholder signed (smaller size: rollback; same size, other root: fork); refused.',
+  KW_DIRECTORY_HEAD_INCONSISTENT: 'The larger tree head comes without a consistency proof from the last head the keyholder signed, or the proof does not verify (a fork that grows); refused.',
   ...MFA_ERRORS,
   KW_ATTEST_BINDING_MISMATCH: 'The evidence does not bind this nonce and this recipient key (another nonce, or evidence made for another public key); nothing was released.',
   KW_ATTEST_NOT_CONFIGURED: 'The keyholder has no trust roots for this evidence type (its attest roots: tpmRoots, amdRoots, intelRoots or nitroRoots).',
@@ -234,6 +236,16 @@ export const claimsSummarySchema = z.strictObject({
 });
 const hash32Text = b64uText(32, 32);
 
+/** A new share sealed to its custodian (custodians.ts): ciphertext only. */
+const sealedShareView = z.strictObject({ index: z.int(), recipient: z.string(), armored: z.string() });
+/** A rekey attempt as `rekey-status` shows it (rekey.ts RekeyView): never share material. */
+const rekeyView = z.strictObject({
+  id: z.string(), recipient: z.string(), mode: z.enum(['software', 'hsm-wrapped']),
+  shares: z.int(), threshold: z.int(), received: z.int(), required: z.int(),
+  startedAt: safeSize, expiresAt: safeSize,
+  completed: z.strictObject({ generation: z.int(), shareHashes: z.array(z.string()), sealedShares: z.array(sealedShareView), record: custodyRecordSchema }).nullable(),
+});
+
 /** The audit event that travels with an operation (canonical JSON bytes; checked by the service). */
 export const eventField = b64uBytes(MAX_EVENT_BYTES, { min: 2 });
 
@@ -283,6 +295,11 @@ const mfaIdent = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1–255 print
 const leaf = safeSize;
 /** A keyholder run apart: its response key's Ed25519 signature over the result, when the request asked for it (response-signing.ts). */
 const responseProof = b64uText(64, 64).optional();
+/**
+ * Asks a keyholder run apart to sign this op's result (response-signing.ts): the request hash of the caller's
+ * signed request (hex; the client checks it is its own) and, for rewrap, the item index. Release: `{}`.
+ */
+const proofParam = z.strictObject({ requestHash: z.string().regex(/^[0-9a-f]{64}$/).optional(), item: z.int().min(0).max(999).optional() }).optional();
 const versionedText = (max: number) => z.string().min(4).max(max).regex(/^kw:v[1-9][0-9]*:[A-Za-z0-9_-]*$/);
 
 // ---------------------------------------------------------------------------
@@ -332,8 +349,12 @@ export const OPS = {
     result: z.strictObject({ recipient: z.string(), bootId: z.string() }),
   },
   unseal: {
-    /** `share`: a share file sealed to this boot's unseal key (binary Keyward envelope). */
-    params: z.strictObject({ share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }) }),
+    /**
+     * `share`: a share file sealed to this boot's unseal key (binary Keyward envelope).
+     * `custody`: the newest share set published by a node that rekeyed (custody-sync.ts),
+     * as the store holds it; trusted only once the combined master key verifies its MAC.
+     */
+    params: z.strictObject({ share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }), custody: custodyRecordSchema.optional() }),
     result: z.strictObject({ sealed: z.boolean(), received: z.int(), threshold: z.int() }),
   },
   'recovery-share': {
@@ -349,6 +370,46 @@ export const OPS = {
   seal: {
     params: empty,
     result: z.strictObject({ sealed: z.literal(true) }),
+  },
+  // Rekey: unseal-share rotation (rekey.ts, docs/key-service-crypto.md §Rekey). Needs an unsealed keyholder.
+  'rekey-start': {
+    /** New set: `shares` (n), `threshold` (k), one Keyward recipient per new share. One attempt at a time (KW_REKEY_PENDING). */
+    params: z.strictObject({
+      shares: z.int().min(2).max(255), threshold: z.int().min(2).max(255),
+      recipients: z.array(z.string().min(1).max(8192)).min(2).max(255),
+      ttlSeconds: z.int().min(60).max(86_400).optional(),
+    }),
+    result: rekeyView,
+  },
+  'rekey-status': {
+    params: empty,
+    /** `rekey`: the attempt in progress (or completed, until cancelled or expired), or null. */
+    result: z.strictObject({ generation: safeSize, rekey: rekeyView.nullable() }),
+  },
+  'rekey-share': {
+    /** One CURRENT share (unseal or recovery share) sealed to the attempt's key, purpose "rekey", boot = id. */
+    params: z.strictObject({ id: z.string().regex(/^[0-9a-f]{32}$/), share: b64uBytes(MAX_SEALED_SHARE_BYTES, { min: 1 }) }),
+    result: z.strictObject({
+      id: z.string(), index: z.int(), received: z.int(), required: z.int(), complete: z.boolean(),
+      /** Set by the completing share: the new set (committed), its sealed shares, and the record other nodes adopt. */
+      completed: z.strictObject({
+        generation: z.int(), shares: z.int(), threshold: z.int(), shareHashes: z.array(z.string()),
+        sealedShares: z.array(sealedShareView), record: custodyRecordSchema,
+      }).nullable(),
+    }),
+  },
+  'rekey-cancel': {
+    /** Cancels the attempt `id` (or acknowledges a completed one, dropping its sealed shares). */
+    params: z.strictObject({ id: z.string().regex(/^[0-9a-f]{32}$/) }),
+    result: z.strictObject({ cancelled: z.literal(true), completed: z.boolean() }),
+  },
+  'custody-sync': {
+    /**
+     * A share set another node's keyholder published after a rekey (custody-sync.ts): adopted when its MAC
+     * verifies under this master key and its generation is newer; else ignored (`taken: false`).
+     */
+    params: z.strictObject({ record: custodyRecordSchema }),
+    result: z.strictObject({ generation: safeSize, taken: z.boolean() }),
   },
   'generate-version': {
     params: z.strictObject({
@@ -452,12 +513,16 @@ export const OPS = {
       to: storedVersionSchema,
       context: contextField.optional(),
       wrapped: b64uBytes(MAX_WRAPPED_BYTES, { min: 1 }),
+      /** The caller's signed request (its body's `items` must hold this item); required once the keyholder holds a governance snapshot. */
+      request: signedRequestSchema.optional(),
+      proof: proofParam,
     }),
-    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), leaf }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), leaf, proof: responseProof }),
   },
   encrypt: {
-    params: z.strictObject({ event: eventField, version: storedVersionSchema, context: contextField.optional(), plaintext: b64uBytes(MAX_PLAINTEXT_BYTES) }),
-    result: z.strictObject({ ref: refResult, ciphertext: versionedText(16 + b64uChars(MAX_PLAINTEXT_BYTES + 49)), leaf }),
+    /** `request`: the caller's signed request, which the keyholder verifies and decides on its signed policy; required once it holds a governance snapshot. */
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, context: contextField.optional(), plaintext: b64uBytes(MAX_PLAINTEXT_BYTES), request: signedRequestSchema.optional(), proof: proofParam }),
+    result: z.strictObject({ ref: refResult, ciphertext: versionedText(16 + b64uChars(MAX_PLAINTEXT_BYTES + 49)), leaf, proof: responseProof }),
   },
   decrypt: {
     /** The plaintext leaves only sealed to the caller, like a data key. */
@@ -472,17 +537,18 @@ export const OPS = {
     result: z.strictObject({ ref: refResult, sealed: b64uText(MAX_FRAME_BYTES / 2), leaf, proof: responseProof }),
   },
   sign: {
-    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES) }),
-    result: z.strictObject({ ref: refResult, signature: versionedText(128), leaf }),
+    /** `request`: as for encrypt. */
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), request: signedRequestSchema.optional(), proof: proofParam }),
+    result: z.strictObject({ ref: refResult, signature: versionedText(128), leaf, proof: responseProof }),
   },
   verify: {
-    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), signature: versionedText(128) }),
-    result: z.strictObject({ ref: refResult, valid: z.boolean(), leaf }),
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), signature: versionedText(128), proof: proofParam }),
+    result: z.strictObject({ ref: refResult, valid: z.boolean(), leaf, proof: responseProof }),
   },
   mac: {
     /** Without `mac`: computes a MAC. With it: verifies it (constant time). */
-    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), mac: versionedText(64).optional() }),
-    result: z.strictObject({ ref: refResult, mac: versionedText(64).optional(), valid: z.boolean().optional(), leaf }),
+    params: z.strictObject({ event: eventField, version: storedVersionSchema, message: b64uBytes(MAX_MESSAGE_BYTES), mac: versionedText(64).optional(), request: signedRequestSchema.optional(), proof: proofParam }),
+    result: z.strictObject({ ref: refResult, mac: versionedText(64).optional(), valid: z.boolean().optional(), leaf, proof: responseProof }),
   },
   'hmac-audit': {
     /**
@@ -614,9 +680,21 @@ export const OPS = {
     /**
      * Signs a §11.2 TreeHeadTBS (Configuration ‖ uint64 size ‖ root) whose
      * Configuration names the keyholder's directory keys and whose head
-     * extends the last one it signed (KW_DIRECTORY_HEAD_REGRESSION).
+     * extends the last one it signed (KW_DIRECTORY_HEAD_REGRESSION). A larger
+     * head needs `consistency`: `from` = the size of the last head signed,
+     * `fromHeads` = that log's full-subtree heads (they must recompute the
+     * root signed then), `proof` = the §12.1 consistency proof from `from` to
+     * the new size; missing, from another size or failing:
+     * KW_DIRECTORY_HEAD_INCONSISTENT (a fork that grows).
      */
-    params: z.strictObject({ tbs: b64uBytes(8 * 1024, { min: 41 }) }),
+    params: z.strictObject({
+      tbs: b64uBytes(8 * 1024, { min: 41 }),
+      consistency: z.strictObject({
+        from: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+        fromHeads: z.array(b64uBytes(32, { exact: 32 })).min(1).max(64),
+        proof: z.array(b64uBytes(32, { exact: 32 })).max(128),
+      }).optional(),
+    }),
     result: z.strictObject({ signature: b64uText(64, 64) }),
   },
   'directory-head-log-key': {
@@ -700,8 +778,11 @@ export const OPS = {
       policy: z.string().min(2).max(64 * 1024),
       policyHash: z.string().regex(/^[0-9a-f]{64}$/),
       context: contextField.optional(),
+      /** The workload's signed request, when it signed one with a device key: then verified and decided on the keyholder's signed policy (bearer-token callers are authenticated by the API alone). */
+      request: signedRequestSchema.optional(),
+      proof: proofParam,
     }),
-    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), measurementsHash: z.string().regex(/^[0-9a-f]{64}$/), leaf }),
+    result: z.strictObject({ ref: refResult, wrapped: b64uText(MAX_WRAPPED_BYTES), sealed: b64uText(MAX_FRAME_BYTES / 2), measurementsHash: z.string().regex(/^[0-9a-f]{64}$/), leaf, proof: responseProof }),
   },
   append: {
     /** An audit event that is not a key operation (a denial, an admin action): appended as a pending leaf. */

@@ -74,10 +74,14 @@ import {
 } from './protocol.js';
 import type { Context, VersionRef } from './schemas.js';
 import { openCheckpointSigner, type DirectoryState, type KeyholderState, type StateFile } from './state.js';
-import { buildDirectoryState, checkExtends, directoryHeadLogSeed, directorySign, directoryVrf, parseTbs, sameDirectoryKeys } from './directory-keys.js';
+import { buildDirectoryState, checkConsistent, checkExtends, directoryHeadLogSeed, directorySign, directoryVrf, parseTbs, sameDirectoryKeys } from './directory-keys.js';
 import { UnsealKey } from './unseal-key.js';
+import { VerifiedRequests, bindEncrypt, bindMessage, bindRelease, bindRewrapItem, checkTarget, requestDigest, signedBody, type SignedOp } from './signed-ops.js';
 import { VersionCache } from './version-cache.js';
 import { Unsealer } from './unsealer.js';
+import { RekeyAttempt } from './rekey.js';
+import { applyShareSet, custodyRecord, generationOf, isShareOfSet, supersedes, verifyCustodyRecord } from './custody-sync.js';
+import type { CustodyState } from './custody.js';
 
 // ---------------------------------------------------------------------------
 // Request verification
@@ -395,6 +399,10 @@ export class KeyholderService {
   readonly #hsmOpts: KeyholderServiceOptions['hsm'];
   #hsmUnseal: HsmAutoUnseal | null = null;
   #recovery: RecoveryVerifier | null = null;
+  /** The rekey attempt (rekey.ts): at most one, in progress or completed (until cancelled or expired). */
+  #rekey: RekeyAttempt | null = null;
+  /** While sealed: an unsealer for a newer share set another node published (custody-sync.ts), keyed by its MAC. */
+  #candidate: { readonly mac: string; readonly unsealer: Unsealer } | null = null;
   readonly #imports: ImportTokens;
   /** Release nonces (ops/release.ts): memory only, dropped on seal and shutdown. */
   readonly #attestNonces: AttestNonces;
@@ -413,6 +421,8 @@ export class KeyholderService {
   #governance: SignedSnapshot | null = null;
   /** Governance changes run one at a time (each builds on the one before). */
   #govTail: Promise<unknown> = Promise.resolve();
+  /** Signed rewrap requests this keyholder verified: their later items pass under the same signature (signed-ops.ts). */
+  readonly #verifiedRewraps = new VerifiedRequests();
   /** Directory heads signed since this start (size → root hex), newest last; at most 256. */
   readonly #dirSigned = new Map<number, string>();
   /** State file changes run one at a time, each on the state the one before left ({@link #updateState}). */
@@ -439,6 +449,11 @@ export class KeyholderService {
       'unseal-key': () => Promise.resolve(this.#unsealKeyInfo()),
       unseal: (p) => this.#unseal(p),
       'recovery-share': (p) => this.#recoveryShare(p),
+      'rekey-start': (p) => this.#rekeyStart(p),
+      'rekey-status': () => Promise.resolve(this.#rekeyStatus()),
+      'rekey-share': (p) => this.#rekeyShare(p),
+      'rekey-cancel': (p) => Promise.resolve(this.#rekeyCancel(p)),
+      'custody-sync': (p) => this.#custodySync(p),
       seal: () => this.#seal(),
       'generate-version': (p) => this.#generateVersion(p),
       'import-params': (p) => this.#importParams(p),
@@ -558,6 +573,10 @@ export class KeyholderService {
     this.#unsealed = null;
     this.#imports.clear();
     this.#attestNonces.clear();
+    this.#verifiedRewraps.clear();
+    this.#rekey?.dispose();
+    this.#rekey = null;
+    this.#candidate?.unsealer.reset();
     this.#unsealer?.reset();
     this.#unsealKey.dispose();
   }
@@ -644,6 +663,8 @@ export class KeyholderService {
       const state: KeyholderState = { ...p.state, lastCheckpoint: null };
       await this.#stateFile.write(state);
       this.#state = state;
+      // Anchored at init (init.ts): the genesis signed there is in force from now on, and no other genesis is taken.
+      this.#governance = state.governance ? loadSigned(state.governance) : null;
       this.#frontier = AuditFrontier.fresh(this.#limits);
       this.#unsealer = new Unsealer(state.custody);
       this.#log('initialized', { init: state.custody.initId, threshold: state.custody.threshold });
@@ -662,13 +683,28 @@ export class KeyholderService {
   }
 
   async #unseal(p: ParsedParams<'unseal'>): Promise<OpResult<'unseal'>> {
-    if (this.#requireState().custody.hsm) throw new KeyholderProtocolError('KW_HSM_AUTO_UNSEAL');
+    const state = this.#requireState();
+    if (state.custody.hsm) throw new KeyholderProtocolError('KW_HSM_AUTO_UNSEAL');
     if (this.#unsealed) throw new KeyholderProtocolError('KW_ALREADY_UNSEALED');
-    const unsealer = this.#unsealer!;
+    // A newer share set another node published after a rekey (custody-sync.ts): believed only once
+    // a master key is combined and verifies its MAC. Shares of that set go to their own unsealer.
+    const record = p.custody && supersedes(state.custody, p.custody.shares) ? p.custody : null;
     const shareFile = await this.#unsealKey.openSealedShare(p.share);
+    let unsealer = this.#unsealer!;
+    let candidate: Unsealer | null = null;
+    if (record && isShareOfSet(shareFile, state.custody, record.shares)) {
+      if (this.#candidate?.mac !== record.mac) {
+        this.#candidate?.unsealer.reset();
+        this.#candidate = { mac: record.mac, unsealer: new Unsealer(applyShareSet(state.custody, record.shares)) };
+      }
+      unsealer = candidate = this.#candidate.unsealer;
+    }
     let progress;
     try {
       progress = await unsealer.submit(shareFile);
+    } catch (e) {
+      if (candidate && isKeyholderError(e, 'KW_UNSEAL_FAILED')) this.#candidate = null;
+      throw e;
     } finally {
       wipe(shareFile);
     }
@@ -676,9 +712,29 @@ export class KeyholderService {
       this.#log('share accepted', { received: progress.received, threshold: progress.threshold });
       return { sealed: true, received: progress.received, threshold: progress.threshold };
     }
-    if (unsealer !== this.#unsealer || this.#unsealed) {
+    if ((candidate ? candidate !== this.#candidate?.unsealer : unsealer !== this.#unsealer) || this.#unsealed) {
       wipe(progress.masterKey);
       throw new KeyholderProtocolError('KW_SEALED', 'the keyholder was sealed while the last share was being combined; submit the shares again');
+    }
+    if (record && verifyCustodyRecord(progress.masterKey, record)) {
+      try {
+        await this.#adoptCustody(applyShareSet(state.custody, record.shares), generationOf(state.custody));
+      } catch (e) {
+        wipe(progress.masterKey);
+        throw e;
+      }
+      if (!candidate) {
+        // Old shares: valid, but a rekey replaced them. They stop working here too.
+        wipe(progress.masterKey);
+        this.#log('unseal refused: shares superseded by a rekey', { generation: record.shares.generation });
+        throw new KeyholderProtocolError('KW_SHARES_SUPERSEDED', `these shares were replaced by rekey generation ${record.shares.generation} (${record.shares.threshold} of ${record.shares.shareHashes.length}); this keyholder adopted the new set and stays sealed: unseal with the new shares`);
+      }
+    } else if (candidate) {
+      wipe(progress.masterKey);
+      this.#candidate = null;
+      throw new KeyholderProtocolError('KW_UNSEAL_FAILED', 'the shares belong to a published share set whose record does not verify under the combined key; progress was discarded');
+    } else if (record) {
+      this.#log('custody record ignored: its MAC does not verify under this master key', { generation: record.shares.generation });
     }
     this.#activate(progress.masterKey);
     return { sealed: false, received: progress.received, threshold: progress.threshold };
@@ -696,6 +752,134 @@ export class KeyholderService {
     } finally {
       wipe(shareFile);
     }
+  }
+
+  // --- rekey: unseal-share rotation (rekey.ts), custody sync (custody-sync.ts) -------
+
+  /**
+   * Replaces the custody fragment (a rekey's, or one another node published) through the serialised
+   * atomic state write: either the old or the new fragment is on disk, never a mix. `fromGeneration`
+   * must still be in force (else another change won: nothing is written).
+   */
+  async #adoptCustody(next: CustodyState, fromGeneration: number): Promise<void> {
+    await this.#updateState((s) => {
+      if (generationOf(s.custody) !== fromGeneration) {
+        throw new KeyholderProtocolError('KW_REKEY_NOT_FOUND', `the custody changed meanwhile (generation ${generationOf(s.custody)}, expected ${fromGeneration}); nothing was written`);
+      }
+      return { ...s, custody: next };
+    });
+    this.#unsealer?.reset();
+    this.#unsealer = new Unsealer(next);
+    this.#candidate?.unsealer.reset();
+    this.#candidate = null;
+    if (next.hsm) {
+      this.#recovery?.reset();
+      this.#recovery = new RecoveryVerifier(next);
+    }
+    this.#log('custody adopted', { generation: generationOf(next), shares: next.shareHashes.length, threshold: next.threshold });
+  }
+
+  /** The attempt, unless it expired (then it is dropped). */
+  #currentRekey(): RekeyAttempt | null {
+    const a = this.#rekey;
+    if (a && a.expired()) {
+      a.dispose();
+      this.#rekey = null;
+      this.#log('rekey expired', { id: a.id, completed: a.done });
+      return null;
+    }
+    return a;
+  }
+
+  #rekeyPending(a: RekeyAttempt): KeyholderProtocolError {
+    const v = a.view();
+    return new KeyholderProtocolError('KW_REKEY_PENDING', `rekey ${a.id} is in progress (${v.received} of ${v.required} shares) until ${new Date(a.expiresAt).toISOString()}: cancel it first`);
+  }
+
+  async #rekeyStart(p: ParsedParams<'rekey-start'>): Promise<OpResult<'rekey-start'>> {
+    this.#requireUnsealed();
+    const cur = this.#currentRekey();
+    if (cur && !cur.done) throw this.#rekeyPending(cur);
+    const a = await RekeyAttempt.start({
+      custody: this.#requireState().custody, shares: p.shares, threshold: p.threshold, recipients: p.recipients,
+      ...(p.ttlSeconds !== undefined ? { ttlMs: p.ttlSeconds * 1000 } : {}),
+    });
+    const again = this.#currentRekey();
+    if (again && !again.done) {
+      a.dispose();
+      throw this.#rekeyPending(again);
+    }
+    again?.dispose();
+    this.#rekey = a;
+    this.#log('rekey started', { id: a.id, shares: a.shares, threshold: a.threshold, mode: a.mode });
+    return a.view();
+  }
+
+  #rekeyStatus(): OpResult<'rekey-status'> {
+    const state = this.#requireState();
+    return { generation: generationOf(state.custody), rekey: this.#currentRekey()?.view() ?? null };
+  }
+
+  async #rekeyShare(p: ParsedParams<'rekey-share'>): Promise<OpResult<'rekey-share'>> {
+    const u = this.#requireUnsealed();
+    const a = this.#currentRekey();
+    if (!a || a.id !== p.id) throw new KeyholderProtocolError('KW_REKEY_NOT_FOUND');
+    const r = await a.submit(p.share);
+    const base = { id: a.id, index: r.index, received: r.received, required: r.required };
+    if (!r.result) {
+      this.#log('rekey share accepted', { id: a.id, received: r.received, required: r.required });
+      return { ...base, complete: false, completed: null };
+    }
+    if (this.#rekey !== a || this.#unsealed !== u) {
+      a.abortCompletion();
+      throw new KeyholderProtocolError('KW_REKEY_NOT_FOUND', 'the rekey was cancelled, or the keyholder sealed, while the last share was combined; nothing changed');
+    }
+    try {
+      await this.#adoptCustody(r.result.custody, a.fromGeneration);
+    } catch (e) {
+      a.abortCompletion();
+      throw e;
+    }
+    const c = r.result.custody;
+    const record = custodyRecord(u.mk, c);
+    a.markCompleted(r.result, record);
+    this.#log('rekey completed', { id: a.id, generation: generationOf(c), shares: c.shareHashes.length, threshold: c.threshold });
+    return {
+      ...base, complete: true,
+      completed: {
+        generation: generationOf(c), shares: c.shareHashes.length, threshold: c.threshold, shareHashes: c.shareHashes,
+        sealedShares: r.result.sealedShares.map((x) => ({ index: x.index, recipient: x.recipient, armored: x.armored })),
+        record,
+      },
+    };
+  }
+
+  #rekeyCancel(p: ParsedParams<'rekey-cancel'>): OpResult<'rekey-cancel'> {
+    this.#requireState();
+    const a = this.#currentRekey();
+    if (!a || a.id !== p.id) throw new KeyholderProtocolError('KW_REKEY_NOT_FOUND');
+    a.dispose();
+    this.#rekey = null;
+    this.#log('rekey cancelled', { id: a.id, completed: a.done });
+    return { cancelled: true, completed: a.done };
+  }
+
+  async #custodySync(p: ParsedParams<'custody-sync'>): Promise<OpResult<'custody-sync'>> {
+    const u = this.#requireUnsealed();
+    const state = this.#requireState();
+    const set = p.record.shares;
+    if (!supersedes(state.custody, set)) return { generation: generationOf(state.custody), taken: false };
+    if (!verifyCustodyRecord(u.mk, p.record)) {
+      throw new KeyholderProtocolError('KW_INVALID_ARGUMENT', "the custody record is not authenticated by this deployment's master key");
+    }
+    await this.#adoptCustody(applyShareSet(state.custody, set), generationOf(state.custody));
+    // An attempt here started from the shares just replaced: it is void.
+    const a = this.#rekey;
+    if (a && !a.done) {
+      a.dispose();
+      this.#rekey = null;
+    }
+    return { generation: set.generation, taken: true };
   }
 
   /** `hsmSigner`: the checkpoint signer in the HSM (HSM-wrapped mode with --hsm-audit-key). */
@@ -724,6 +908,10 @@ export class KeyholderService {
     this.#unsealed = null;
     this.#imports.clear();
     this.#attestNonces.clear();
+    this.#verifiedRewraps.clear();
+    // A rekey needs the keyholder unsealed throughout: sealing cancels it.
+    this.#rekey?.dispose();
+    this.#rekey = null;
     // HSM-wrapped mode: no auto-unseal again until the keyholder restarts.
     this.#hsmUnseal?.stop();
     const state = this.#state;
@@ -826,6 +1014,35 @@ export class KeyholderService {
       { keyId: req.device.keyId, principal: req.device.principal, publicKey: req.device.publicKey },
     );
     return caller.requestHash;
+  }
+
+  /**
+   * The caller's signed request for an op whose result is not sealed to it
+   * (signed-ops.ts): the URL names this key and op, `bind` checks the signed
+   * body names what the op does, the keyholder's signed policy grants it, and
+   * the signature verifies. Without a request: refused once the keyholder
+   * holds a governance snapshot, except `release` (a bearer-token caller,
+   * authenticated by the API alone). `reuse`: a rewrap's later items.
+   */
+  async #authorizeSigned(req: SignedRequest | undefined, op: SignedOp, ref: { ns: string; key: string }, context: Context | undefined, bind: (body: Record<string, unknown>) => void, reuse = false): Promise<void> {
+    if (!req) {
+      const g = this.#governance;
+      if (g && op !== 'release') {
+        throw new KeyholderProtocolError('KW_REQUEST_UNAUTHENTICATED', `the signed governance in force (snapshot ${g.snapshot.seq}) decides ${op} on the caller's signed request, and none was relayed`, { details: { reason: 'HTTPSIG_MISSING' } });
+      }
+      return;
+    }
+    checkTarget(req.url, ref, op);
+    bind(signedBody(req));
+    // Decided before the signature check spends the nonce, so a refusal can be retried (as #authorize).
+    enforceGovernance(this.#governance, req.device.principal, op, ref.ns, ref.key, context ?? {});
+    const digest = reuse ? requestDigest(req) : null;
+    if (digest !== null && this.#verifiedRewraps.has(digest)) return;
+    await this.#verifier.verify(
+      { method: req.method, url: req.url, headers: req.headers, body: req.body },
+      { keyId: req.device.keyId, principal: req.device.principal, publicKey: req.device.publicKey },
+    );
+    if (digest !== null) this.#verifiedRewraps.add(digest);
   }
 
   #generateVersion(p: ParsedParams<'generate-version'>): Promise<OpResult<'generate-version'>> {
@@ -962,6 +1179,8 @@ export class KeyholderService {
     return this.#keyOp('attest-release', p.event, ref, async (u) => {
       // Spent first, whatever follows: one nonce answers one release attempt.
       const { slot } = this.#attestNonces.check(p.nonce, ref.ns, ref.key, true);
+      // A workload that signed its request with a device key: the keyholder's signed policy decides (bearer callers: the API's decision).
+      await this.#authorizeSigned(p.request, 'release', ref, undefined, (b) => bindRelease(b, { nonce: p.nonce, recipient: p.recipient, context: p.context }));
       // Only claims this keyholder verified itself (attest-verify), for this recipient: never the API's word.
       const verified = slot.verified;
       if (!verified) throw new KeyholderProtocolError('KW_ATTEST_EVIDENCE_REJECTED', 'the keyholder has not verified evidence for this nonce (attest-verify)', { details: { reason: 'not_verified' } });
@@ -1007,18 +1226,22 @@ export class KeyholderService {
 
   #rewrap(p: ParsedParams<'rewrap'>): Promise<OpResult<'rewrap'>> {
     if (p.to.key === AUDIT_HMAC_KEY) return Promise.reject(badEvent('to.key', `${AUDIT_HMAC_KEY} is the namespace's audit redaction key: only hmac-audit uses it`));
-    return this.#keyOp('rewrap', p.event, { ns: p.from.ns, key: p.from.key }, (u) =>
-      this.#withVersion(u, p.from, (from) =>
+    return this.#keyOp('rewrap', p.event, { ns: p.from.ns, key: p.from.key }, async (u) => {
+      await this.#authorizeSigned(p.request, 'rewrap', p.from, p.context, (b) => bindRewrapItem(b, { version: p.from.version, wrapped: p.wrapped, context: p.context }), true);
+      return this.#withVersion(u, p.from, (from) =>
         this.#withVersion(u, p.to, async (to) => {
           const r = await rewrapDataKeyAny({ from, to, context: p.context, wrapped: p.wrapped });
           return { ref: r.ref, wrapped: b64u(r.wrapped) };
-        })));
+        }));
+    });
   }
 
   #encrypt(p: ParsedParams<'encrypt'>): Promise<OpResult<'encrypt'>> {
     const ref = refOf(p.version);
-    return this.#keyOp('encrypt', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, ciphertext: await encryptAny({ version: v, plaintext: p.plaintext, context: p.context }) })));
+    return this.#keyOp('encrypt', p.event, ref, async (u) => {
+      await this.#authorizeSigned(p.request, 'encrypt', ref, p.context, (b) => bindEncrypt(b, { plaintext: p.plaintext, context: p.context }));
+      return this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, ciphertext: await encryptAny({ version: v, plaintext: p.plaintext, context: p.context }) }));
+    });
   }
 
   #decrypt(p: ParsedParams<'decrypt'>): Promise<OpResult<'decrypt'>> {
@@ -1040,8 +1263,10 @@ export class KeyholderService {
 
   #sign(p: ParsedParams<'sign'>): Promise<OpResult<'sign'>> {
     const ref = refOf(p.version);
-    return this.#keyOp('sign', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, signature: await signAny({ version: v, message: p.message }) })));
+    return this.#keyOp('sign', p.event, ref, async (u) => {
+      await this.#authorizeSigned(p.request, 'sign', ref, undefined, (b) => bindMessage(b, { message: p.message }));
+      return this.#withVersion(u, p.version, async (v) => ({ ref: v.ref, signature: await signAny({ version: v, message: p.message }) }));
+    });
   }
 
   #verify(p: ParsedParams<'verify'>): Promise<OpResult<'verify'>> {
@@ -1052,11 +1277,13 @@ export class KeyholderService {
 
   #mac(p: ParsedParams<'mac'>): Promise<OpResult<'mac'>> {
     const ref = refOf(p.version);
-    return this.#keyOp('mac', p.event, ref, (u) =>
-      this.#withVersion(u, p.version, async (v) =>
+    return this.#keyOp('mac', p.event, ref, async (u) => {
+      await this.#authorizeSigned(p.request, 'mac', ref, undefined, (b) => bindMessage(b, { message: p.message, mac: p.mac }));
+      return this.#withVersion(u, p.version, async (v) =>
         p.mac === undefined
           ? { ref: v.ref, mac: await macAny({ version: v, message: p.message }) }
-          : { ref: v.ref, valid: await verifyMacAny({ version: v, message: p.message, mac: p.mac }) }));
+          : { ref: v.ref, valid: await verifyMacAny({ version: v, message: p.message, mac: p.mac }) });
+    });
   }
 
   async #hmacAudit(p: ParsedParams<'hmac-audit'>): Promise<OpResult<'hmac-audit'>> {
@@ -1223,9 +1450,13 @@ export class KeyholderService {
     const head = parseTbs(dir, p.tbs);
     // A head signed since this start may be signed again (the same signature: Ed25519 is
     // deterministic, so this releases nothing new): a request that read the log just before
-    // an update is answered. Any other head must extend the last one.
+    // an update is answered. Any other head must extend the last one, proven (a fork that
+    // grows is refused too).
     const rootHex = toHex(head.root);
-    if (this.#dirSigned.get(head.treeSize) !== rootHex) checkExtends(dir, head);
+    if (this.#dirSigned.get(head.treeSize) !== rootHex) {
+      checkExtends(dir, head);
+      checkConsistent(dir, head, p.consistency);
+    }
     const signature = directorySign(u.mk, initId, dir, p.tbs);
     this.#dirSigned.set(head.treeSize, rootHex);
     if (this.#dirSigned.size > 256) this.#dirSigned.delete(this.#dirSigned.keys().next().value!);

@@ -43,13 +43,14 @@ export type ReadOnlyStoreOps = Pick<
   | 'getAuditEvent' | 'readAuditEvents' | 'auditSize' | 'latestAuditCheckpoint' | 'getAuditCheckpoint'
   | 'getMeta'
   | 'listMfaFactors'
+  | 'ktTreeSize'
 >;
 
 const READ_OPS = [
   'getNamespace', 'listNamespaces', 'getKey', 'listKeys', 'listKeysDueForRotation', 'getKeyVersion', 'listKeyVersions',
   'listVersionsDueForDestruction', 'getPrincipal', 'listPrincipals', 'getToken', 'listTokens', 'getSigningKey',
   'listSigningKeys', 'getPolicy', 'listPolicies', 'listPolicyVersions', 'getAuditEvent', 'readAuditEvents', 'auditSize',
-  'latestAuditCheckpoint', 'getAuditCheckpoint', 'getMeta', 'listMfaFactors',
+  'latestAuditCheckpoint', 'getAuditCheckpoint', 'getMeta', 'listMfaFactors', 'ktTreeSize',
 ] as const satisfies readonly (keyof ReadOnlyStoreOps)[];
 
 /** A read-only SQLite store. */

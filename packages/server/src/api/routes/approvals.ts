@@ -8,6 +8,7 @@
  *   GET  /v1/approvals/{id}             one, with its answers, the tally, and what to sign
  *   POST /v1/approvals/{id}/approve     answer with an Ed25519 signature or a WebAuthn assertion
  *   POST /v1/approvals/{id}/deny        refuse (recorded, signed; the request can no longer execute)
+ *   POST /v1/approvals/{id}/cancel      the requester withdraws it (closed as denied, audited approvals.cancel)
  *   GET  /v1/governance                 the signed governance snapshot in force
  *   GET|PUT|DELETE /v1/quorum[/{op}]    quorum rules (changes: step-up, quorum, signed snapshot)
  *   GET|PUT|DELETE /v1/approvers[/{principal}/keys/{keyId}]   approval keys (same)
@@ -197,6 +198,31 @@ export function approvalRoutes(app: App): void {
       tag: 'approvals', auth: 'token', params: z.strictObject({ id: Id }), body: AnswerBody, response: RequestView,
     }, ({ params, body, req }) => answered(req, `approvals.${decision}`, params.id, async (who) => answer(who, params.id, decision, body)));
   }
+
+  // The requester withdraws a request nobody needs any more. There is no separate state: it is closed
+  // as denied (it can never execute: KW_APPROVAL_DENIED), with no refusal among its answers, and the
+  // event approvals.cancel says who withdrew it.
+  app.route({
+    method: 'POST', url: '/v1/approvals/:id/cancel',
+    summary: 'Withdraw your own pending approval request: it is closed (state denied, no refusal among its answers) and can no longer execute',
+    tag: 'approvals', auth: 'token', params: z.strictObject({ id: Id }), body: z.strictObject({}).optional(), response: RequestView,
+  }, ({ params, req }) => answered(req, 'approvals.cancel', params.id, async (who) => {
+    const state = await governanceState(app);
+    let row = await ctx.store.getApprovalRequest(params.id);
+    if (!row || !(maySeeApprovals(who, state) || row.requester === who.id)) throw new ApiError('KW_NOT_FOUND', 'no such approval request');
+    if (row.requester !== who.id) throw new ApiError('KW_FORBIDDEN', 'only the requester may withdraw an approval request (approvers deny it)');
+    row = await expireIfDue(app, row);
+    if (row.state === 'expired') throw new MfaError('KW_STEP_UP_EXPIRED', `the approval request expired at ${row.expiresAt.toISOString()}`);
+    if (row.state !== 'pending') throw new MfaError('KW_APPROVAL_CLOSED', `the approval request is ${row.state}`);
+    const now = mfaSettings(ctx).now();
+    const pending = row;
+    const closed = await ctx.audit.record({
+      ns: typeof pending.request.namespace === 'string' && pending.request.namespace !== '' ? pending.request.namespace : null,
+      principal: who.id, auth: 'token', op: 'approvals.cancel', target: {}, request: Buffer.from(pending.id, 'base64url').toString('hex'), outcome: 'allowed',
+      details: { approval_request: pending.id, operation: pending.op, client: { address: req.ip } },
+    }, async (tx) => ({ result: await tx.closeApprovalRequest(pending.id, 'denied', now) }));
+    return detailed(closed, who, state);
+  }));
 
   async function answer(who: Principal, id: string, decision: Decision, body: z.output<typeof AnswerBody>) {
     const state = await governanceState(app);

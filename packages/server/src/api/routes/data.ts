@@ -5,9 +5,10 @@
  * and relays the raw signed request (method, URL as received, the signature
  * fields, body bytes) with the device key record to the keyholder, which
  * verifies the signature itself and seals the result to the recipient named
- * in the signed body. For ops whose result is not sealed (encrypt, sign,
- * verify, mac, rewrap) the API verifies the signature (same profile) before
- * relaying.
+ * in the signed body. For encrypt, sign, mac and rewrap the keyholder
+ * verifies the relayed signature too and decides on its own signed policy
+ * (keyholder/signed-ops.ts); for verify (public-key work) the API verifies
+ * the signature (same profile) before relaying.
  *
  * `rewrap` moves up to 100 wrapped data keys to the key's newest version
  * inside the keyholder (one keyholder op and one audit event per item; the
@@ -23,7 +24,8 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MAX_OPEN_HEADER_BYTES } from '../../keyholder/protocol.js';
 import { requestHashOf } from '../../keyholder/service.js';
-import { KEYHOLDER_PROOF_REQUEST_HEADER, KEYHOLDER_SIGNATURE_HEADER } from '../../keyholder/response-signing.js';
+import { KEYHOLDER_PROOF_REQUEST_HEADER } from '../../keyholder/response-signing.js';
+import { keyholderProofHook, proofParamOf, setKeyholderProofs, withKeyholderProof } from '../keyholder-proof.js';
 import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
@@ -46,7 +48,7 @@ const Sealed = z.strictObject({ key: z.string(), version: z.int(), sealed: z.str
 const SIGNED_HEADERS = ['signature-input', 'signature', 'content-digest', 'content-type', KEYHOLDER_PROOF_REQUEST_HEADER];
 
 /** The signed request as the keyholder needs it: absolute URL as received, the signature fields, the body. */
-function signedRequestOf(req: FastifyRequest, raw: Uint8Array) {
+export function signedRequestOf(req: FastifyRequest, raw: Uint8Array) {
   const host = req.headers.host;
   if (typeof host !== 'string' || host.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'a Host header is required');
   const headers: Record<string, string | string[]> = {};
@@ -72,13 +74,8 @@ export function dataRoutes(app: App): void {
   const { ctx } = app;
   const replay = new MemoryReplayCache({ maxEntries: 100_000 });
   // The keyholder's signature over a result (asked for with Keyward-Keyholder-Proof), returned as a header.
-  const proofs = new WeakMap<FastifyRequest, string>();
-  const withProof = <R extends { proof?: string | undefined }>(req: FastifyRequest, r: R): R => { if (r.proof) proofs.set(req, r.proof); return r; };
-  app.fastify.addHook('onSend', (req, reply, payload, done) => {
-    const proof = proofs.get(req);
-    if (proof !== undefined && reply.statusCode === 200) void reply.header(KEYHOLDER_SIGNATURE_HEADER, proof);
-    done(null, payload);
-  });
+  keyholderProofHook(app.fastify);
+  const withProof = withKeyholderProof;
 
   /** Token, device key, policy, audit; `run` gets the version to use, the relayed request and the event. */
   async function dataOp<T>(
@@ -184,16 +181,18 @@ export function dataRoutes(app: App): void {
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/encrypt', summary: 'Encrypt up to 4 KiB under the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ plaintext: b64uString(4096), context: ContextSchema.default({}) }), response: z.strictObject({ ciphertext: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('encrypt', req, raw, params, { context: body.context, verifyHere: true }, async ({ key, version, eventB64 }) => {
-    const r = await ctx.keyholder.call('encrypt', { event: eventB64, version: storedOf(key, version), context: body.context, plaintext: body.plaintext });
+  }, ({ params, body, req, raw }) => dataOp('encrypt', req, raw, params, { context: body.context }, async ({ key, version, request, eventB64 }) => {
+    const r = await ctx.keyholder.call('encrypt', { event: eventB64, version: storedOf(key, version), context: body.context, plaintext: body.plaintext, request: wireRequest(request), ...proofParamOf(req) });
+    withProof(req, r);
     return { result: { ciphertext: r.ciphertext }, leaf: r.leaf };
   }));
 
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/sign', summary: 'Sign a message with the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ signature: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('sign', req, raw, params, { verifyHere: true }, async ({ key, version, eventB64 }) => {
-    const r = await ctx.keyholder.call('sign', { event: eventB64, version: storedOf(key, version), message: body.message });
+  }, ({ params, body, req, raw }) => dataOp('sign', req, raw, params, {}, async ({ key, version, request, eventB64 }) => {
+    const r = await ctx.keyholder.call('sign', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req) });
+    withProof(req, r);
     return { result: { signature: r.signature }, leaf: r.leaf };
   }));
 
@@ -204,7 +203,7 @@ export function dataRoutes(app: App): void {
     const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.signature);
     if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'signature must start with kw:v<N>:');
     return dataOp('verify', req, raw, params, { version: Number(m[1]), decrypting: true, verifyHere: true }, async ({ key, version, eventB64 }) => {
-      const r = await ctx.keyholder.call('verify', { event: eventB64, version: storedOf(key, version), message: body.message, signature: body.signature });
+      const r = withProof(req, await ctx.keyholder.call('verify', { event: eventB64, version: storedOf(key, version), message: body.message, signature: body.signature, ...proofParamOf(req) }));
       return { result: { valid: r.valid }, leaf: r.leaf };
     });
   });
@@ -212,8 +211,9 @@ export function dataRoutes(app: App): void {
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/mac', summary: 'HMAC-SHA256 a message with the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ mac: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('mac', req, raw, params, { verifyHere: true }, async ({ key, version, eventB64 }) => {
-    const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message });
+  }, ({ params, body, req, raw }) => dataOp('mac', req, raw, params, {}, async ({ key, version, request, eventB64 }) => {
+    const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req) });
+    withProof(req, r);
     return { result: { mac: r.mac! }, leaf: r.leaf };
   }));
 
@@ -240,10 +240,9 @@ export function dataRoutes(app: App): void {
     }
     try {
       const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
-      await verifyRequest(signed, {
-        keyLookup: (id) => (id === device.keyId ? device.publicKey : null),
-        seenNonce: (nonce, c) => replay.seen(nonce, c),
-      });
+      await requireDirectoryDevice(ctx, who.id, device.keyId);
+      // The keyholder verifies the signature itself (once, for every item) and decides each item on its signed policy.
+      const request = wireRequest({ ...signed, device: { keyId: device.keyId, principal: device.principal, publicKey: device.publicKey } });
       const key = await requireKey(ctx.store, params.ns, params.name);
       const to = usable(key, await requireVersion(ctx.store, params.ns, params.name, key.latestVersion), false);
       const from = new Map<number, KeyVersionRow & { wrapped: Uint8Array }>();
@@ -256,6 +255,7 @@ export function dataRoutes(app: App): void {
         }
       }
       const out: { version: number; wrapped: string }[] = [];
+      const itemProofs: (string | undefined)[] = [];
       // The request's nonce goes with the first item's event (one signature, one nonce).
       const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
       for (const [i, it] of body.items.entries()) {
@@ -263,7 +263,8 @@ export function dataRoutes(app: App): void {
           const r = await ctx.audit.recordOp(
             { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
             async (ev) => {
-              const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped });
+              const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped, request, ...proofParamOf(req, i) });
+              itemProofs[i] = k.proof;
               return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
             }, i === 0 && nonce ? { nonce } : {});
           out.push(r);
@@ -271,6 +272,7 @@ export function dataRoutes(app: App): void {
           throw itemError(e, i);
         }
       }
+      setKeyholderProofs(req, itemProofs);
       return { items: out };
     } catch (e) {
       const code = toHttpError(e).code;

@@ -7,6 +7,8 @@ import type { App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
 import { ApiError } from '../errors.js';
 import { listNodes, NodeView } from '../nodes.js';
+import { readCustodyRecord } from '../custody-sync.js';
+import { rekeyRoutes } from './rekey.js';
 
 /** HSM-wrapped mode: the auto-unseal state (keyholder/hsm-custody.ts HsmStatus) and the code of its last failure. */
 const HsmHealth = z.strictObject({ state: z.enum(['connecting', 'available', 'unavailable', 'failed', 'sealed']), code: z.string().nullable() });
@@ -63,9 +65,15 @@ export function sysRoutes(app: App): void {
     }
     if (bytes.length === 0) throw new ApiError('KW_INVALID_ARGUMENT', 'share must be an armored Keyward envelope');
     let r: OpResult<'unseal'>;
+    // The newest share set a rekey published (api/custody-sync.ts): the keyholder believes it only after
+    // combining the master key and checking its MAC; then old shares are KW_SHARES_SUPERSEDED.
+    const custody = await readCustodyRecord(ctx.store);
     try {
-      r = await ctx.keyholder.call('unseal', { share: b64u(bytes) });
+      r = await ctx.keyholder.call('unseal', { share: b64u(bytes), ...(custody ? { custody } : {}) });
     } catch (e) {
+      if (isProtocolError(e, 'KW_SHARES_SUPERSEDED')) {
+        await ctx.audit.recordFailure({ ns: null, principal: null, auth: 'none', op: 'sys.unseal', outcome: 'denied', code: e.code, details: { generation: custody?.shares.generation ?? null } });
+      }
       if (isProtocolError(e) && e.details.index !== undefined && e.code === 'KW_SHARE_CORRUPTED') {
         throw new ApiError('KW_SHARE_CORRUPTED', `share ${e.details.index} is corrupted and was not counted`);
       }
@@ -164,4 +172,7 @@ export function sysRoutes(app: App): void {
     if (!ctx.limits.perAddress.take(`keyholder-attestation:${req.ip}`)) throw new ApiError('KW_RATE_LIMITED', 'too many keyholder attestation requests from this address');
     return ctx.keyholder.call('keyholder-attestation', { nonce: body.nonce, challenge: body.challenge }, { timeoutMs: 30_000 });
   });
+
+  // Unseal-share rotation (api/routes/rekey.ts; docs/key-service-crypto.md §Rekey).
+  rekeyRoutes(app);
 }
