@@ -14,3 +14,4 @@ export { verifyTpmQuote, type TpmQuoteInput, type PcrValues } from './tpm/quote.
 export { parseReleasePolicy, evaluatePolicy, enforcePolicy, type ReleasePolicy, type PolicyDecision } from './policy.js';
 export { SNP_REPORT, parseSnpReport, verifySnpReport, type SnpReport, type SnpVerifyOptions } from './snp.js';
 export { DCAP, parseDcapQuote, verifyDcapQuote, type DcapQuote, type DcapVerifyOptions, type SgxReportBody, type TdReportBody } from './dcap.js';
+export { COMMAND_EVIDENCE_PLATFORMS, commandReportData, verifyCommandEvidence, type CommandEvidencePlatform, type CommandEvidenceVerifyOptions } from './command-evidence.js';

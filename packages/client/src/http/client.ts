@@ -107,7 +107,9 @@ export interface KeywardHttpClientOptions {
    * Pin the keyholder (docs/tee.md §Pinning the keyholder from a client): its
    * evidence is fetched and checked by this verifier once per address, before
    * anything else is sent there (e.g. `tpmKeyholderPin({ roots, measurements })`
-   * from `@keyward/client/keyholder-tpm`; an address whose keyholder fails is
+   * from `@keyward/client/keyholder-tpm`, or `evidenceKeyholderPin({ platforms })`
+   * from `@keyward/client/keyholder-evidence` for a Nitro / SEV-SNP / TDX / SGX
+   * keyholder; an address whose keyholder fails is
    * skipped), then every data-plane result and every `release` must carry the
    * attested keyholder's signature (KW_CLIENT_KEYHOLDER_* codes otherwise).
    */

@@ -23,8 +23,11 @@
  *    `KW_CLIENT_KEYHOLDER_SIGNATURE_INVALID` (after one fresh attestation, in
  *    case the keyholder restarted with a new key).
  *
- * This module is portable (Node and browsers); the TPM verifier, which needs
- * X.509 and RSA-OAEP, is Node-only: `@keyward/client/keyholder-tpm`.
+ * This module is portable (Node and browsers); the verifiers, which need
+ * X.509 (and RSA-OAEP for TPM), are Node-only: `@keyward/client/keyholder-tpm`
+ * (TPM 2.0) and `@keyward/client/keyholder-evidence` (Nitro, SEV-SNP, TDX,
+ * SGX evidence from the keyholder's helper program: no challenge, the
+ * binding in the document's nonce or the report data).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';

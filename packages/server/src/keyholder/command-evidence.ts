@@ -32,13 +32,13 @@
  * roots at `now`, expecting the binding.
  */
 import { spawn } from 'node:child_process';
-import { verifyDcapQuote, verifyNitroDocument, verifySnpReport, SNP_REPORT, type AttestationClaims } from '@keyward/attest';
+import { COMMAND_EVIDENCE_PLATFORMS, commandReportData, verifyCommandEvidence, type AttestationClaims, type CommandEvidencePlatform } from '@keyward/attest';
 import { KeyholderProtocolError } from './protocol.js';
 import type { ChannelEvidenceProvider, ChannelEvidenceVerifier } from './attested-channel.js';
 
-/** The platforms a helper program can produce evidence for. */
-export const COMMAND_EVIDENCE_PLATFORMS = ['aws-nitro', 'amd-sev-snp', 'intel-tdx', 'intel-sgx'] as const;
-export type CommandEvidencePlatform = (typeof COMMAND_EVIDENCE_PLATFORMS)[number];
+// The evidence format and its verification live in @keyward/attest (command-evidence.ts), shared with
+// the client's pin (@keyward/client/keyholder-evidence).
+export { COMMAND_EVIDENCE_PLATFORMS, commandReportData, type CommandEvidencePlatform };
 
 export interface CommandEvidenceOptions {
   /** Absolute path of the helper program. */
@@ -51,13 +51,6 @@ export interface CommandEvidenceOptions {
 }
 
 const unavailable = (m: string) => new KeyholderProtocolError('KW_KEYHOLDER_UNAVAILABLE', m.slice(0, 512));
-
-/** The 64-byte report data a helper puts into SNP / TDX / SGX evidence: binding ‖ 32 zero bytes. */
-export function commandReportData(binding: Uint8Array): Uint8Array {
-  const out = new Uint8Array(64);
-  out.set(binding.subarray(0, 32));
-  return out;
-}
 
 /** The keyholder's evidence from a helper program (see the module comment). */
 export class CommandChannelEvidence implements ChannelEvidenceProvider {
@@ -123,12 +116,11 @@ export class CommandChannelEvidence implements ChannelEvidenceProvider {
   }
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 /**
- * The API's verifier of helper-program evidence: the platform's verifier
- * with the configured roots at `now`, expecting the channel binding
- * (Nitro: the document's nonce; SNP / TDX / SGX: report data = binding ‖ 0³²).
+ * The API's verifier of helper-program evidence: `verifyCommandEvidence`
+ * (@keyward/attest: the platform's verifier) with the configured roots at
+ * `now`, expecting the channel binding (Nitro: the document's nonce;
+ * SNP / TDX / SGX: report data = binding ‖ 0³²).
  */
 export function commandEvidenceVerifier(o: { roots: { readonly nitro: readonly string[]; readonly amd: readonly string[]; readonly intel: readonly string[] }; now?: () => Date }): ChannelEvidenceVerifier {
   const now = o.now ?? (() => new Date());
@@ -147,23 +139,8 @@ export function commandEvidenceVerifier(o: { roots: { readonly nitro: readonly s
           if (typeof e.evidence !== 'string' || !/^[A-Za-z0-9_-]{1,100000}$/.test(e.evidence)) {
             throw new KeyholderProtocolError('KW_KEYHOLDER_ATTESTATION_FAILED', 'the keyholder evidence is not base64url', { details: { reason: 'ATTEST_MALFORMED' } });
           }
-          const bytes = Uint8Array.from(Buffer.from(e.evidence, 'base64url'));
-          const at = now();
-          switch (platform as CommandEvidencePlatform) {
-            case 'aws-nitro':
-              return verifyNitroDocument(bytes, { roots: o.roots.nitro, now: at, expectedNonce: binding });
-            case 'amd-sev-snp': {
-              const certs = Buffer.from(bytes.subarray(SNP_REPORT.size)).toString('utf8').match(PEM_CERT) ?? [];
-              if (certs.length < 2) throw new KeyholderProtocolError('KW_KEYHOLDER_ATTESTATION_FAILED', 'SEV-SNP evidence is the report followed by the PEM VCEK and ASK', { details: { reason: 'ATTEST_MALFORMED' } });
-              return verifySnpReport(bytes.subarray(0, SNP_REPORT.size), { vcek: certs[0]!, intermediates: certs.slice(1), roots: o.roots.amd, now: at, expectedReportData: commandReportData(binding) });
-            }
-            case 'intel-tdx':
-            case 'intel-sgx': {
-              const claims = verifyDcapQuote(bytes, { roots: o.roots.intel, now: at, expectedReportData: commandReportData(binding) });
-              if (claims.platform !== platform) throw new KeyholderProtocolError('KW_KEYHOLDER_ATTESTATION_FAILED', `the quote is ${claims.platform}, the keyholder said ${platform}`, { details: { reason: 'ATTEST_MALFORMED' } });
-              return claims;
-            }
-          }
+          // AttestErrors become KW_KEYHOLDER_ATTESTATION_FAILED with the ATTEST_* code as the reason (attested-channel.ts).
+          return verifyCommandEvidence(platform, Uint8Array.from(Buffer.from(e.evidence, 'base64url')), { roots: o.roots, now: now(), binding });
         },
       };
     },
