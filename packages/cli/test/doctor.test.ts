@@ -38,12 +38,12 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startServer(): Promise<void> {
+async function startServer(data = dir): Promise<void> {
   const port = await freePort();
   addr = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') env[k] = v;
-  server = spawn(process.execPath, [BIN, 'server', '--data', dir, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, [BIN, 'server', '--data', data, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   server.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   server.stdout!.resume();
@@ -125,6 +125,7 @@ void test('online: a running, unsealed service; the audit log is exported and ve
   for (const id of ['audit-log-not-verifying', 'node-sealed', 'keyholder-down', 'audit-not-checked', 'dependency-vulnerable']) assert.ok(!found.has(id), id);
   assert.ok(found.has('hsm-not-configured') && found.has('witnesses-not-configured') && found.has('admin-without-mfa'));
   assert.ok(found.has('quorum-disabled-for-destroy'), 'no quorum rule covers keys.destroy (GET /v1/quorum)');
+  assert.ok(!found.has('governance-not-anchored'), 'init signed the genesis (GET /v1/governance has a snapshot)');
   // Without a token: only the unauthenticated checks, said so.
   const anon = JSON.parse(ok(await kw(['doctor', '--addr', addr, '--json'])).out) as Report;
   assert.ok(ids(anon).has('audit-not-checked'));
@@ -211,7 +212,8 @@ void test('a weak deployment reports each problem by id; the fixed one reports n
   const good = JSON.parse(g.out) as Report;
   assert.equal(g.code, 0, g.out);
   assert.equal(good.ok, true);
-  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable', 'hsm-unreachable', 'quorum-disabled-for-destroy']) {
+  for (const id of ['dev-mode', 'listener-without-tls', 'token-without-expiry', 'key-rotation-overdue', 'audit-log-not-verifying', 'dependency-vulnerable', 'store-unreadable', 'hsm-unreachable', 'quorum-disabled-for-destroy',
+    'governance-not-anchored', 'governance-genesis-on-first-use']) {
     assert.ok(!ids(good).has(id), `the fixed deployment still reports ${id}`);
   }
 });
@@ -259,6 +261,64 @@ void test('advisory list: stale after 90 days (injected clock); npm audit report
   const d = JSON.parse(drift.out) as Report;
   assert.match(d.findings.find((x) => x.id === 'sbom-package-changed')!.title, /elliptic@6\.5\.4.*6\.6\.1/);
   assert.match(d.findings.find((x) => x.id === 'sbom-package-added')!.title, /left-pad@1\.3\.0/);
+});
+
+void test('governance: a fresh init is anchored; a legacy keyholder state is governance-not-anchored until its first change, then governance-genesis-on-first-use names what the genesis trusted', async () => {
+  const report = async (args: string[]) => JSON.parse((await kw(['doctor', ...args, '--json'], { env: env() })).out) as Report;
+  const fresh = t.path('fresh');
+  ok(await kw(['init', '--data', fresh, '--shares', '2', '--threshold', '2', '--token-file']), true);
+  const f = ids(await report(['--data', fresh]));
+  assert.ok(!f.has('governance-not-anchored') && !f.has('governance-genesis-on-first-use'), 'init signed the genesis into keyholder.json');
+
+  // A keyholder state made before init signed a genesis: the same directory without keyholder.json's `governance`.
+  const legacy = t.path('legacy');
+  cpSync(fresh, legacy, { recursive: true });
+  const state = JSON.parse(readFileSync(`${legacy}/keyholder.json`, 'utf8')) as { governance?: unknown };
+  assert.ok(state.governance, 'a fresh init holds the genesis');
+  delete state.governance;
+  writeFileSync(`${legacy}/keyholder.json`, JSON.stringify(state), { mode: 0o600 });
+  const l = (await report(['--data', legacy])).findings.find((x) => x.id === 'governance-not-anchored');
+  assert.ok(l, 'the legacy state is reported');
+  assert.equal(l.severity, 'warning');
+  assert.match(l.title, /holds no signed governance snapshot.*trust on first use/);
+  assert.match(l.why, /trust on first use/);
+  assert.match(l.fix!, /no command re-anchors.*keyward principal set-roles ID --role ROLE/);
+  assert.deepEqual(l.details?.policies, []);
+
+  try {
+    await startServer(legacy);
+    ok(await kw(['unseal', '--share', `${legacy}/shares/share-1.txt`], { env: env() }));
+    ok(await kw(['unseal', '--share', `${legacy}/shares/share-2.txt`], { env: env() }));
+    const carol = t.path('carol.token');
+    ok(await kw(['token', 'create', '--principal', 'carol', '--kind', 'person', '--admin', '--ttl', String(30 * 86400), '--token-file', `${legacy}/initial-admin-token`, '-o', carol], { env: env() }), true);
+    ok(await kw(['keys', 'create', 'app/orders', '--token-file', carol], { env: env() }));
+    assert.ok(ids(await report(['--addr', addr, '--token-file', carol])).has('governance-not-anchored'), 'online: no snapshot in force');
+    // A grant written straight into the database before the first governance change: the genesis will sign it.
+    const Database = createRequire(fileURLToPath(new URL('../../server/package.json', import.meta.url)))('better-sqlite3') as new (p: string) => { prepare(s: string): { run(...a: unknown[]): { changes: number } }; close(): void };
+    const db = new Database(`${legacy}/keyward.db`);
+    try {
+      db.prepare('INSERT INTO policies (id, ns, version, document, created) VALUES (?, ?, 1, ?, ?)').run('early', 'app', JSON.stringify({ grants: [{ roles: ['ops'], operations: ['datakey'], keys: ['app/*'] }] }), Date.now());
+    } finally {
+      db.close();
+    }
+    const pending = (await report(['--data', legacy])).findings.find((x) => x.id === 'governance-not-anchored');
+    assert.match(pending?.title ?? '', /now 1 policy and 0 principals with roles/);
+    assert.deepEqual(pending?.details?.policies, ['app/early']);
+    await new Promise((r) => setTimeout(r, 1100)); // past the server's 1 s read cache
+    // The first governance change: the keyholder signs a genesis over the database as it is (trust on first use).
+    ok(await kw(['principal', 'set-roles', 'carol', '--role', 'ops', '--token-file', carol], { env: env() }));
+    assert.ok(!ids(await report(['--addr', addr, '--token-file', carol])).has('governance-not-anchored'), 'online: anchored now');
+    await new Promise((r) => setTimeout(r, 1500)); // a checkpoint covers the events
+  } finally {
+    await stopServer();
+  }
+  const after = await report(['--data', legacy]);
+  assert.ok(!ids(after).has('governance-not-anchored'), 'anchored (on first use)');
+  const g = after.findings.find((x) => x.id === 'governance-genesis-on-first-use');
+  assert.ok(g, `expected governance-genesis-on-first-use in ${[...ids(after)].join(', ')}`);
+  assert.equal(g.severity, 'info');
+  assert.match(g.title, /trust on first use .*signed the 1 policy .*\(app\/early\)/);
+  assert.match(g.fix!, /KW_GOVERNANCE_ANCHORED.*keyward policy put NS\/ID --file FILE/);
 });
 
 void test('docs/cli.md lists every finding id of doctor', async () => {

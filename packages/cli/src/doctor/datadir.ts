@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as server from '../lib/server-modules.js';
 import { finding, type Finding } from './findings.js';
+import { governanceFindingsOffline } from './governance.js';
 
 export interface DataDirOptions {
   readonly now: Date;
@@ -68,6 +69,7 @@ export async function dataDirFindings(dir: string, opts: DataDirOptions): Promis
     out.push(finding('store-unreadable', `cannot open ${path.join(dir, STORE_FILE)}: ${(e as Error).message}`,
       `check the path (keyward doctor --data DIR names the directory made by keyward init); restore a damaged store from a backup (docs/operations/restore-from-backup.md)`,
       { details: { code: (e as { code?: unknown }).code ?? null } }));
+    out.push(...await governanceFindingsOffline(path.join(dir, 'keyholder.json'), null));
     return out;
   }
   try {
@@ -78,6 +80,8 @@ export async function dataDirFindings(dir: string, opts: DataDirOptions): Promis
     try {
       await identityFindings(store, opts, out);
       await keyFindings(store, opts, out);
+      // Signed governance anchored at init, or by trust on first use (governance.ts).
+      out.push(...await governanceFindingsOffline(path.join(dir, 'keyholder.json'), store));
     } catch (e) {
       out.push(finding('store-unreadable', `reading the store failed: ${(e as Error).message}`,
         'restore the store from a backup (docs/operations/restore-from-backup.md)', { details: { code: (e as { code?: unknown }).code ?? null } }));

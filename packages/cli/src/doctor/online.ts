@@ -12,6 +12,7 @@ import { finding, type Finding } from './findings.js';
 import { witnessFindings } from './witnesses.js';
 import { directoryFactsOnline, directoryFindings } from './directory.js';
 import { quorumDisabledForDestroy } from './datadir.js';
+import { governanceFindingOnline } from './governance.js';
 
 export interface OnlineOptions {
   readonly service: ServiceOptions;
@@ -146,5 +147,12 @@ export async function onlineFindings(opts: OnlineOptions): Promise<Finding[]> {
   // Quorum rules come from the keyholder-signed governance snapshot (GET /v1/quorum).
   const { rules } = await call<{ rules: { op: string }[] }>(opts.service, 'GET', '/v1/quorum');
   if (!rules.some((r) => r.op === 'keys.destroy')) out.push(quorumDisabledForDestroy());
+  // The snapshot in force (GET /v1/governance syncs this node's keyholder from the database first): none is a genesis still to be taken on first use.
+  // Not an admin token (403), or a service older than the route (404): not checked.
+  const gov = await call<{ seq: number | null }>(opts.service, 'GET', '/v1/governance').catch((e: unknown) => {
+    if (['KW_FORBIDDEN', 'KW_NOT_FOUND'].includes(String((e as { code?: unknown }).code))) return null;
+    throw e;
+  });
+  if (gov) out.push(...governanceFindingOnline(gov));
   return out;
 }

@@ -12,7 +12,9 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { HpkeIdentity, open } from '@keyward/core';
 import { releaseContext } from '../../src/keyholder/ops/caller.js';
 import { evidenceBinding } from '../../src/keyholder/ops/release.js';
@@ -293,6 +295,48 @@ void describe('attested key release (TPM 2.0 via swtpm, Nitro format)', () => {
     assert.equal((await kh.call('status', {})).audit.appended, appended);
   });
 
+  // --- signed release: the keyholder decides on its signed policy ------------------
+
+  void test('a signed release (RFC 9421, device key): the granted workload gets the key; a grant only in a database row is refused by the keyholder (KW_POLICY_DENIED)', async () => {
+    // A second workload whose role is in the signed snapshot (set through the API) but whose grant is not:
+    // it is written straight into the database, where the API reads it and the keyholder does not.
+    const t = await call(s, 'POST', '/v1/tokens', { token: root, body: { principal: 'rogue-svc', ns: 'app', roles: ['rogue'] } });
+    assert.equal(t.status, 201, JSON.stringify(t.body));
+    const rogueKeys = newDeviceKeys();
+    const sk = await call(s, 'POST', '/v1/auth/signing-keys', { token: t.body.token, body: { alg: 'ed25519', public_key: b64u(rogueKeys.publicKey) } });
+    assert.equal(sk.status, 201, JSON.stringify(sk.body));
+    const rogue: Device = { keyId: sk.body.key_id, ...rogueKeys };
+    const db = new Database(join(s.dataDir, 'keyward.db'));
+    try {
+      db.prepare('INSERT INTO policies (id, ns, version, document, created) VALUES (?, ?, 1, ?, ?)')
+        .run('rogue', 'app', JSON.stringify({ grants: [{ roles: ['rogue'], operations: ['release'], keys: ['app/nitro-key'] }] }), Date.now());
+    } finally {
+      db.close();
+    }
+    await new Promise((r) => setTimeout(r, 1100)); // past the API's 1 s read cache: the API now reads the row
+
+    // The granted workload signs its release: the keyholder binds the signed nonce, recipient and context, and its snapshot grants it.
+    const nonce = await nitroNonce();
+    const context = { job: 'signed-1' };
+    const ok = await signedCall(s, token, device, '/v1/attest/app/nitro-key/release', { nonce, recipient, context, evidence: { type: 'nitro', document: nitroDoc(unb64u(nonce), recipient) } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.context.job, 'signed-1');
+    assert.equal((await open(unb64u(ok.body.sealed), { identities: [alice], context: ok.body.context })).plaintext.length, 32);
+
+    // The rogue workload: the API grants it (the row) — it gets a nonce — but the keyholder refuses the signed release.
+    const n = await call(s, 'POST', '/v1/attest/app/nitro-key/nonce', { token: t.body.token, body: {} });
+    assert.equal(n.status, 200, `the API decides on the database row: ${JSON.stringify(n.body)}`);
+    const from = await s.store.auditSize();
+    const r = await signedCall(s, t.body.token, rogue, '/v1/attest/app/nitro-key/release', { nonce: n.body.nonce, recipient, context, evidence: { type: 'nitro', document: nitroDoc(unb64u(n.body.nonce), recipient) } });
+    refused(r, 403, 'KW_POLICY_DENIED');
+    assert.match(r.body.error.message, /signed policy in force .* does not grant release on app\/nitro-key to rogue-svc/);
+    // The keyholder released nothing and appended no release; the API's audited refusal is the one event since.
+    const events = (await s.store.readAuditEvents({ start: from, end: await s.store.auditSize() })).map((e) => JSON.parse(e.event) as { op: string; outcome: string; principal: string; code: string | null });
+    assert.deepEqual(events.map((e) => [e.op, e.outcome, e.principal, e.code]), [['attest.release', 'denied', 'rogue-svc', 'KW_POLICY_DENIED']]);
+    // The nonce was spent by the keyholder's refusal: one nonce answers one release attempt.
+    refused(await signedCall(s, t.body.token, rogue, '/v1/attest/app/nitro-key/release', { nonce: n.body.nonce, recipient, context, evidence: { type: 'nitro', document: nitroDoc(unb64u(n.body.nonce), recipient) } }), 409, 'KW_ATTEST_NONCE_USED');
+  });
+
   // --- policies and audit ----------------------------------------------------------
 
   void test('release policies: typed errors for bad ones (nothing stored), required before any nonce, admin-only, audited', async () => {
@@ -329,7 +373,7 @@ void describe('attested key release (TPM 2.0 via swtpm, Nitro format)', () => {
     const parsed = events.map((e) => JSON.parse(e) as { op: string; outcome: string; code: string | null; details: { reason?: string; claims?: { measurements: Record<string, string> }; policy_sha256?: string } });
     const releases = parsed.filter((e) => e.op === 'attest.release');
     const allowed = releases.filter((e) => e.outcome === 'allowed');
-    assert.equal(allowed.length, 2);
+    assert.equal(allowed.length, 3, 'TPM, Nitro, signed Nitro');
     assert.ok(allowed[0]!.details.claims!.measurements['sha256:PCR16']);
     assert.equal(allowed[0]!.details.policy_sha256, tpmPolicyHash);
     for (const r of refusals) {

@@ -16,7 +16,10 @@
  * context, its version usable for decryption — so a refusal changes nothing;
  * a failure of item i in the keyholder fails the request with that item's
  * code (`items[i]: …`), the items before it having been rewrapped and
- * audited (rewrap changes no stored state, so a retry is harmless).
+ * audited (rewrap changes no stored state, so a retry is harmless). Like
+ * the other ops, a refusal by a keyholder that lags behind another node's
+ * newest signed policy (KW_POLICY_DENIED) is retried once after syncing it
+ * (`withGovernance`), resuming at the refused item.
  */
 import { MemoryReplayCache, verifyRequest } from '@keyward/client';
 import { HpkeRecipient, inspect, type KemType } from '@keyward/core';
@@ -238,47 +241,53 @@ export function dataRoutes(app: App): void {
       await ctx.audit.recordFailure({ ...event, target: { key: params.name, version: body.items[refused]!.version }, outcome: 'denied', code: 'KW_FORBIDDEN', details: { item: refused, items: body.items.length } });
       throw new ApiError('KW_FORBIDDEN', `the policy does not grant rewrap on ${keyRef} to ${who.id} for the context of items[${refused}]`);
     }
-    try {
-      const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
-      await requireDirectoryDevice(ctx, who.id, device.keyId);
-      // The keyholder verifies the signature itself (once, for every item) and decides each item on its signed policy.
-      const request = wireRequest({ ...signed, device: { keyId: device.keyId, principal: device.principal, publicKey: device.publicKey } });
-      const key = await requireKey(ctx.store, params.ns, params.name);
-      const to = usable(key, await requireVersion(ctx.store, params.ns, params.name, key.latestVersion), false);
-      const from = new Map<number, KeyVersionRow & { wrapped: Uint8Array }>();
-      for (const [i, it] of body.items.entries()) {
-        if (from.has(it.version)) continue;
-        try {
-          from.set(it.version, usable(key, await requireVersion(ctx.store, params.ns, params.name, it.version), true));
-        } catch (e) {
-          throw itemError(e, i);
+    // Items done so far, kept across a withGovernance retry: a retry resumes at the item the keyholder refused
+    // (the ones before it were rewrapped and audited, the request's nonce went with item 0's event).
+    const out: { version: number; wrapped: string }[] = [];
+    const itemProofs: (string | undefined)[] = [];
+    const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
+    // A node whose keyholder has not yet taken another node's newest signed policy is refused by it (KW_POLICY_DENIED,
+    // before it verifies the signature or spends anything): withGovernance syncs it and runs the rest once more (api/governance.ts).
+    await withGovernance(app, async () => {
+      try {
+        const device = await deviceKeyFor(ctx.store, who, signatureKeyId(req.headers['signature-input']));
+        await requireDirectoryDevice(ctx, who.id, device.keyId);
+        // The keyholder verifies the signature itself (once, for every item) and decides each item on its signed policy.
+        const request = wireRequest({ ...signed, device: { keyId: device.keyId, principal: device.principal, publicKey: device.publicKey } });
+        const key = await requireKey(ctx.store, params.ns, params.name);
+        const to = usable(key, await requireVersion(ctx.store, params.ns, params.name, key.latestVersion), false);
+        const from = new Map<number, KeyVersionRow & { wrapped: Uint8Array }>();
+        for (const [i, it] of body.items.entries()) {
+          if (i < out.length || from.has(it.version)) continue;
+          try {
+            from.set(it.version, usable(key, await requireVersion(ctx.store, params.ns, params.name, it.version), true));
+          } catch (e) {
+            throw itemError(e, i);
+          }
         }
-      }
-      const out: { version: number; wrapped: string }[] = [];
-      const itemProofs: (string | undefined)[] = [];
-      // The request's nonce goes with the first item's event (one signature, one nonce).
-      const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
-      for (const [i, it] of body.items.entries()) {
-        try {
-          const r = await ctx.audit.recordOp(
-            { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
-            async (ev) => {
-              const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped, request, ...proofParamOf(req, i) });
-              itemProofs[i] = k.proof;
-              return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
-            }, i === 0 && nonce ? { nonce } : {});
-          out.push(r);
-        } catch (e) {
-          throw itemError(e, i);
+        for (const [i, it] of body.items.entries()) {
+          if (i < out.length) continue;
+          try {
+            const r = await ctx.audit.recordOp(
+              { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
+              async (ev) => {
+                const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped, request, ...proofParamOf(req, i) });
+                itemProofs[i] = k.proof;
+                return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
+              }, i === 0 && nonce ? { nonce } : {});
+            out.push(r);
+          } catch (e) {
+            throw itemError(e, i);
+          }
         }
+      } catch (e) {
+        const code = toHttpError(e).code;
+        if (code !== 'KW_KEYHOLDER_UNAVAILABLE' && code !== 'KW_SEALED') await ctx.audit.recordFailure({ ...event, target: { key: params.name }, outcome: 'error', code });
+        throw e;
       }
-      setKeyholderProofs(req, itemProofs);
-      return { items: out };
-    } catch (e) {
-      const code = toHttpError(e).code;
-      if (code !== 'KW_KEYHOLDER_UNAVAILABLE' && code !== 'KW_SEALED') await ctx.audit.recordFailure({ ...event, target: { key: params.name }, outcome: 'error', code });
-      throw e;
-    }
+    });
+    setKeyholderProofs(req, itemProofs);
+    return { items: out };
   });
 }
 
