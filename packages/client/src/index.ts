@@ -110,4 +110,14 @@ export {
   type MonitorReport,
 } from './directory/client.js';
 // Witnessed directory heads (issue #6; docs/witness.md §The directory).
-export { DEFAULT_MAX_COSIGNATURE_AGE_S, DirectoryWitnessCheck, headLogEntry, type DirectoryWitnessConfig, type WitnessedHeadAnswer } from './directory/witnessed.js';
+export {
+  DEFAULT_MAX_COSIGNATURE_AGE_S,
+  DirectoryWitnessCheck,
+  checkPinnedWitnesses,
+  headLogEntry,
+  parseWitnessConfig,
+  witnessConfigChanges,
+  type DirectoryWitnessConfig,
+  type WitnessedHead,
+  type WitnessedHeadAnswer,
+} from './directory/witnessed.js';

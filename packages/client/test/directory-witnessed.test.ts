@@ -9,7 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { addSignatures, cosigner, cosignatureVerifierKey, generateSignerKey, inclusionProof, leafHash, newSigner, rootFromLeaves, signCheckpoint } from '@keyward/tlog';
 import { base64urlnopad } from '@scure/base';
-import { DEFAULT_MAX_COSIGNATURE_AGE_S, DirectoryWitnessCheck, headLogEntry, type WitnessedHeadAnswer } from '../src/index.js';
+import {
+  DEFAULT_MAX_COSIGNATURE_AGE_S, DirectoryWitnessCheck, checkPinnedWitnesses, headLogEntry, parseWitnessConfig, witnessConfigChanges,
+  type DirectoryWitnessConfig, type WitnessedHeadAnswer,
+} from '../src/index.js';
 
 const log = generateSignerKey('example.test/directory-heads/0011223344556677');
 const wit = ['w1.test', 'w2.test', 'w3.test'].map((name) => {
@@ -88,4 +91,48 @@ void test('freshness: the k-th freshest cosignature older than maxAgeSeconds is 
   assert.equal(codeOf(() => byDefault.verify(head, answer(5, [0, 1], 5, [now - 80_000, now - 80_000]))), 'accepted');
   assert.equal(codeOf(() => byDefault.verify(head, answer(5, [0, 1], 5, [now - 90_000, now - 90_000]))), 'TLOG_STALE_COSIGNATURES');
   assert.equal(codeOf(() => new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), maxAgeSeconds: 0 })), 'TLOG_INVALID_ARGUMENT');
+});
+
+void test('verify says which witnesses cosigned, newest first, and how fresh the k-th is', () => {
+  const now = 1_800_000_000;
+  const c = new DirectoryWitnessCheck({ logKey: log.verifierKey, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), k: 2 }, () => now * 1000);
+  const r = c.verify({ treeSize: 5, root: roots[4]! }, answer(5, [0, 2], 5, [now - 30, now - 5]));
+  assert.deepEqual(r, {
+    treeSize: 5, k: 2, n: 3, ageSeconds: 30, maxAgeSeconds: DEFAULT_MAX_COSIGNATURE_AGE_S,
+    cosignatures: [{ name: 'w3.test', timestamp: now - 5 }, { name: 'w1.test', timestamp: now - 30 }],
+  });
+});
+
+void test('parseWitnessConfig reads the JSON form (CLI file, GET /v1/directory/config witnesses) and refuses a bad one', () => {
+  const json = { log_key: log.verifierKey, k: 2, witnesses: wit.map((w) => ({ name: w.name, key: w.key, url: 'http://x' })), max_age_seconds: 600 };
+  assert.deepEqual(parseWitnessConfig(json), { logKey: log.verifierKey, k: 2, witnesses: wit.map((w) => ({ name: w.name, key: w.key })), maxAgeSeconds: 600 });
+  assert.deepEqual(parseWitnessConfig({ log_key: log.verifierKey, witnesses: [{ name: 'w1.test', key: wit[0]!.key }] }), { logKey: log.verifierKey, witnesses: [{ name: 'w1.test', key: wit[0]!.key }] });
+  for (const bad of [null, 'x', {}, { log_key: log.verifierKey }, { ...json, k: '2' }, { ...json, witnesses: [{ name: 'w1.test' }] }, { ...json, k: 4 }, { ...json, witnesses: [{ name: 'w2.test', key: wit[0]!.key }] }]) {
+    assert.equal(codeOf(() => parseWitnessConfig(bad)), 'TLOG_INVALID_ARGUMENT', JSON.stringify(bad));
+  }
+  assert.equal(codeOf(() => parseWitnessConfig({ ...json, log_key: 'not a key' })), 'TLOG_MALFORMED_KEY');
+});
+
+void test('a witness configuration other than the pinned one is refused: KW_CLIENT_WITNESSES_CHANGED, naming each change', () => {
+  const pinned: DirectoryWitnessConfig = { logKey: log.verifierKey, witnesses: wit.slice(0, 2).map((w) => ({ name: w.name, key: w.key })), k: 2, maxAgeSeconds: 60 };
+  // The same, in another order, without the client's own age bound, k given as the default: accepted.
+  const same = { logKey: ` ${log.verifierKey}\n`, witnesses: [...pinned.witnesses].reverse() };
+  assert.deepEqual(witnessConfigChanges(pinned, same), []);
+  assert.equal(codeOf(() => checkPinnedWitnesses(pinned, same)), 'accepted');
+  const other = generateSignerKey('example.test/directory-heads/0011223344556677').verifierKey;
+  const w3 = { name: wit[2]!.name, key: wit[2]!.key };
+  const rekeyed = cosignatureVerifierKey('w2.test', ed25519.getPublicKey(randomBytes(32)));
+  const cases: [DirectoryWitnessConfig | null, string[]][] = [
+    [null, ['the server presents no witnesses']],
+    [{ ...pinned, k: 1 }, ['k: 2 → 1']],
+    [{ ...pinned, witnesses: [pinned.witnesses[0]!], k: 1 }, ['k: 2 → 1', 'witness removed: w2.test']],
+    [{ logKey: log.verifierKey, witnesses: [...pinned.witnesses, w3] }, ['k: 2 → 3', 'witness added: w3.test']], // k: all by default
+    [{ ...pinned, witnesses: [...pinned.witnesses, w3], k: 2 }, ['witness added: w3.test']],
+    [{ ...pinned, witnesses: [pinned.witnesses[0]!, { name: 'w2.test', key: rekeyed }] }, [`witness w2.test: key ${wit[1]!.key} → ${rekeyed}`]],
+    [{ ...pinned, logKey: other }, [`head-log key: ${log.verifierKey} → ${other}`]],
+  ];
+  for (const [served, changes] of cases) {
+    assert.deepEqual(witnessConfigChanges(pinned, served), changes);
+    assert.equal(codeOf(() => checkPinnedWitnesses(pinned, served)), 'KW_CLIENT_WITNESSES_CHANGED');
+  }
 });

@@ -3,15 +3,18 @@
  * IndexedDB (lib/identity-store.ts), publish it as a device of a directory
  * identity (optional, with an enrollment token), seal a chosen file to a
  * recipient string or to directory identities — resolved to their current
- * device keys with KEYTRANS proofs verified in this page
- * (lib/directory.ts) — and open an envelope again. Files never leave the
- * page; no sign-in needed (the directory's reads and enrollment are open
- * routes).
+ * device keys with KEYTRANS proofs verified in this page, against a head
+ * cosigned by k of the witnesses pinned in this browser when the deployment
+ * has directory witnesses (lib/directory.ts) — and open an envelope again.
+ * Files never leave the page; no sign-in needed (the directory's reads and
+ * enrollment are open routes).
  */
 import { HpkeRecipient, isKeywardError, open, parseRecipient, seal, type Recipient } from '@keyward/core';
 import { ENTITY_NAME } from '@keyward/client';
+import { TlogError } from '@keyward/tlog';
 import { h, mark } from './lib/dom.js';
-import { directory, errorCode, fromB64u } from './lib/directory.js';
+import { directory, errorCode, fromB64u, loadPin, type Connected } from './lib/directory.js';
+import { maybePinChanged, pinView, witnessedView } from './lib/trust-view.js';
 import { createIdentity, deleteIdentity, loadIdentity, webCryptoX25519, type BrowserIdentity } from './lib/identity-store.js';
 
 const main = document.getElementById('main')!;
@@ -87,6 +90,29 @@ delButton.addEventListener('click', () => {
 
 // --- the directory: publish this browser, resolve names with proofs -----------------------------
 
+// What the browser trusts about the directory: the pinned values, a changed configuration with
+// the explicit re-pin, shown after each directory use (and from IndexedDB at load).
+const trustOut = h('div', { id: 'trust' });
+
+async function showPin(): Promise<void> {
+  trustOut.replaceChildren(pinView(await loadPin()));
+}
+
+/** The pinned directory client; a changed configuration is shown with its re-pin, and thrown. */
+async function pinnedDirectory(): Promise<Connected> {
+  try {
+    const c = await directory();
+    trustOut.replaceChildren(pinView(c.pin, c.state));
+    return c;
+  } catch (e) {
+    const changed = maybePinChanged(e, () => {
+      void loadPin().then((p) => trustOut.replaceChildren(pinView(p, 'repinned')));
+    });
+    if (changed !== null) trustOut.replaceChildren(changed);
+    throw e;
+  }
+}
+
 const enrollName = h('input', { id: 'enroll-name', type: 'text', class: 'mono', autocomplete: 'off', spellcheck: 'false', placeholder: 'user:alice' });
 const enrollDevice = h('input', { id: 'enroll-device', type: 'text', class: 'mono', autocomplete: 'off', spellcheck: 'false', value: 'browser' });
 const enrollToken = h('input', { id: 'enroll-token', type: 'password', autocomplete: 'off' });
@@ -106,12 +132,12 @@ enrollForm.addEventListener('submit', (ev) => {
     enrollButton.disabled = true;
     enrollOut.replaceChildren(h('p', { class: 'muted' }, 'Publishing…'));
     try {
-      const e = await current.enroll((await directory()).dir, enrollName.value.trim(), enrollDevice.value.trim(), enrollToken.value.trim());
+      const e = await current.enroll((await pinnedDirectory()).dir, enrollName.value.trim(), enrollDevice.value.trim(), enrollToken.value.trim());
       enrollToken.value = '';
       enrollOut.replaceChildren(h('p', {}, mark('ok', `Enrolled: device ${e.device} of ${e.name} is in the directory (version ${e.version}, checked with proofs).`)));
       await showIdentity();
     } catch (e) {
-      enrollOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', message(e))));
+      enrollOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', 'not published'), ` ${message(e)}`));
     } finally {
       enrollButton.disabled = current === null;
     }
@@ -129,12 +155,19 @@ async function resolveRecipients(text: string): Promise<Recipient[]> {
     if (names.length !== 1) throw new Error('Give one recipient string, or directory identities only.');
     return [await parseRecipient(names[0]!)];
   }
-  const { dir, pinned } = await directory();
+  const { dir, pin, state } = await pinnedDirectory();
   const devices = await dir.devices(names);
+  // Every search above was refused unless its head had k fresh cosignatures of the pinned
+  // witnesses (Directory.search); this only makes sure the head shown is the one checked.
+  const w = dir.lastWitnessed;
+  if (pin.witnesses !== null && (w === undefined || w.treeSize !== dir.kt.treeSize)) {
+    throw new TlogError('TLOG_NOT_ENOUGH_COSIGNATURES', `the directory head of size ${dir.kt.treeSize ?? 0} was not checked against the pinned witnesses`);
+  }
   const recipients = await Promise.all(devices.map((d) => HpkeRecipient.fromPublicKey(d.device.hpke.alg, fromB64u(d.device.hpke.key))));
   resolved.replaceChildren(
-    h('p', {}, mark('ok', `Resolved in the directory with proofs verified in this browser (log size ${dir.kt.treeSize ?? 0}${pinned ? ', configuration pinned in this browser' : ', configuration pinned now (first use)'}):`)),
-    h('ul', { id: 'resolved-devices', class: 'plain' }, ...devices.map((d) => h('li', { 'data-name': d.name, 'data-device': d.device.id }, `${d.name}: device ${d.device.id} (${d.device.hpke.alg})`))));
+    h('p', {}, mark('ok', `Resolved in the directory with proofs verified in this browser (log size ${dir.kt.treeSize ?? 0}${state === 'first-use' ? ', configuration pinned now (first use)' : ', configuration pinned in this browser'}):`)),
+    h('ul', { id: 'resolved-devices', class: 'plain' }, ...devices.map((d) => h('li', { 'data-name': d.name, 'data-device': d.device.id }, `${d.name}: device ${d.device.id} (${d.device.hpke.alg})`))),
+    witnessedView(w, pin, dir.kt.treeSize));
   return recipients;
 }
 
@@ -161,7 +194,7 @@ sealForm.addEventListener('submit', (ev) => {
         h('p', {}, 'Plaintext SHA-256: ', h('code', { id: 'plain-sha256', class: 'break' }, await sha256Hex(data))),
         h('p', {}, download(envelope, lastEnvelope.name, `Download ${lastEnvelope.name}`)));
     } catch (e) {
-      sealOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', message(e))));
+      sealOut.replaceChildren(h('p', { role: 'alert' }, mark('bad', 'not sealed'), ` ${message(e)}`));
     }
   })();
 });
@@ -196,12 +229,15 @@ main.replaceChildren(
   h('section', { 'aria-labelledby': 'h-directory', class: 'panel' }, h('h2', { id: 'h-directory' }, 'Publish this browser in the directory'),
     h('p', { class: 'muted' }, 'Adds this browser\'s public keys as a device of a directory identity, so that others can seal to the identity and this browser can open.'),
     enrollStatus, enrollForm),
+  h('section', { 'aria-labelledby': 'h-trust', class: 'panel' }, h('h2', { id: 'h-trust' }, 'What this browser trusts about the directory'),
+    h('p', { class: 'muted' }, 'Directory answers are checked against values pinned in this browser on first use: the log configuration and, when the deployment has directory witnesses, their keys and how many must cosign. A head without k fresh cosignatures of the pinned witnesses is refused, and so is a server that later presents other values, until you pin again.'),
+    trustOut),
   h('section', { 'aria-labelledby': 'h-seal', class: 'panel' }, h('h2', { id: 'h-seal' }, 'Seal a file'), sealForm),
   h('section', { 'aria-labelledby': 'h-open', class: 'panel' }, h('h2', { id: 'h-open' }, 'Open an envelope'),
     h('div', { class: 'field' }, h('label', { for: 'envelope-file' }, 'Envelope file'), envIn),
     openLast, openOut),
 );
-void showIdentity().then(() => { main.dataset.ready = 'true'; }, (e: unknown) => {
+void showIdentity().then(showPin).then(() => { main.dataset.ready = 'true'; }, (e: unknown) => {
   idStatus.replaceChildren(h('p', { role: 'alert' }, mark('bad', `IndexedDB unavailable: ${message(e)}`)));
   main.dataset.ready = 'true';
 });

@@ -17,7 +17,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { base64urlnopad } from '@scure/base';
-import { DirectoryClient, DirectoryError, decodeConfiguration, isDirectoryError, type ClientOptions, type Configuration } from '@keyward/directory';
+import { DirectoryClient, DirectoryError, decodeConfiguration, isDirectoryError, verifyTreeHead, type ClientOptions, type Configuration } from '@keyward/directory';
 import { HpkeIdentity, HpkeRecipient } from '@keyward/core';
 import {
   DirectoryRecordError,
@@ -32,7 +32,8 @@ import {
   type GroupValue,
   type IdentityValue,
 } from './records.js';
-import { DirectoryWitnessCheck, type DirectoryWitnessConfig, type WitnessedHeadAnswer } from './witnessed.js';
+import { DirectoryWitnessCheck, parseWitnessConfig, type DirectoryWitnessConfig, type WitnessedHead, type WitnessedHeadAnswer } from './witnessed.js';
+import { KeywardClientError } from '../http/errors.js';
 
 /** One HTTP exchange with the key service's /v1/directory. */
 export type DirectoryTransport = (req: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; body?: unknown }) => Promise<{ status: number; body: unknown }>;
@@ -145,12 +146,23 @@ export interface MonitorReport {
  * const recipients = await dir.recipients(['user:alice', 'group:auditors']);
  */
 export class Directory {
+  #lastWitnessed: WitnessedHead | undefined;
+
   private constructor(
     private readonly t: DirectoryTransport,
     readonly kt: DirectoryClient,
+    private readonly config: Configuration,
     /** With witnesses configured: every head is accepted only with k cosignatures (witnessed.ts). */
     readonly witness?: DirectoryWitnessCheck,
   ) {}
+
+  /**
+   * With witnesses configured: the witness check of the newest head this client accepted (its
+   * size, which witnesses cosigned it and when); undefined before the first, or without witnesses.
+   */
+  get lastWitnessed(): WitnessedHead | undefined {
+    return this.#lastWitnessed;
+  }
 
   /**
    * Connects: fetches the log configuration and checks it against `pinned` (base64url of the
@@ -163,7 +175,29 @@ export class Directory {
       throw new DirectoryError('KT_BAD_RESPONSE', 'the directory configuration is not the pinned one (other keys or parameters)');
     }
     const config: Configuration = decodeConfiguration(unb64(c.configuration));
-    return new Directory(t, new DirectoryClient(config, opts.client ?? {}), witness);
+    return new Directory(t, new DirectoryClient(config, opts.client ?? {}), config, witness);
+  }
+
+  /**
+   * What the server publishes to pin (`GET /v1/directory/config`): the log configuration and, when
+   * the deployment has directory witnesses, their configuration (head-log key, witness keys, k) —
+   * null without. Both are the server's word: pin them on first use or compare them with what the
+   * operator published, then check later presentations against the pin
+   * ({@link checkPinnedWitnesses}); never take them afresh on every use. A malformed witness
+   * configuration is `KW_CLIENT_BAD_RESPONSE`.
+   *
+   * @example
+   * const { configuration, witnesses } = await Directory.published(t);
+   */
+  static async published(t: DirectoryTransport): Promise<{ configuration: string; witnesses: DirectoryWitnessConfig | null }> {
+    const c = await ok<{ configuration: string; witnesses?: unknown }>(t, { method: 'GET', path: '/v1/directory/config' });
+    if (typeof c?.configuration !== 'string') throw new KeywardClientError('KW_CLIENT_BAD_RESPONSE', 'the directory configuration answer has no configuration');
+    if (c.witnesses === undefined || c.witnesses === null) return { configuration: c.configuration, witnesses: null };
+    try {
+      return { configuration: c.configuration, witnesses: parseWitnessConfig(c.witnesses) };
+    } catch (e) {
+      throw new KeywardClientError('KW_CLIENT_BAD_RESPONSE', `the directory's witness configuration is malformed: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /** The configuration to pin, base64url. */
@@ -184,20 +218,77 @@ export class Directory {
       const r = await this.searchOnce(name, version);
       const head = this.kt.head;
       if (head === undefined) return r; // an empty log: nothing to accept
-      let w = await this.witnessed(head.treeSize);
-      // Cosigning a new head takes a moment: ask again, twice, before refusing it.
-      for (let wait = 1; wait <= 2 && (w === null || w.tree_size < head.treeSize); wait++) {
-        await new Promise((resolve) => setTimeout(resolve, 250 * wait));
-        w = await this.witnessed(head.treeSize);
-      }
+      const w = await this.witnessedFor(head.treeSize);
       if (w !== null && w.tree_size > head.treeSize && attempt < 2) continue;
-      this.witness.verify(head, w);
+      this.#lastWitnessed = this.witness.verify(head, w);
       return r;
     }
   }
 
+  /**
+   * The log's current signed tree head (`GET /v1/directory/head`), its signature checked against
+   * the pinned configuration (and, when this client holds a verified head, its consistency with
+   * it: `KT_ROLLBACK`, `KT_FORK`) and — with witnesses configured — accepted only as the latest
+   * entry of a head-log checkpoint k of them cosigned, fresh, exactly as {@link search} accepts a
+   * head. Null for an empty log. `witnessed` is null without witnesses configured.
+   *
+   * @example
+   * const h = await dir.verifyHead(); // throws TLOG_NOT_ENOUGH_COSIGNATURES, KT_BAD_SIGNATURE, …
+   */
+  async verifyHead(): Promise<{ treeSize: number; root: Uint8Array; witnessed: WitnessedHead | null } | null> {
+    for (let attempt = 0; ; attempt++) {
+      let h: { tree_size: number; root: string; signature: string };
+      try {
+        h = await ok<{ tree_size: number; root: string; signature: string }>(this.t, { method: 'GET', path: '/v1/directory/head' });
+      } catch (e) {
+        if (e instanceof DirectoryServiceError && e.code === 'KT_NOT_FOUND') {
+          if (this.kt.treeSize !== undefined) throw new DirectoryError('KT_ROLLBACK', `the log claims to be empty; this client verified size ${this.kt.treeSize}`);
+          return null;
+        }
+        throw e;
+      }
+      let head: { treeSize: number; root: Uint8Array; signature: Uint8Array };
+      try {
+        if (!Number.isSafeInteger(h?.tree_size) || h.tree_size < 1) throw new Error('no tree size');
+        head = { treeSize: h.tree_size, root: unb64(h.root), signature: unb64(h.signature) };
+      } catch (e) {
+        throw new DirectoryError('KT_MALFORMED', 'the tree head answer is malformed', { cause: e });
+      }
+      const mine = this.kt.treeSize;
+      if (mine === undefined) verifyTreeHead(this.config, head, head.root);
+      else if (head.treeSize < mine) throw new DirectoryError('KT_ROLLBACK', `the log shows size ${head.treeSize}; this client verified size ${mine}`);
+      else {
+        let proof: Uint8Array[] | undefined;
+        if (head.treeSize > mine) {
+          const c = await ok<{ proof: string[] }>(this.t, { method: 'GET', path: `/v1/directory/consistency?from=${mine}&to=${head.treeSize}` });
+          try {
+            proof = c.proof.map(unb64);
+          } catch (e) {
+            throw new DirectoryError('KT_MALFORMED', 'the consistency proof answer is malformed', { cause: e });
+          }
+        }
+        this.kt.checkHead(head, proof);
+      }
+      if (this.witness === undefined) return { treeSize: head.treeSize, root: head.root, witnessed: null };
+      const w = await this.witnessedFor(head.treeSize);
+      if (w !== null && w.tree_size > head.treeSize && attempt < 2) continue;
+      this.#lastWitnessed = this.witness.verify(head, w);
+      return { treeSize: head.treeSize, root: head.root, witnessed: this.#lastWitnessed };
+    }
+  }
+
+  /** The newest witnessed head for a head of `size`; cosigning a new head takes a moment: asks again, twice, before giving up. */
+  private async witnessedFor(size: number): Promise<WitnessedHeadAnswer | null> {
+    let w = await this.fetchWitnessed(size);
+    for (let wait = 1; wait <= 2 && (w === null || w.tree_size < size); wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 250 * wait));
+      w = await this.fetchWitnessed(size);
+    }
+    return w;
+  }
+
   /** `GET /v1/directory/witnessed`, or null when the server has none for this head. */
-  private async witnessed(size: number): Promise<WitnessedHeadAnswer | null> {
+  private async fetchWitnessed(size: number): Promise<WitnessedHeadAnswer | null> {
     try {
       return await ok<WitnessedHeadAnswer>(this.t, { method: 'GET', path: `/v1/directory/witnessed?size=${size}` });
     } catch (e) {

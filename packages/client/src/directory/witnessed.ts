@@ -16,6 +16,7 @@
  */
 import { TlogError, newVerifier, verifyWitnessedLatestEntry, witnessPolicy, type NoteVerifier, type WitnessPolicy } from '@keyward/tlog';
 import { base64urlnopad } from '@scure/base';
+import { KeywardClientError } from '../http/errors.js';
 
 /** A client's witness configuration for the directory (pinned, like the log configuration). */
 export interface DirectoryWitnessConfig {
@@ -38,6 +39,86 @@ export interface DirectoryWitnessConfig {
 
 /** Default of {@link DirectoryWitnessConfig.maxAgeSeconds}: one day. */
 export const DEFAULT_MAX_COSIGNATURE_AGE_S = 24 * 3600;
+
+/** What {@link DirectoryWitnessCheck.verify} accepted: the head, and which witnesses vouched for it. */
+export interface WitnessedHead {
+  /** The KEYTRANS head's size (the latest entry of the cosigned head-log checkpoint). */
+  readonly treeSize: number;
+  /** Each configured witness with a valid cosignature, with its newest one's time (POSIX seconds), newest first. */
+  readonly cosignatures: readonly { readonly name: string; readonly timestamp: number }[];
+  /** How many had to cosign, of how many configured. */
+  readonly k: number;
+  readonly n: number;
+  /** Seconds since the k-th freshest cosignature (what `maxAgeSeconds` bounds). */
+  readonly ageSeconds: number;
+  readonly maxAgeSeconds: number;
+}
+
+/**
+ * A witness configuration from its JSON form, `{ "log_key", "k"?, "witnesses": [{ "name", "key" }],
+ * "max_age_seconds"? }` — the CLI's `KEYWARD_DIRECTORY_WITNESSES` file and the `witnesses` member of
+ * `GET /v1/directory/config` — checked as {@link DirectoryWitnessCheck} does. Other members of a
+ * witness (a `url`) are dropped. Throws `TLOG_INVALID_ARGUMENT` / `TLOG_MALFORMED_KEY`.
+ *
+ * @example
+ * const cfg = parseWitnessConfig(JSON.parse(text));
+ */
+export function parseWitnessConfig(json: unknown): DirectoryWitnessConfig {
+  const j = (typeof json === 'object' && json !== null ? json : {}) as { log_key?: unknown; k?: unknown; witnesses?: unknown; max_age_seconds?: unknown };
+  const { log_key: logKey, k, witnesses, max_age_seconds: maxAge } = j;
+  if (typeof logKey !== 'string' || !Array.isArray(witnesses) || (k !== undefined && typeof k !== 'number') || (maxAge !== undefined && typeof maxAge !== 'number')) {
+    throw new TlogError('TLOG_INVALID_ARGUMENT', 'a witness configuration needs log_key (string), witnesses ([{ name, key }]) and optionally k (number) and max_age_seconds (number)');
+  }
+  const list = (witnesses as unknown[]).map((w, i) => {
+    const { name, key } = (typeof w === 'object' && w !== null ? w : {}) as { name?: unknown; key?: unknown };
+    if (typeof name !== 'string' || typeof key !== 'string') throw new TlogError('TLOG_INVALID_ARGUMENT', `witness ${i + 1} needs a name and a key (strings)`);
+    return { name, key };
+  });
+  const cfg: DirectoryWitnessConfig = { logKey, witnesses: list, ...(k !== undefined ? { k } : {}), ...(maxAge !== undefined ? { maxAgeSeconds: maxAge } : {}) };
+  new DirectoryWitnessCheck(cfg); // validates the keys, names, k and the age bound
+  return cfg;
+}
+
+/**
+ * What differs between a pinned witness configuration and the one a server presents, in words
+ * (empty when they are the same): the head-log key, k (default: all), witnesses added or removed,
+ * a witness's key; `presented` null is "no witnesses". `maxAgeSeconds` is the client's own choice
+ * and is not compared.
+ *
+ * @example
+ * witnessConfigChanges(pinned, served) // ['k: 2 → 1', 'witness removed: w2.example']
+ */
+export function witnessConfigChanges(pinned: DirectoryWitnessConfig, presented: DirectoryWitnessConfig | null): string[] {
+  if (presented === null) return ['the server presents no witnesses'];
+  const out: string[] = [];
+  if (pinned.logKey.trim() !== presented.logKey.trim()) out.push(`head-log key: ${pinned.logKey.trim()} → ${presented.logKey.trim()}`);
+  const kp = pinned.k ?? pinned.witnesses.length;
+  const ks = presented.k ?? presented.witnesses.length;
+  if (kp !== ks) out.push(`k: ${kp} → ${ks}`);
+  const served = new Map(presented.witnesses.map((w) => [w.name, w.key.trim()]));
+  const mine = new Map(pinned.witnesses.map((w) => [w.name, w.key.trim()]));
+  for (const [name, key] of mine) {
+    const other = served.get(name);
+    if (other === undefined) out.push(`witness removed: ${name}`);
+    else if (other !== key) out.push(`witness ${name}: key ${key} → ${other}`);
+  }
+  for (const name of served.keys()) if (!mine.has(name)) out.push(`witness added: ${name}`);
+  return out;
+}
+
+/**
+ * Refuses a witness configuration other than the pinned one: throws `KW_CLIENT_WITNESSES_CHANGED`
+ * (a {@link KeywardClientError}) naming what changed. A client pins the configuration once (on
+ * first use, or from its operator) and checks every later presentation with this, so that a
+ * server cannot swap in witnesses it controls, lower k, or drop the witnesses.
+ *
+ * @example
+ * checkPinnedWitnesses(pinned, (await Directory.published(t)).witnesses);
+ */
+export function checkPinnedWitnesses(pinned: DirectoryWitnessConfig, presented: DirectoryWitnessConfig | null): void {
+  const changes = witnessConfigChanges(pinned, presented);
+  if (changes.length > 0) throw new KeywardClientError('KW_CLIENT_WITNESSES_CHANGED', `the directory's witness configuration is not the pinned one: ${changes.join('; ')}`);
+}
 
 /** `GET /v1/directory/witnessed`: the newest witnessed head-log checkpoint and the proof of its latest entry. */
 export interface WitnessedHeadAnswer {
@@ -102,9 +183,9 @@ export class DirectoryWitnessCheck {
    * `TLOG_NOT_ENOUGH_COSIGNATURES` (missing answer, other size, too few cosignatures),
    * `TLOG_BAD_PROOF` (not the latest entry: another view or an older head), `TLOG_BAD_SIGNATURE`,
    * `TLOG_STALE_COSIGNATURES` (the k-th freshest cosignature is older than `maxAgeSeconds`: an old
-   * checkpoint replayed with its old head), `TLOG_MALFORMED_*`.
+   * checkpoint replayed with its old head), `TLOG_MALFORMED_*`. Returns who cosigned, and when.
    */
-  verify(head: { readonly treeSize: number; readonly root: Uint8Array }, answer: WitnessedHeadAnswer | null | undefined): void {
+  verify(head: { readonly treeSize: number; readonly root: Uint8Array }, answer: WitnessedHeadAnswer | null | undefined): WitnessedHead {
     if (answer === null || answer === undefined || typeof answer.checkpoint !== 'string' || !Array.isArray(answer.proof)) {
       throw new TlogError('TLOG_NOT_ENOUGH_COSIGNATURES', `the directory head of size ${head.treeSize} comes without a witnessed checkpoint`);
     }
@@ -128,5 +209,10 @@ export class DirectoryWitnessCheck {
     if (kth === undefined || now - kth > this.maxAgeSeconds) {
       throw new TlogError('TLOG_STALE_COSIGNATURES', `the directory head of size ${head.treeSize} was last cosigned by ${this.policy.k} witness(es) ${kth === undefined ? 'never' : `${now - kth} s ago`}; at most ${this.maxAgeSeconds} s is accepted`);
     }
+    return {
+      treeSize: head.treeSize,
+      cosignatures: [...newest].map(([name, timestamp]) => ({ name, timestamp })).sort((a, b) => b.timestamp - a.timestamp || a.name.localeCompare(b.name)),
+      k: this.policy.k, n: this.policy.witnesses.length, ageSeconds: now - kth, maxAgeSeconds: this.maxAgeSeconds,
+    };
   }
 }

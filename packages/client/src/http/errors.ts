@@ -18,6 +18,7 @@ export const CLIENT_ERROR_CODES = {
   KW_CLIENT_KEYHOLDER_MEASUREMENT_MISMATCH: "keyholderPin: the keyholder's verified measurements are not the pinned ones; nothing was sent to the data plane.",
   KW_CLIENT_KEYHOLDER_SIGNATURE_MISSING: 'keyholderPin: a data-plane response carries no Keyward-Keyholder-Signature (stripped on the way, or answered without the attested keyholder); its result is not used.',
   KW_CLIENT_KEYHOLDER_SIGNATURE_INVALID: "keyholderPin: the response's keyholder signature does not verify under the attested response key for this request and this result; the result is not used.",
+  KW_CLIENT_WITNESSES_CHANGED: "The directory's witness configuration the server presents (head-log key, witness keys, k) is not the one this client pinned; the directory is not used until the change is checked and pinned again.",
 } as const;
 
 /** Codes the client reports itself. Service codes (`KW_…`) pass through as plain strings. */

@@ -22,6 +22,7 @@
 import { HpkeIdentity, parseIdentity, type Identity } from '@keyward/core';
 import { devicePublicKeys, type DeviceKeys, type Directory } from '@keyward/client';
 import { fromB64u } from './directory.js';
+import { idb } from './idb.js';
 
 export type KeyStorage = 'webcrypto-x25519' | 'core-x25519-wrapped';
 
@@ -49,33 +50,9 @@ export interface BrowserIdentity {
   enroll(dir: Directory, name: string, deviceId: string, token: string): Promise<Enrollment>;
 }
 
-const DB = 'keyward-console';
-const STORE = 'identities';
 const ID = 'seal-demo';
 
-function db(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const r = indexedDB.open(DB, 1);
-    r.onupgradeneeded = () => { r.result.createObjectStore(STORE); };
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error ?? new Error('IndexedDB unavailable'));
-  });
-}
-
-async function tx<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest): Promise<T> {
-  const d = await db();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const t = d.transaction(STORE, mode);
-      const req = fn(t.objectStore(STORE));
-      t.oncomplete = () => resolve(req.result as T);
-      t.onerror = () => reject(t.error ?? new Error('IndexedDB transaction failed'));
-      t.onabort = () => reject(t.error ?? new Error('IndexedDB transaction aborted'));
-    });
-  } finally {
-    d.close();
-  }
-}
+const tx = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest): Promise<T> => idb<T>('identities', mode, fn);
 
 /** True when this browser's WebCrypto does X25519 (generate + deriveBits). */
 export async function webCryptoX25519(): Promise<boolean> {

@@ -5,14 +5,22 @@
  * head-log checkpoint k witnesses cosigned, and per witness the size it
  * holds, its last cosignature and last error); and the identities and
  * groups with their current devices and members (GET
- * /v1/directory/identities). The head's signature and the cosignatures are
- * shown, not verified here: clients verify heads with proofs and witness
- * cosignatures (`Directory` of @keyward/client; the seal demo does the
- * proofs in the browser).
+ * /v1/directory/identities).
+ *
+ * The current head is also **verified in this browser**, as the seal demo
+ * verifies the heads of its look-ups (lib/directory.ts): `Directory.verifyHead`
+ * of @keyward/client checks its signature against the log configuration
+ * pinned in this browser and, with witnesses pinned, accepts it only as the
+ * latest entry of a head-log checkpoint k of the pinned witnesses cosigned
+ * within a day; the page marks it verified (with who cosigned) or unverified
+ * (with the typed error), shows the pinned values, and a changed
+ * configuration with the explicit re-pin.
  */
 import type { Page } from '../main.js';
 import { ApiFailure, get } from '../lib/api.js';
+import { directory, errorCode } from '../lib/directory.js';
 import { h, mark, when } from '../lib/dom.js';
+import { maybePinChanged, pinView, witnessedView } from '../lib/trust-view.js';
 
 interface Witnesses {
   head: { tree_size: number; time: string } | null;
@@ -28,6 +36,8 @@ interface Entity {
 
 export const directoryPage: Page = (main) => {
   const head = h('dl', { id: 'dir-head', class: 'cards' });
+  const verified = h('div', { id: 'dir-verify', 'data-verified': 'checking', role: 'status' }, h('p', { class: 'muted' }, 'Checking the current head in this browser…'));
+  const trust = h('div', { id: 'trust' });
   const witnessed = h('div', { id: 'dir-witnessed' }, h('p', { class: 'muted' }, 'Loading…'));
   const wbody = h('tbody');
   const status = h('p', { role: 'status', id: 'dir-status', class: 'muted' }, 'Loading the directory…');
@@ -35,6 +45,8 @@ export const directoryPage: Page = (main) => {
   main.append(
     h('h1', { tabindex: '-1' }, 'Directory'),
     h('h2', {}, 'Log head'), head,
+    h('h2', {}, 'Verified in this browser'), verified,
+    h('details', { id: 'trust-details' }, h('summary', {}, 'What this browser pinned'), trust),
     h('h2', {}, 'Checkpoints and witnesses'), witnessed,
     h('div', { class: 'table-wrap' }, h('table', { id: 'dir-witnesses' },
       h('caption', { class: 'sr-only' }, 'Witnesses of the directory'),
@@ -73,6 +85,34 @@ export const directoryPage: Page = (main) => {
       witnessed.replaceChildren(h('p', { role: 'alert' }, e instanceof ApiFailure ? `Could not load the witnesses: ${e.message} (${e.code})` : String(e)));
     }
   };
+  const verifyHead = async (): Promise<void> => {
+    try {
+      const { dir, pin, state } = await directory();
+      trust.replaceChildren(pinView(pin, state));
+      const hd = await dir.verifyHead();
+      verified.dataset.code = '';
+      if (hd === null) {
+        verified.dataset.verified = 'empty';
+        verified.replaceChildren(h('p', {}, mark('info', 'empty'), ' The log is empty: no head to verify.'));
+        return;
+      }
+      verified.dataset.verified = pin.witnesses === null ? 'unwitnessed' : 'true';
+      verified.dataset.size = String(hd.treeSize);
+      verified.replaceChildren(
+        h('p', {}, mark('ok', 'verified'), ` Current head (size ${hd.treeSize}): signature verified against the log configuration pinned in this browser.`),
+        witnessedView(hd.witnessed, pin, hd.treeSize));
+    } catch (e) {
+      const changed = maybePinChanged(e, () => { void verifyHead(); });
+      if (changed !== null) {
+        trust.replaceChildren(changed);
+        (trust.parentElement as HTMLDetailsElement | null)?.setAttribute('open', '');
+      }
+      const code = errorCode(e);
+      verified.dataset.verified = 'false';
+      verified.dataset.code = code ?? '';
+      verified.replaceChildren(h('p', { role: 'alert' }, mark('bad', 'not verified'), ` Current head: ${e instanceof Error ? e.message : String(e)}${code !== null ? ` (${code})` : ''}`));
+    }
+  };
   const card = (k: string, v: string) => h('div', { class: 'card' }, h('dt', {}, k), h('dd', { class: 'mono break' }, v));
   void (async () => {
     try {
@@ -82,6 +122,10 @@ export const directoryPage: Page = (main) => {
       });
       head.replaceChildren(...(hd === null ? [card('Tree size', '0 (empty log)')] : [card('Tree size', String(hd.tree_size)), card('Root', hd.root), card('Signature', hd.signature)]));
       void showWitnesses();
+      if (hd === null) {
+        verified.dataset.verified = 'empty';
+        verified.replaceChildren(h('p', {}, mark('info', 'empty'), ' The log is empty: no head to verify.'));
+      } else void verifyHead();
       const { entities } = await get<{ entities: Entity[] }>('/v1/directory/identities');
       tbody.replaceChildren(...entities.map((e) => h('tr', { 'data-name': e.name },
         h('th', { scope: 'row' }, e.name), h('td', {}, e.kind),

@@ -241,6 +241,10 @@ void describe('console second factor (virtual WebAuthn authenticator)', { timeou
     assert.match(await cosigned.innerText(), new RegExp(`current head cosigned — size ${headSize}, by w1\\.console\\.test`));
     // The checkpoint shown is the head log's signed note, with the witness's cosignature line.
     assert.match(await page.locator('#dir-witnessed pre.note').innerText(), new RegExp(`^keyward\\.local/directory-heads/[0-9a-f]+\\n${headSize}\\n[\\s\\S]*— w1\\.console\\.test `));
+    // The current head verified in the browser against the witness pinned on opening the page.
+    const verified = page.locator(`#dir-verify[data-verified="true"][data-size="${headSize}"]`);
+    await verified.waitFor({ timeout: 10_000 });
+    assert.deepEqual(await verified.locator('#cosigners li').evaluateAll((li) => li.map((l) => (l as HTMLElement).dataset.witness)), ['w1.console.test']);
     const wrow = page.locator('#dir-witnesses tr[data-witness="w1.console.test"]');
     assert.equal(await wrow.getAttribute('data-ok'), 'true');
     assert.match(await wrow.innerText(), /cosigning/);

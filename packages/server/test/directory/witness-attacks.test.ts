@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Directory, devicePublicKeys, encodeEntityValue, entityLabel, fetchTransport, generateDevice, signChange,
-  DirectoryWitnessCheck, type DeviceSecrets, type DirectoryWitnessConfig, type WitnessedHeadAnswer,
+  DirectoryWitnessCheck, checkPinnedWitnesses, type DeviceSecrets, type DirectoryWitnessConfig, type WitnessedHeadAnswer,
 } from '@keyward/client';
 import { newVerifier, openWitnessedCheckpoint, witnessPolicy } from '@keyward/tlog';
 import { base64urlnopad } from '@scure/base';
@@ -136,6 +136,27 @@ void test('each directory head is published into the head log and cosigned by k 
   // The witness process holds the head log at that size.
   const held = await (await fetch(`${w1.url}/`)).json() as { logs: { origin: string; size: number }[] };
   assert.equal(held.logs.find((l) => l.origin === newVerifier(wcfg.logKey).name)?.size, got.tree_size);
+});
+
+void test('GET /v1/directory/config publishes the witness configuration to pin; verifyHead accepts the current head with k cosignatures and refuses it stripped', async () => {
+  const published = await Directory.published(fetchTransport(`${server.url}/`));
+  assert.deepEqual(published.witnesses, { logKey: wcfg.logKey, k: 2, witnesses: wcfg.witnesses });
+  checkPinnedWitnesses(wcfg, published.witnesses);
+  const head = await (await connect(server.url)).verifyHead();
+  assert.equal(head?.treeSize, await server.store.ktTreeSize());
+  assert.deepEqual(head?.witnessed?.cosignatures.map((c) => c.name).sort(), [w1.name, w2.name]);
+  // A client holding an older verified head checks the new one's consistency with it (and its cosignatures).
+  const before = honest.kt.treeSize!;
+  assert.equal((await call(server, 'PUT', '/v1/directory/groups/group:heads', { token: admin, body: { members: [] } })).status, 200);
+  const grown = await honest.verifyHead();
+  assert.ok(grown !== null && grown.treeSize > before && grown.witnessed?.treeSize === grown.treeSize);
+  await setMode('strip');
+  try {
+    assert.equal(await code((await connect(malUrl)).verifyHead()), 'TLOG_NOT_ENOUGH_COSIGNATURES');
+    assert.equal((await (await connect(malUrl, null)).verifyHead())?.witnessed, null);
+  } finally {
+    await setMode('pass');
+  }
 });
 
 void test('a head without the witnesses\' cosignatures (stripped) is refused: TLOG_NOT_ENOUGH_COSIGNATURES', async () => {

@@ -15,6 +15,7 @@
  */
 import { DirectoryError, encodeConfiguration, encodeMonitorResponse, encodeOwnerInitResponse, encodeSearchResponse } from '@keyward/directory';
 import { ENTITY_NAME, DEVICE_ID, entityLabel } from '@keyward/client';
+import { cosignatureVerifierKey } from '@keyward/tlog';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { App } from '../app.js';
@@ -94,13 +95,22 @@ export function directoryRoutes(app: App): void {
       configuration: z.string(), signature_public_key: z.string(), vrf_public_key: z.string(), max_ahead_ms: z.int(), max_behind_ms: z.int(),
       /** The witness head log's note verifier key (give it to `keyward witness --log`; docs/witness.md §The directory). */
       head_log_key: z.string().optional(),
+      /**
+       * With directory witnesses: what a client checks heads against (the CLI's
+       * KEYWARD_DIRECTORY_WITNESSES file format) — to pin once, never to take afresh on every use.
+       */
+      witnesses: z.strictObject({ log_key: z.string(), k: z.int(), witnesses: z.array(z.strictObject({ name: z.string(), key: z.string() })) }).optional(),
     }),
   }, async () => {
     const c = await dir().configuration();
     const headLogKey = await dir().headLogVerifierKey();
+    const policy = ctx.witnesses ?? null;
     return {
       configuration: b64u(encodeConfiguration(c)), signature_public_key: b64u(c.signaturePublicKey), vrf_public_key: b64u(c.vrfPublicKey),
       max_ahead_ms: c.maxAhead, max_behind_ms: c.maxBehind, ...(headLogKey !== null ? { head_log_key: headLogKey } : {}),
+      ...(headLogKey !== null && policy !== null
+        ? { witnesses: { log_key: headLogKey, k: policy.k, witnesses: policy.witnesses.map((w) => ({ name: w.name, key: cosignatureVerifierKey(w.name, w.verifier.publicKey) })) } }
+        : {}),
     };
   });
 
