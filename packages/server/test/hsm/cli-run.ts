@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { runCliHere } from '../cli-here.js';
 
 const CLI = fileURLToPath(new URL('./kw-cli.mjs', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -35,22 +36,8 @@ export function kw(args: string[], extra: Record<string, string> = {}): Promise<
  * error → exit code), with the environment a child would get, without a child's start-up cost
  * (~2 s of CPU per spawn here). The binary itself is run by {@link kw}.
  */
-export async function kwHere(args: string[], extra: Record<string, string> = {}): Promise<Run> {
-  const { PassThrough } = await import('node:stream');
-  const { main } = await import('../../../cli/src/main.js');
-  const collect = () => {
-    const s = new PassThrough();
-    let text = '';
-    s.setEncoding('utf8').on('data', (c: string) => { text += c; });
-    return { s, text: () => text };
-  };
-  const out = collect();
-  const err = collect();
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(args, { stdin, stdout: out.s, stderr: err.s, env: childEnv(extra), prompt: () => Promise.resolve(null) });
-  await new Promise((r) => setImmediate(r));
-  return { code, out: out.text(), err: err.text() };
+export function kwHere(args: string[], extra: Record<string, string> = {}): Promise<Run> {
+  return runCliHere(args, childEnv(extra));
 }
 
 export function ok(r: Run): Run {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCliHere } from '../cli-here.js';
 
 export const KEYWARD_SRC = fileURLToPath(new URL('./keyward-src.ts', import.meta.url));
 export const MALICIOUS_LOG = fileURLToPath(new URL('./malicious-log.ts', import.meta.url));
@@ -88,19 +89,6 @@ export async function startWitnessProcess(opts: { name: string; logKeys: readonl
  * the start-up cost of a child process): for the clients of the attack tests.
  */
 export async function keywardHere(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { PassThrough } = await import('node:stream');
-  const { main } = await import('../../../cli/src/main.js');
-  const collect = () => {
-    const s = new PassThrough();
-    let text = '';
-    s.setEncoding('utf8').on('data', (c: string) => { text += c; });
-    return { s, text: () => text };
-  };
-  const out = collect();
-  const err = collect();
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(args, { stdin, stdout: out.s, stderr: err.s, env: { ...process.env }, prompt: () => Promise.resolve(null) });
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout: out.text(), stderr: err.text() };
+  const r = await runCliHere(args, { ...process.env });
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
