@@ -79,6 +79,10 @@ void test('--help for every approvals and quorum command; a key is never an argu
     assert.match(ok(await kw([...c, '--help'])).out, new RegExp(`^keyward ${c.join(' ')} — `), c.join(' '));
   }
   fails(await kw(['approvals', 'approve', 'A'.repeat(43), '--key', 'secret', ...tok('bob')], { env: env() }), 'KW_INVALID_ARGUMENT');
+  // A request id is base64url and may begin with "-" (1 in 64): it is still the ID, never an option.
+  const dashed = `-2${'A'.repeat(41)}`;
+  assert.doesNotMatch(fails(await kw(['approvals', 'show', dashed, ...tok('bob')], { env: env() }), 'KW_NOT_FOUND').stderr, /unknown option/);
+  assert.doesNotMatch(fails(await kw(['approvals', 'deny', dashed, '--key-file', keyFile('bob'), ...tok('bob')], { env: env() }), 'KW_NOT_FOUND').stderr, /unknown option/);
   fails(await kw(['quorum', 'set', 'keys.destroy', '--role', 'r', '--threshold', 'two', ...tok('alice')], { env: env() }), 'KW_INVALID_ARGUMENT');
 });
 

@@ -105,3 +105,17 @@ void test('the seal/open fast path defers to the kms wrappers on every key-servi
   }
   assert.equal(await plainSealOrOpen(['keygen']), null);
 });
+
+void test('an operand pattern keeps id-shaped words that begin with "-" as operands, and only those', async () => {
+  const { parseArgs } = await import('../src/lib/args.js');
+  const spec = { out: { type: 'string', short: 'o', help: 'o' }, yes: { type: 'boolean', short: 'y', help: 'y' } } as const;
+  const id = `-y${'A'.repeat(41)}`;
+  const r = parseArgs([id, '-o', '-', '-y'], spec, 't', /^[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual(r.positionals, [id]);
+  assert.equal(r.flags.out, '-');
+  assert.equal(r.flags.yes, true);
+  // Without the pattern the same word is an option cluster (-y then an unknown -A).
+  assert.throws(() => parseArgs([id], spec, 't'), /unknown option "-A"/);
+  // A shorter dashed word is still an option.
+  assert.throws(() => parseArgs(['-yA'], spec, 't', /^[A-Za-z0-9_-]{43}$/), /unknown option "-A"/);
+});

@@ -10,6 +10,9 @@
  * A string flag always takes the next word as its value, even one starting
  * with `-` (so `-o -` means stdout). Unknown flags, a missing value, a value
  * given to a boolean flag and a repeated single-value flag are usage errors.
+ * A command whose operands are random identifiers (base64url may begin with
+ * `-`) passes `operand`: a word matching it is an operand wherever it stands,
+ * so `keyward approvals show -2Xb…` needs no `--`.
  */
 import { usageError } from './errors.js';
 
@@ -39,7 +42,7 @@ export interface ParsedArgs<S extends FlagsSpec> {
 }
 
 /** Parses `argv` against `spec`; `command` names the command in error messages. */
-export function parseArgs<S extends FlagsSpec>(argv: readonly string[], spec: S, command: string): ParsedArgs<S> {
+export function parseArgs<S extends FlagsSpec>(argv: readonly string[], spec: S, command: string, operand?: RegExp): ParsedArgs<S> {
   const values: Record<string, boolean | string | string[] | undefined> = {};
   for (const [name, f] of Object.entries(spec)) values[name] = f.type === 'boolean' ? false : f.multiple ? [] : undefined;
   const byShort = new Map<string, string>();
@@ -65,7 +68,9 @@ export function parseArgs<S extends FlagsSpec>(argv: readonly string[], spec: S,
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (arg.startsWith('--')) {
+    if (operand?.test(arg)) {
+      positionals.push(arg);
+    } else if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const f = Object.hasOwn(spec, name) ? spec[name] : undefined;

@@ -26,6 +26,8 @@ export interface CommandDef<S extends FlagsSpec> {
   /** Paragraphs shown after the options. */
   readonly details?: string;
   readonly examples?: readonly string[];
+  /** Operands that may begin with `-` (random base64url ids): matching words are never read as options. */
+  readonly operand?: RegExp;
   run(args: ParsedArgs<S & typeof HELP_FLAG>, ctx: RunContext): Promise<number>;
 }
 
@@ -58,7 +60,7 @@ export function defineCommand<S extends FlagsSpec>(def: CommandDef<S>): Command 
     flags,
     help: (prefix) => renderHelp(def, flags, prefix),
     async run(argv, io, prefix) {
-      const args = parseArgs(argv, flags, `${prefix}${def.name}`);
+      const args = parseArgs(argv, flags, `${prefix}${def.name}`, def.operand);
       if (args.flags.help) {
         await writeAll(io.stdout, renderHelp(def, flags, prefix));
         return EXIT_OK;

@@ -79,6 +79,7 @@ export const approvalsShow = defineServiceCommand({
   name: 'show',
   summary: 'show one approval request: the exact request, its answers and the tally',
   usage: ['ID'],
+  operand: ID_RE,
   flags: { ...TOKEN_FLAGS },
   details: `GET /v1/approvals/{id}. Prints JSON.\n${TOKEN_DETAILS}`,
   async run({ flags, positionals }, { io, stdin }) {
@@ -124,6 +125,7 @@ function answerCommand(decision: 'approve' | 'deny') {
     name: decision,
     summary: decision === 'approve' ? 'approve a request: sign its hash with your approval key' : 'refuse a request (signed; it can no longer execute)',
     usage: ['ID --key-file FILE [--key-id KID] [--json]'],
+    operand: ID_RE,
     flags: {
       'key-file': { type: 'string', value: 'FILE', help: 'your Ed25519 approval key (PKCS#8 PEM; "-" = stdin)' },
       'key-id': { type: 'string', value: 'KID', help: 'the id it was enrolled under (default: derived from the public key, as enroll-key does)' },
