@@ -20,17 +20,27 @@ export function wantsKeyholderProof(req: FastifyRequest): boolean {
   return req.headers[KEYHOLDER_PROOF_REQUEST_HEADER] === '1';
 }
 
-/** The `proof` param of a keyholder op for this request (empty when not asked): the caller's request hash, and the rewrap item. */
-export function proofParamOf(req: FastifyRequest, item?: number): { proof?: { requestHash?: string; item?: number } } {
-  if (!wantsKeyholderProof(req)) return {};
-  const headers: Record<string, string | string[]> = {};
+/** The caller's request hash (hex) over its RFC 9421 signature fields; null for an unsigned (bearer-only) request. */
+export function requestHashHex(headers: Readonly<Record<string, string | string[] | undefined>>): string | null {
+  const fields: Record<string, string | string[]> = {};
   for (const name of ['signature-input', 'signature']) {
-    const v = req.headers[name];
-    if (v !== undefined) headers[name] = v;
+    const v = headers[name];
+    if (v !== undefined) fields[name] = v;
   }
-  let requestHash: string | undefined;
-  try { requestHash = Buffer.from(requestHashOf(headers)).toString('hex'); } catch { /* a bearer-only request (release): bound by its nonce */ }
-  return { proof: { ...(requestHash ? { requestHash } : {}), ...(item !== undefined ? { item } : {}) } };
+  try {
+    return Buffer.from(requestHashOf(fields)).toString('hex');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The `proof` param of a keyholder op for this request (empty when not asked):
+ * the caller's request hash (null for release, which its nonce binds), and the rewrap item.
+ */
+export function proofParamOf(req: FastifyRequest, requestHash: string | null, item?: number): { proof?: { requestHash?: string; item?: number } } {
+  if (!wantsKeyholderProof(req)) return {};
+  return { proof: { ...(requestHash !== null ? { requestHash } : {}), ...(item !== undefined ? { item } : {}) } };
 }
 
 /** Returns `r`, keeping its `proof` (the keyholder's signature) to send as the response header. */

@@ -76,7 +76,7 @@ import type { Context, VersionRef } from './schemas.js';
 import { openCheckpointSigner, type DirectoryState, type KeyholderState, type StateFile } from './state.js';
 import { buildDirectoryState, checkConsistent, checkExtends, directoryHeadLogSeed, directorySign, directoryVrf, parseTbs, sameDirectoryKeys } from './directory-keys.js';
 import { UnsealKey } from './unseal-key.js';
-import { VerifiedRequests, bindEncrypt, bindMessage, bindRelease, bindRewrapItem, checkTarget, requestDigest, signedBody, type SignedOp } from './signed-ops.js';
+import { VerifiedRequests, bindEncrypt, bindMessage, bindRelease, bindRewrapItem, checkTarget, isPlainObject, requestDigest, sameContext, signedBody, type SignedOp } from './signed-ops.js';
 import { VersionCache } from './version-cache.js';
 import { Unsealer } from './unsealer.js';
 import { RekeyAttempt } from './rekey.js';
@@ -258,9 +258,6 @@ export const AUDIT_EVENT_OPS: Readonly<Record<KeyOp, readonly string[]>> = Objec
 
 type EventObject = Readonly<Record<string, unknown>>;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null);
-
 const badEvent = (field: string, message: string) => new KeyholderProtocolError('KW_INVALID_ARGUMENT', message, { details: { field } });
 
 /** Parses an event: strict UTF-8, a JSON object, in RFC 8785 canonical form (so its bytes are the leaf's). */
@@ -360,13 +357,6 @@ const REDACT_PREFIX = utf8.encode(REDACT_LABEL);
 
 const b64u = toBase64url;
 const refOf = (v: StoredVersion): VersionRef => ({ ns: v.ns, key: v.key, version: v.version, type: v.type });
-
-function sameContext(a: unknown, b: Context): boolean {
-  if (!isPlainObject(a)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && kb.every((k) => Object.hasOwn(a, k) && a[k] === b[k]);
-}
 
 /** Any thrown value as a protocol error (typed errors keep their code). */
 export function toProtocolError(e: unknown): KeyholderProtocolError {

@@ -26,7 +26,8 @@ import { canonicalJson } from './canonical-json.js';
 import { KeyholderProtocolError } from './protocol.js';
 import type { Context } from './schemas.js';
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+/** A JSON object as JSON.parse makes it (no arrays, no class instances). */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null);
 
 const mismatch = (field: string, what: string) =>

@@ -40,7 +40,7 @@ import { signedRequestOf } from './data.js';
 import { ApiError, toHttpError } from '../errors.js';
 import { decide } from '../policy.js';
 import { checkReleasePolicy, loadReleasePolicy, releasePolicyMetaKey } from '../release-policy.js';
-import { keyholderProofHook, proofParamOf, withKeyholderProof } from '../keyholder-proof.js';
+import { keyholderProofHook, proofParamOf, requestHashHex, withKeyholderProof } from '../keyholder-proof.js';
 import { guarded, policiesOf, requireKey, requireVersion } from './common.js';
 
 const Params = z.strictObject({ ns: NsParam, name: NsParam });
@@ -309,7 +309,7 @@ export function attestRoutes(app: App, input: AttestSettingsInput = {}): void {
           nonce: body.nonce, recipient: body.recipient, platform,
           policy: policy.text, policyHash: policy.hash, context: body.context, ...(signed ? { request: signed } : {}),
           // Keyward-Keyholder-Proof: 1 — a keyholder run apart signs the release, bound to the nonce (api/keyholder-proof.ts).
-          ...proofParamOf(req),
+          ...proofParamOf(req, requestHashHex(req.headers)),
         });
         withKeyholderProof(req, out);
         return { result: out, leaf: out.leaf };

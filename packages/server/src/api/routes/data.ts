@@ -26,9 +26,8 @@ import { HpkeRecipient, inspect, type KemType } from '@keyward/core';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MAX_OPEN_HEADER_BYTES } from '../../keyholder/protocol.js';
-import { requestHashOf } from '../../keyholder/service.js';
 import { KEYHOLDER_PROOF_REQUEST_HEADER } from '../../keyholder/response-signing.js';
-import { keyholderProofHook, proofParamOf, setKeyholderProofs, withKeyholderProof } from '../keyholder-proof.js';
+import { keyholderProofHook, proofParamOf, requestHashHex, setKeyholderProofs, withKeyholderProof } from '../keyholder-proof.js';
 import type { KeyRow, KeyVersionRow } from '../../store/index.js';
 import { ContextSchema, NsParam, b64uString, type App } from '../app.js';
 import { b64u } from '../audit-pipe.js';
@@ -78,18 +77,16 @@ export function dataRoutes(app: App): void {
   const replay = new MemoryReplayCache({ maxEntries: 100_000 });
   // The keyholder's signature over a result (asked for with Keyward-Keyholder-Proof), returned as a header.
   keyholderProofHook(app.fastify);
-  const withProof = withKeyholderProof;
 
   /** Token, device key, policy, audit; `run` gets the version to use, the relayed request and the event. */
   async function dataOp<T>(
     op: Operation, req: FastifyRequest, raw: Uint8Array, params: { ns: string; name: string },
     opts: { context?: Record<string, string>; version?: number; decrypting?: boolean; verifyHere?: boolean; recipient?: string },
     /** Sends its one keyholder op before its first await (the audit pipe pipelines them: recordOp `ordered`). */
-    run: (a: { key: KeyRow; version: KeyVersionRow & { wrapped: Uint8Array }; request: ReturnType<typeof signedRequestOf> & { device: { keyId: string; principal: string; publicKey: Uint8Array } }; eventB64: string }) => Promise<{ result: T; leaf: number }>,
+    run: (a: { key: KeyRow; version: KeyVersionRow & { wrapped: Uint8Array }; request: ReturnType<typeof signedRequestOf> & { device: { keyId: string; principal: string; publicKey: Uint8Array } }; requestHash: string | null; eventB64: string }) => Promise<{ result: T; leaf: number }>,
   ): Promise<T> {
     const signed = signedRequestOf(req, raw);
-    let requestHash: string | null = null;
-    try { requestHash = Buffer.from(requestHashOf(signed.headers)).toString('hex'); } catch { /* unsigned: refused below */ }
+    const requestHash = requestHashHex(signed.headers); // null when unsigned: refused below
     const k0 = await ctx.store.getKey(params.ns, params.name);
     const target = opts.version ?? k0?.latestVersion;
     // A node whose keyholder has not yet taken another node's newest signed policy is refused by it (KW_POLICY_DENIED):
@@ -111,7 +108,7 @@ export function dataRoutes(app: App): void {
       // Its nonce is recorded with the event (shared by every node): a replay to another node is refused.
       const nonce = requestNonceOf(req.headers['signature-input']) ?? undefined;
       return ctx.audit.recordOp({ ...event, outcome: 'allowed' }, (ev) =>
-        run({ key, version, request: { ...signed, device: deviceRecord }, eventB64: ev.b64 }), { ...(nonce ? { nonce } : {}), ordered: true });
+        run({ key, version, request: { ...signed, device: deviceRecord }, requestHash, eventB64: ev.b64 }), { ...(nonce ? { nonce } : {}), ordered: true });
     }));
   }
 
@@ -124,7 +121,7 @@ export function dataRoutes(app: App): void {
     params: Params, body: z.strictObject({ recipient: Recipient, context: ContextSchema.default({}), plaintext: z.literal(false).optional() }),
     response: z.strictObject({ key: z.string(), version: z.int(), wrapped: z.string(), sealed: z.string() }),
   }, ({ params, body, req, raw }) => dataOp('datakey', req, raw, params, { context: body.context, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
-    const r = withProof(req, await ctx.keyholder.call('datakey', { event: eventB64, version: storedOf(key, version), context: body.context, recipient: body.recipient, request: wireRequest(request) }));
+    const r = withKeyholderProof(req, await ctx.keyholder.call('datakey', { event: eventB64, version: storedOf(key, version), context: body.context, recipient: body.recipient, request: wireRequest(request) }));
     return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, wrapped: r.wrapped, sealed: r.sealed }, leaf: r.leaf };
   }));
 
@@ -132,7 +129,7 @@ export function dataRoutes(app: App): void {
     method: 'POST', url: '/v1/data/:ns/:name/unwrap', summary: 'Unwrap a data key and seal it to the recipient in the signed body', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ version: Version, wrapped: b64uString(4096), context: ContextSchema.default({}), recipient: Recipient }), response: Sealed,
   }, ({ params, body, req, raw }) => dataOp('unwrap', req, raw, params, { context: body.context, version: body.version, decrypting: true, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
-    const r = withProof(req, await ctx.keyholder.call('unwrap', { event: eventB64, version: storedOf(key, version), context: body.context, wrapped: body.wrapped, recipient: body.recipient, request: wireRequest(request) }));
+    const r = withKeyholderProof(req, await ctx.keyholder.call('unwrap', { event: eventB64, version: storedOf(key, version), context: body.context, wrapped: body.wrapped, recipient: body.recipient, request: wireRequest(request) }));
     return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
   }));
 
@@ -143,7 +140,7 @@ export function dataRoutes(app: App): void {
     const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.ciphertext);
     if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'ciphertext must start with kw:v<N>:');
     return dataOp('decrypt', req, raw, params, { context: body.context, version: Number(m[1]), decrypting: true, recipient: body.recipient }, async ({ key, version, request, eventB64 }) => {
-      const r = withProof(req, await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) }));
+      const r = withKeyholderProof(req, await ctx.keyholder.call('decrypt', { event: eventB64, version: storedOf(key, version), context: body.context, ciphertext: body.ciphertext, recipient: body.recipient, request: wireRequest(request) }));
       return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
     });
   });
@@ -176,7 +173,7 @@ export function dataRoutes(app: App): void {
     const context = Object.fromEntries(d.context);
     const version = body.version ?? (await versionForHeader(params.ns, params.name, d.stanzas.flatMap((st) => (st.keyId ? [st.keyId] : []))));
     return dataOp('open', req, raw, params, { context, ...(version !== undefined ? { version } : {}), decrypting: true, recipient: body.recipient }, async ({ key, version: v, request, eventB64 }) => {
-      const r = withProof(req, await ctx.keyholder.call('open', { event: eventB64, version: storedOf(key, v), header: body.header, context, recipient: body.recipient, request: wireRequest(request) }));
+      const r = withKeyholderProof(req, await ctx.keyholder.call('open', { event: eventB64, version: storedOf(key, v), header: body.header, context, recipient: body.recipient, request: wireRequest(request) }));
       return { result: { key: `${key.ns}/${key.name}`, version: r.ref.version, sealed: r.sealed }, leaf: r.leaf };
     });
   });
@@ -184,18 +181,18 @@ export function dataRoutes(app: App): void {
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/encrypt', summary: 'Encrypt up to 4 KiB under the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ plaintext: b64uString(4096), context: ContextSchema.default({}) }), response: z.strictObject({ ciphertext: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('encrypt', req, raw, params, { context: body.context }, async ({ key, version, request, eventB64 }) => {
-    const r = await ctx.keyholder.call('encrypt', { event: eventB64, version: storedOf(key, version), context: body.context, plaintext: body.plaintext, request: wireRequest(request), ...proofParamOf(req) });
-    withProof(req, r);
+  }, ({ params, body, req, raw }) => dataOp('encrypt', req, raw, params, { context: body.context }, async ({ key, version, request, requestHash, eventB64 }) => {
+    const r = await ctx.keyholder.call('encrypt', { event: eventB64, version: storedOf(key, version), context: body.context, plaintext: body.plaintext, request: wireRequest(request), ...proofParamOf(req, requestHash) });
+    withKeyholderProof(req, r);
     return { result: { ciphertext: r.ciphertext }, leaf: r.leaf };
   }));
 
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/sign', summary: 'Sign a message with the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ signature: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('sign', req, raw, params, {}, async ({ key, version, request, eventB64 }) => {
-    const r = await ctx.keyholder.call('sign', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req) });
-    withProof(req, r);
+  }, ({ params, body, req, raw }) => dataOp('sign', req, raw, params, {}, async ({ key, version, request, requestHash, eventB64 }) => {
+    const r = await ctx.keyholder.call('sign', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req, requestHash) });
+    withKeyholderProof(req, r);
     return { result: { signature: r.signature }, leaf: r.leaf };
   }));
 
@@ -205,8 +202,8 @@ export function dataRoutes(app: App): void {
   }, ({ params, body, req, raw }) => {
     const m = /^kw:v([1-9][0-9]{0,9}):/.exec(body.signature);
     if (!m) throw new ApiError('KW_INVALID_ARGUMENT', 'signature must start with kw:v<N>:');
-    return dataOp('verify', req, raw, params, { version: Number(m[1]), decrypting: true, verifyHere: true }, async ({ key, version, eventB64 }) => {
-      const r = withProof(req, await ctx.keyholder.call('verify', { event: eventB64, version: storedOf(key, version), message: body.message, signature: body.signature, ...proofParamOf(req) }));
+    return dataOp('verify', req, raw, params, { version: Number(m[1]), decrypting: true, verifyHere: true }, async ({ key, version, requestHash, eventB64 }) => {
+      const r = withKeyholderProof(req, await ctx.keyholder.call('verify', { event: eventB64, version: storedOf(key, version), message: body.message, signature: body.signature, ...proofParamOf(req, requestHash) }));
       return { result: { valid: r.valid }, leaf: r.leaf };
     });
   });
@@ -214,9 +211,9 @@ export function dataRoutes(app: App): void {
   app.route({
     method: 'POST', url: '/v1/data/:ns/:name/mac', summary: 'HMAC-SHA256 a message with the latest version', tag: 'data', auth: 'signed',
     params: Params, body: z.strictObject({ message: b64uString(64 * 1024) }), response: z.strictObject({ mac: z.string() }),
-  }, ({ params, body, req, raw }) => dataOp('mac', req, raw, params, {}, async ({ key, version, request, eventB64 }) => {
-    const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req) });
-    withProof(req, r);
+  }, ({ params, body, req, raw }) => dataOp('mac', req, raw, params, {}, async ({ key, version, request, requestHash, eventB64 }) => {
+    const r = await ctx.keyholder.call('mac', { event: eventB64, version: storedOf(key, version), message: body.message, request: wireRequest(request), ...proofParamOf(req, requestHash) });
+    withKeyholderProof(req, r);
     return { result: { mac: r.mac! }, leaf: r.leaf };
   }));
 
@@ -229,8 +226,7 @@ export function dataRoutes(app: App): void {
     response: z.strictObject({ items: z.array(z.strictObject({ version: z.int(), wrapped: z.string() })) }),
   }, async ({ params, body, req, raw }) => {
     const signed = signedRequestOf(req, raw);
-    let requestHash: string | null = null;
-    try { requestHash = Buffer.from(requestHashOf(signed.headers)).toString('hex'); } catch { /* unsigned: refused below */ }
+    const requestHash = requestHashHex(signed.headers); // null when unsigned: refused below
     const keyRef = `${params.ns}/${params.name}`;
     // As `guarded`, but the policy must grant rewrap for every item's context; a denial is audited once and nothing runs.
     const who = await app.principal(req);
@@ -271,7 +267,7 @@ export function dataRoutes(app: App): void {
             const r = await ctx.audit.recordOp(
               { ...event, target: { key: params.name, version: it.version }, outcome: 'allowed', details: { to_version: to.version, item: i, items: body.items.length } },
               async (ev) => {
-                const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped, request, ...proofParamOf(req, i) });
+                const k = await ctx.keyholder.call('rewrap', { event: ev.b64, from: storedOf(key, from.get(it.version)!), to: storedOf(key, to), context: it.context, wrapped: it.wrapped, request, ...proofParamOf(req, requestHash, i) });
                 itemProofs[i] = k.proof;
                 return { result: { version: k.ref.version, wrapped: k.wrapped }, leaf: k.leaf };
               }, i === 0 && nonce ? { nonce } : {});
