@@ -3,7 +3,7 @@
  * `datakey` requests from C concurrent clients for D seconds per phase,
  * against node A alone, then split over A and B, then over A, B and C. Each
  * node is a real process with its own keyholder
- * (packages/server/test/cluster/node-runner.ts).
+ * (packages/server/test/server-runner.mjs).
  *
  * Per phase it prints ops/s, p50/p99 latency, audit appends/s (growth of
  * `audit_head`) and the per-request costs the node-count estimate is built on:
@@ -31,12 +31,12 @@ const CLIENTS = Number(process.env.KW_BENCH_CLIENTS ?? 16);
 const SECONDS = Number(process.env.KW_BENCH_SECONDS ?? 8);
 const DB = `kw_bench_${randomBytes(6).toString('hex')}`;
 const STORE = (() => { const u = new URL(ADMIN_URL); u.pathname = `/${DB}`; return u.toString(); })();
-const RUNNER = fileURLToPath(new URL('../packages/server/test/cluster/node-runner.ts', import.meta.url));
+const RUNNER = fileURLToPath(new URL('../packages/server/test/server-runner.mjs', import.meta.url));
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 const kids: number[] = [];
 function node(dir: string, init: boolean): Promise<RunnerInfo> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', RUNNER, dir, STORE, ...(init ? ['init'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', RUNNER, dir, '--store', STORE, ...(init ? ['--init'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
   kids.push(child.pid!);
   return new Promise((resolve, reject) => {
     let out = '';

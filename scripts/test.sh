@@ -7,10 +7,15 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 # npm ci installs exactly the lockfile; its `prepare` hook builds the packages.
 npm ci --no-audit --no-fund
-npm run typecheck
-npm run lint
+# Both are single-threaded and type-check the whole tree: run them side by side.
+npm run typecheck & typecheck=$!
+npm run lint & lint=$!
+wait "$typecheck"
+wait "$lint"
 
 # Node 20's test runner takes no globs: list the files.
 mapfile -t files < <(find packages -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
 echo "running ${#files[@]} test files"
+# dist/ was just built from this tree: tests start the built CLI and keyholder (packages/server/test/built.ts).
+export KEYWARD_RUN_BUILT=1
 node --conditions=source --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"

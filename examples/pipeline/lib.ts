@@ -22,9 +22,10 @@ export interface Creds { addresses: string[]; token: string; keyId: string; seed
 
 export interface KeyService { url: string; admin(method: string, path: string, body?: unknown): Promise<unknown>; logs(): string; stop(): Promise<void> }
 
+/** `keyward server --dev`: the built binary (`npm ci` builds it). */
 export async function startKeyService(): Promise<KeyService> {
   const root = `kw_${randomBytes(32).toString('base64url')}`;
-  const child: ChildProcess = spawn(process.execPath, [...NODE_ARGS, join(REPO, 'packages/integrations/test/fixtures/keyward-cli.mjs'), 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
+  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'packages/cli/bin/keyward.js'), 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
     cwd: REPO, env: { ...process.env, KEYWARD_DEV_ROOT_TOKEN: root, KEYWARD_DIRECTORY: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];

@@ -11,14 +11,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { HpkeIdentity } from '@keyward/core';
 import { formatVerifierKey } from '@keyward/tlog';
 import { startServer, type RunningServer } from '@keyward/server';
 import { enrollAdmin, unsealAll } from '../../server/test/api/helpers.js';
+import { CLI_ARGS } from '../../server/test/built.js';
 import { tempDir } from './helpers.js';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const t = tempDir();
 let s: RunningServer;
 const tokenFile = t.path('admin.token');
@@ -31,9 +30,8 @@ function kw(args: readonly string[], opts: { stdin?: Uint8Array | string; env?: 
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS' && !k.startsWith('KEYWARD_')) env[k] = v;
   Object.assign(env, { KEYWARD_ADDR: s.url, KEYWARD_TOKEN_FILE: tokenFile }, opts.env ?? {});
-  const code = `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1));`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', code, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });

@@ -12,14 +12,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable } from 'node:stream';
 import { startServer, type RunningServer } from '@keyward/server';
 import { main } from '../src/main.js';
 import type { Io } from '../src/lib/io.js';
+import { CLI_ARGS } from '../../server/test/built.js';
 
 const ROOT = `kw_${'A'.repeat(43)}`;
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 interface Result { code: number | null; out: string; err: string }
 
@@ -36,10 +35,10 @@ async function kw(args: readonly string[], env: Record<string, string>, input = 
   return { code, out: Buffer.concat(o).toString('utf8'), err: Buffer.concat(e).toString('utf8') };
 }
 
-/** `keyward ARGS` from source in a child process, as a user runs it. */
+/** `keyward ARGS` in a child process, as a user runs it (built or from source: server/test/built.ts). */
 function kwProcess(args: readonly string[], env: Record<string, string>, input = ''): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '-e', `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1));`, ...args], {
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
       env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

@@ -2,7 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../src/commands/index.js';
+import { parseArgs } from '../src/lib/args.js';
 import { SERVICE_NAMES } from '../src/commands/server/kms.js';
 import { plainSealOrOpen } from '../src/main.js';
 import { fails, kw, ok, tempDir } from './helpers.js';
@@ -106,8 +109,7 @@ void test('the seal/open fast path defers to the kms wrappers on every key-servi
   assert.equal(await plainSealOrOpen(['keygen']), null);
 });
 
-void test('an operand pattern keeps id-shaped words that begin with "-" as operands, and only those', async () => {
-  const { parseArgs } = await import('../src/lib/args.js');
+void test('an operand pattern keeps id-shaped words that begin with "-" as operands, and only those', () => {
   const spec = { out: { type: 'string', short: 'o', help: 'o' }, yes: { type: 'boolean', short: 'y', help: 'y' } } as const;
   const id = `-y${'A'.repeat(41)}`;
   const r = parseArgs([id, '-o', '-', '-y'], spec, 't', /^[A-Za-z0-9_-]{43}$/);
@@ -118,4 +120,26 @@ void test('an operand pattern keeps id-shaped words that begin with "-" as opera
   assert.throws(() => parseArgs([id], spec, 't'), /unknown option "-A"/);
   // A shorter dashed word is still an option.
   assert.throws(() => parseArgs(['-yA'], spec, 't', /^[A-Za-z0-9_-]{43}$/), /unknown option "-A"/);
+});
+
+void test('start-up cost: what every command loads (main → the command table) imports neither zod nor semver (doctor loads them when it runs)', () => {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    // Static imports only (`import … from '…'`, `import '…'`, `export … from '…'`), not `import('…')`.
+    for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s(?:[^;]*?\sfrom\s+)?'([^']+)'/gms)) {
+      const spec = m[1]!;
+      if (/^import\s+type\s/.test(m[0])) continue;
+      if (spec.startsWith('.')) visit(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+      else bare.add(spec);
+    }
+  };
+  const src = fileURLToPath(new URL('../src/', import.meta.url));
+  visit(`${src}main.ts`);
+  visit(`${src}commands/index.ts`);
+  assert.ok(seen.has(`${src}commands/doctor.ts`) && seen.size > 40, 'the walk follows the command table');
+  for (const heavy of ['zod', 'semver']) assert.ok(![...bare].some((b) => b === heavy || b.startsWith(`${heavy}/`)), `${heavy} is imported statically by the command table`);
+  assert.ok(![...seen].some((f) => f.startsWith(`${src}doctor/`)), 'a doctor check module is imported statically');
 });

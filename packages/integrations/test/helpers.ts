@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { DataKeyCache, KeywardHttpClient, KmsKeyService } from '@keyward/client';
 import { HpkeIdentity } from '@keyward/core';
 import pg from 'pg';
+import { CLI_ARGS } from '../../server/test/built.js';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(HERE, '../../..');
@@ -54,7 +55,7 @@ export interface KeyService {
 /** A `keyward server --dev` process; `env` adds to its environment (e.g. KEYWARD_DIRECTORY=1). */
 export async function startKeyService(env: Record<string, string> = {}): Promise<KeyService> {
   const rootToken = `kw_${randomBytes(32).toString('base64url')}`;
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(HERE, 'fixtures/keyward-cli.mjs'), 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
+  const child = spawn(process.execPath, [...CLI_ARGS, 'server', '--dev', '--listen', '127.0.0.1:0', '--json'], {
     cwd: REPO, env: { ...process.env, ...env, KEYWARD_DEV_ROOT_TOKEN: rootToken }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];

@@ -30,7 +30,6 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -41,12 +40,11 @@ import { releaseContext } from '../../src/keyholder/ops/caller.js';
 import { requestHashOf } from '../../src/keyholder/service.js';
 import { openConfiguredStore } from '../../src/store/open.js';
 import { Api, REPO, b64u, isAlive, keyholderChild, killAndWait, readKeyholderState, sleep, unb64u, waitFor, type Device, type Res, type RunnerInfo } from '../crash/helpers.js';
+import { CLI_ARGS, SERVER_RUNNER_ARGS } from '../built.js';
 
 const ADMIN_URL = process.env.KW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB = `kw_cluster_${randomBytes(6).toString('hex')}`;
 const STORE = (() => { const u = new URL(ADMIN_URL); u.pathname = `/${DB}`; return u.toString(); })();
-const RUNNER = fileURLToPath(new URL('./node-runner.ts', import.meta.url));
-const CLI = join(REPO, 'packages/cli/src/main.ts');
 const NS = 'cl';
 
 interface Node { name: string; dir: string; info: RunnerInfo; api: Api; exited: Promise<unknown>; err: () => string }
@@ -54,7 +52,7 @@ const dirs: string[] = [];
 const pids = new Set<number>();
 
 function spawnNode(name: string, dir: string, init: boolean): Promise<Node> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', RUNNER, dir, STORE, ...(init ? ['init'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_RUNNER_ARGS, dir, '--store', STORE, ...(init ? ['--init'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => { err = (err + c).slice(-8000); });
@@ -328,7 +326,7 @@ void describe('three nodes on one PostgreSQL database, one audit log', () => {
     writeFileSync(file, exp.text);
     const keyFile = join(A.dir, 'vkey.txt');
     writeFileSync(keyFile, `${verifierKey}\n`);
-    const v = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, 'audit', 'verify', '--export', file, '--key', keyFile], { cwd: REPO, encoding: 'utf8' });
+    const v = spawnSync(process.execPath, [...CLI_ARGS, 'audit', 'verify', '--export', file, '--key', keyFile], { cwd: REPO, encoding: 'utf8' });
     assert.equal(v.status, 0, `${what}: keyward audit verify: ${v.stdout} ${v.stderr}`);
     // Every acknowledged data key request of either node is in the exported, verified log.
     const requests = new Set(exp.text.split('\n').filter(Boolean).map((l) => { try { return (JSON.parse(l) as { event?: { request?: string }; request?: string }); } catch { return {}; } }).map((x) => x.request ?? x.event?.request).filter((r): r is string => typeof r === 'string'));

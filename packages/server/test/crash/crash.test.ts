@@ -16,7 +16,7 @@
  *   keyholder's key against the checkpoint saved in the previous cycle (no
  *   rollback, no rewrite); the keyholder never signed past the store.
  *
- * The API runs as a real process (runner.ts); its keyholder is its child. When
+ * The API runs as a real process (test/server-runner.mjs); its keyholder is its child. When
  * the API is killed, the test checks whether the keyholder died with it (a
  * later test asserts it does) and kills it if not, so the cycle can go on.
  *

@@ -1,5 +1,5 @@
 /**
- * Helpers for the crash tests: the key service as a real process (runner.ts),
+ * Helpers for the crash tests: the key service as a real process (test/server-runner.mjs),
  * process-tree inspection through /proc, an HTTP client (bearer token and
  * RFC 9421 signed data-plane requests, over real sockets with fetch), unseal,
  * and an audit export read through the API.
@@ -13,9 +13,9 @@ import { signRequest } from '@keyward/client';
 import { exportLog } from '../../src/audit/export.js';
 import { AuditLog, type AuditStorage } from '../../src/audit/log.js';
 import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
+import { SERVER_RUNNER_ARGS } from '../built.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-const RUNNER = fileURLToPath(new URL('./runner.ts', import.meta.url));
 
 export const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 export const unb64u = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'base64url'));
@@ -39,9 +39,9 @@ export interface Runner {
   stderrTail(): string;
 }
 
-/** Spawns runner.ts on `dataDir` and waits for its ready line. */
+/** Spawns test/server-runner.mjs on `dataDir` (initialised on its first start) and waits for its ready line. */
 export function spawnRunner(dataDir: string, timeoutMs = 60_000): Promise<Runner> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', RUNNER, dataDir], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_RUNNER_ARGS, dataDir, '--init', '--checkpoint-ms', '100'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => { err = (err + c).slice(-8000); });

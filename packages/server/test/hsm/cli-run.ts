@@ -1,14 +1,14 @@
 /**
- * Running the real `keyward` CLI (from source) and `keyward server` processes
+ * Running the real `keyward` CLI (built or from source: test/built.ts) and `keyward server` processes
  * in the HSM tests: rewrap, outage under HTTP load, PostgreSQL nodes.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { CLI_ARGS } from '../built.js';
 import { runCliHere } from '../cli-here.js';
 
-const CLI = fileURLToPath(new URL('./kw-cli.mjs', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export interface Run { code: number | null; out: string; err: string }
@@ -21,7 +21,7 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
 
 export function kw(args: string[], extra: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { cwd: REPO, env: childEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: REPO, env: childEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -76,7 +76,7 @@ export class ServerProcess {
 
   static async start(args: string[], extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, 'server', '--listen', `127.0.0.1:${port}`, ...args], {
+    const child = spawn(process.execPath, [...CLI_ARGS, 'server', '--listen', `127.0.0.1:${port}`, ...args], {
       cwd: REPO, env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';

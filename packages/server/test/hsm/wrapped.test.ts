@@ -1,7 +1,7 @@
 /**
  * HSM-wrapped mode end to end, on a private SoftHSM2 token, with the real
- * `keyward` CLI (run from source: the binary for `init`, its `main` in this
- * process for the client commands) and real server and keyholder processes:
+ * `keyward` CLI (the binary for `init` and the server, built or from source as
+ * test/built.ts says; its `main` in this process for the client commands) and real server and keyholder processes:
  * init with the HSM → the server starts unsealed without shares →
  * create/rotate/datakey/unwrap/rewrap/sign → HSM-resident keys (create/rotate/
  * datakey/unwrap/rewrap/encrypt/decrypt/sign/mac in the HSM, marker-only store
@@ -18,9 +18,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { combine } from 'shamir-secret-sharing';
 import { KeywardHttpClient } from '@keyward/client';
@@ -33,51 +31,8 @@ import { decodeShareFile } from '../../src/keyholder/share-file.js';
 import { unwrap } from '../../src/keyholder/wrap.js';
 import { openSqliteStoreReadOnly } from '../../src/store/sqlite-readonly.js';
 import { SOFTHSM_MODULE, softHsm, type SoftHsm } from './softhsm.js';
-import { kwHere } from './cli-run.js';
-
-const CLI = fileURLToPath(new URL('./kw-cli.mjs', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-
-interface Run { code: number | null; out: string; err: string }
-
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS' && !k.startsWith('KEYWARD_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-function kw(args: string[], extra: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { cwd: REPO, env: childEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, out, err }));
-  });
-}
-
-function ok(r: Run): Run {
-  assert.equal(r.code, 0, `exit ${r.code}: ${r.err}`);
-  return r;
-}
-function fails(r: Run, code: string): Run {
-  assert.notEqual(r.code, 0, `expected ${code}, but it succeeded: ${r.out}`);
-  assert.match(r.err, new RegExp(`error\\[${code}\\]`), r.err);
-  return r;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+import { CLI_ARGS } from '../built.js';
+import { childEnv, fails, freePort, kw, kwHere, ok, REPO } from './cli-run.js';
 
 let hsm: SoftHsm;
 let data: string;
@@ -88,7 +43,7 @@ let server: { child: ChildProcess; log: () => string } | null = null;
 async function startServer(pin = pinFile): Promise<void> {
   const port = await freePort();
   addr = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, 'server', '--data', data, '--listen', `127.0.0.1:${port}`, '--hsm-pin-file', pin, '--hsm-retry-ms', '300'], {
+  const child = spawn(process.execPath, [...CLI_ARGS, 'server', '--data', data, '--listen', `127.0.0.1:${port}`, '--hsm-pin-file', pin, '--hsm-retry-ms', '300'], {
     cwd: REPO, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

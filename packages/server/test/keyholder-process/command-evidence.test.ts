@@ -30,6 +30,7 @@ import { TcpTransport } from '../../src/keyholder/tcp-transport.js';
 import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { makeCert, type TestCert } from '../../../attest/test/helpers.js';
+import { KEYHOLDER_ARGS } from '../built.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/nitro-evidence.mjs', import.meta.url));
@@ -72,7 +73,7 @@ void describe('keyholder evidence from a helper program (--evidence command, Nit
     chmodSync(program, 0o755);
     writeFileSync(join(dir, 'api.pub.pem'), apiKey.publicKey.export({ type: 'spki', format: 'pem' }));
     writeFileSync(join(dir, 'api.key.pem'), apiKey.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/server/src/keyholder/process.ts', '--listen', 'tcp:127.0.0.1:0',
+    child = spawn(process.execPath, [...KEYHOLDER_ARGS, '--listen', 'tcp:127.0.0.1:0',
       '--state', join(dir, 'kh', 'keyholder.json'), '--authorized-client', join(dir, 'api.pub.pem'),
       '--evidence', 'command', '--evidence-command', program, '--evidence-platform', 'aws-nitro', '--evidence-timeout-ms', '5000'], {
       cwd: REPO, env: env(), stdio: ['ignore', 'ignore', 'pipe'],

@@ -21,9 +21,9 @@ import type { VersionRef } from '../../src/keyholder/schemas.js';
 import { requestHashOf } from '../../src/keyholder/service.js';
 import { buildInitState, type InitState } from '../../src/keyholder/state.js';
 import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
+import { KEYHOLDER_ARGS } from '../built.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-const ENTRY = 'packages/server/src/keyholder/process.ts';
 
 export const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 export const unb64u = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'base64url'));
@@ -67,10 +67,10 @@ export function newDir(): string {
   return d;
 }
 
-/** Spawns the keyholder (`node --conditions=source --import tsx process.ts`) and waits for its "ready" line. */
+/** Spawns the keyholder (built or from source: test/built.ts) and waits for its "ready" line. */
 export async function startKeyholder(dir: string = newDir(), extraArgs: string[] = []): Promise<Running> {
   const socket = join(dir, 'keyholder.sock');
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', ENTRY, '--socket', socket, ...extraArgs], {
+  const child = spawn(process.execPath, [...KEYHOLDER_ARGS, '--socket', socket, ...extraArgs], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -41,9 +41,9 @@ import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { makeCert, type TestCert } from '../../../attest/test/helpers.js';
 import { b64u, call, enrollAdmin, newDeviceKeys } from '../api/helpers.js';
+import { CLI_ARGS } from '../built.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const CLI_MAIN = join(ROOT, 'packages/cli/src/main.ts');
 const FIXTURE = fileURLToPath(new URL('./fixtures/nitro-evidence.mjs', import.meta.url));
 
 type Tamper = (url: string, res: Response) => Promise<Response> | Response;
@@ -119,8 +119,7 @@ void describe('clients pin a keyholder attested by helper-program evidence (Nitr
     writeFileSync(join(dir, 'api.key.pem'), apiKey.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
     // `keyward keyholder serve --evidence command`, the CLI command itself (from source).
-    cli = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e',
-      `import { main } from ${JSON.stringify(CLI_MAIN)}; process.exitCode = await main(process.argv.slice(1));`,
+    cli = spawn(process.execPath, [...CLI_ARGS,
       'keyholder', 'serve', '--listen', 'tcp:127.0.0.1:0', '--state', join(dir, 'kh', 'keyholder.json'), '--authorized-client', join(dir, 'api.pub.pem'),
       '--evidence', 'command', '--evidence-command', program, '--evidence-platform', 'aws-nitro', '--evidence-timeout-ms', '5000'], {
       cwd: ROOT, env: { ...process.env, KW_TEST_NITRO_FIXTURE: join(dir, 'fixture.json') }, stdio: ['ignore', 'ignore', 'pipe'],

@@ -32,6 +32,7 @@ import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { SoftTpm } from '../../../attest/test/swtpm.js';
 import { b64u, call, enrollAdmin, newDeviceKeys } from '../api/helpers.js';
+import { KEYHOLDER_ARGS } from '../built.js';
 import { REPO } from './helpers.js';
 
 const ADMIN_URL = process.env.KW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -64,7 +65,7 @@ void describe('a client pins the keyholders of two nodes (PostgreSQL, two attest
     const ak = tpm.path(tpm.createAk('khak', 'ecdsa').ctx);
     const chain = join(dir, `ek-chain-${tpm.port}.pem`);
     writeFileSync(chain, tpm.manufacturerCa().issuer);
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/server/src/keyholder/process.ts', '--listen', 'tcp:127.0.0.1:0',
+    const child = spawn(process.execPath, [...KEYHOLDER_ARGS, '--listen', 'tcp:127.0.0.1:0',
       '--state', state, '--authorized-client', join(dir, 'api.pub.pem'), '--evidence', 'tpm2', '--tpm-ak-ctx', ak, '--tpm-pcrs', 'sha256:16', '--tpm-ek-chain', chain], {
       cwd: REPO, env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${tpm.port}` }, stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -36,9 +36,9 @@ import { sealShareForBoot } from '../../src/keyholder/unseal-key.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { SoftTpm } from '../../../attest/test/swtpm.js';
 import { b64u, call, enrollAdmin, newDeviceKeys, newServer, unsealAll } from '../api/helpers.js';
+import { CLI_ARGS } from '../built.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const CLI_MAIN = join(ROOT, 'packages/cli/src/main.ts');
 
 type Tamper = (url: string, res: Response) => Promise<Response> | Response;
 
@@ -103,8 +103,7 @@ void describe('clients pin the keyholder: attested response key, keyholder-signe
     workloadAk = tpm.createAk('wlak', 'ecdsa');
 
     // `keyward keyholder serve`, the CLI command itself (from source).
-    cli = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e',
-      `import { main } from ${JSON.stringify(CLI_MAIN)}; process.exitCode = await main(process.argv.slice(1));`,
+    cli = spawn(process.execPath, [...CLI_ARGS,
       'keyholder', 'serve', '--listen', 'tcp:127.0.0.1:0', '--state', join(dir, 'kh', 'keyholder.json'), '--authorized-client', join(dir, 'api.pub.pem'),
       '--evidence', 'tpm2', '--tpm-ak-ctx', akCtx, '--tpm-pcrs', 'sha256:16', '--tpm-ek-chain', join(dir, 'ek-chain.pem'), '--attest-config', join(dir, 'attest.json')], {
       cwd: ROOT, env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${tpm.port}` }, stdio: ['ignore', 'ignore', 'pipe'],

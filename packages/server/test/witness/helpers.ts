@@ -7,11 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI_ARGS } from '../built.js';
 import { runCliHere } from '../cli-here.js';
 
-export const KEYWARD_SRC = fileURLToPath(new URL('./keyward-src.ts', import.meta.url));
 export const MALICIOUS_LOG = fileURLToPath(new URL('./malicious-log.ts', import.meta.url));
-const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
 
 const dirs: string[] = [];
 process.once('exit', () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -22,10 +21,10 @@ export function tempDir(prefix = 'kw-witness-'): string {
   return d;
 }
 
-/** Runs `keyward ARGS` from source to completion. */
+/** Runs `keyward ARGS` (built or from source: test/built.ts) to completion. */
 export function keyward(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...NODE_ARGS, KEYWARD_SRC, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...CLI_ARGS, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
@@ -60,7 +59,7 @@ export async function startWitnessProcess(opts: { name: string; logKeys: readonl
   const key = opts.keyFile !== undefined ? { keyFile: opts.keyFile, vkey: opts.vkey! } : await newWitnessKey(opts.name, dir);
   const stateDir = opts.stateDir ?? join(dir, 'state');
   const logFiles = opts.logKeys.map((k, i) => { const f = join(dir, `log-${i}.vkey`); writeFileSync(f, `${k}\n`); return f; });
-  const child = spawn(process.execPath, [...NODE_ARGS, KEYWARD_SRC, 'witness', '--key-file', key.keyFile, '--state', stateDir, ...logFiles.flatMap((f) => ['--log', f]), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'witness', '--key-file', key.keyFile, '--state', stateDir, ...logFiles.flatMap((f) => ['--log', f]), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
