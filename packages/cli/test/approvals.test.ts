@@ -74,10 +74,7 @@ const versionState = async (v: number): Promise<string> => {
   return show.versions.find((x) => x.version === v)!.state;
 };
 
-void test('--help for every approvals and quorum command; a key is never an argument', async () => {
-  for (const c of [['approvals', 'approve'], ['approvals', 'enroll-key'], ['quorum', 'set']]) {
-    assert.match(ok(await kw([...c, '--help'])).out, new RegExp(`^keyward ${c.join(' ')} — `), c.join(' '));
-  }
+void test('a key is never an argument; an id that begins with "-" is still the id', async () => {
   fails(await kw(['approvals', 'approve', 'A'.repeat(43), '--key', 'secret', ...tok('bob')], { env: env() }), 'KW_INVALID_ARGUMENT');
   // A request id is base64url and may begin with "-" (1 in 64): it is still the ID, never an option.
   const dashed = `-2${'A'.repeat(41)}`;

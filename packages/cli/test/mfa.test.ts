@@ -45,14 +45,13 @@ function totp(seed: string, step: number): string {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 const stepNow = (): number => Math.floor(Date.now() / 30_000);
-/** Waits until the time step is later than `after` (each code is accepted once per step), leaving a second of margin. */
-async function stepAfter(after: number): Promise<number> {
-  for (;;) {
-    const s = stepNow();
-    const intoStep = Date.now() % 30_000;
-    if (s > after && intoStep < 28_000) return s;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/**
+ * The current time step, once at least `marginMs` of it remain (waits at most that long), so that a code of this
+ * step and one of the step before are both still accepted (one step of drift back) for the next half minute.
+ */
+async function freshStep(marginMs = 10_000): Promise<number> {
+  while (30_000 - (Date.now() % 30_000) < marginMs) await new Promise((r) => setTimeout(r, 250));
+  return stepNow();
 }
 
 function freePort(): Promise<number> {
@@ -109,8 +108,10 @@ void test('mfa enroll totp, activate, list; sensitive commands need --step-up; t
   assert.match(enrolled.secret_base32, /^[A-Z2-7]{32}$/);
   assert.match(enrolled.otpauth_uri, /^otpauth:\/\/totp\//);
   const seed = enrolled.secret_base32;
-  let step = stepNow();
-  writeFileSync(codeFile, `${totp(seed, step)}\n`);
+  // Each code is accepted once per time step, and never a step at or before the last one accepted: activate with
+  // the previous step's code (one step of drift back is accepted), step up with this step's — no waiting for a new step.
+  const step = await freshStep();
+  writeFileSync(codeFile, `${totp(seed, step - 1)}\n`);
   ok(await kw(['mfa', 'activate', enrolled.id, '--code-file', codeFile, '--token-file', aliceFile], { env: env() }));
   assert.match(ok(await kw(['mfa', 'list', '--token-file', aliceFile], { env: env() })).out, new RegExp(`^${enrolled.id}\\ttotp\\tactive\\tphone`, 'm'));
   // MFA is enforced now: the initial admin token has expired.
@@ -127,26 +128,26 @@ void test('mfa enroll totp, activate, list; sensitive commands need --step-up; t
   // A code on the command line is not a thing.
   fails(await kw(['keys', 'destroy', 'app/k', '1', '--yes', '--step-up', '--totp-code', '123456', '--token-file', aliceFile], { env: env() }), 'KW_INVALID_ARGUMENT');
 
-  // With --step-up: the canonical request is shown, the code read from the file, the request done.
-  step = await stepAfter(step);
-  writeFileSync(codeFile, `${totp(seed, step)}\n`);
-  const d = ok(await kw(['keys', 'destroy', 'app/k', '1', '--yes', '--step-up', '--totp-code-file', codeFile, '--token-file', aliceFile], { env: env() }), true);
-  assert.match(d.stderr, /step-up for keys\.destroy/);
-  assert.match(d.stderr, /"path": "\/v1\/keys\/app\/k\/versions\/1\/destroy"/);
-  assert.equal(await versionState(1), 'destroyed');
-  // The same code again (same time step) is a replay.
-  fails(await kw(['keys', 'schedule-deletion', 'app/k', '2', '--step-up', '--totp-code-file', codeFile, '--token-file', aliceFile], { env: env() }), 'KW_MFA_REPLAY');
-  assert.equal(await versionState(2), 'enabled');
-
-  // Recovery codes (behind a step-up), then a recovery code answers one step-up and is spent.
-  step = await stepAfter(step);
+  // A step-up with the TOTP code read from a file: recovery codes.
   writeFileSync(codeFile, `${totp(seed, step)}\n`);
   const codes = ok(await kw(['mfa', 'recovery-codes', '--step-up', '--totp-code-file', codeFile, '--token-file', aliceFile], { env: env() }), true).out.trim().split('\n');
   assert.equal(codes.length, 10);
-  writeFileSync(t.path('recovery.txt'), `${codes[0]}\n`);
-  ok(await kw(['policy', 'put', 'app/p', '--file', t.path('policy.json'), '--step-up', '--recovery-code-file', t.path('recovery.txt'), '--token-file', aliceFile], { env: env() }), true);
-  fails(await kw(['token', 'create', '--principal', 'bob', '--kind', 'person', '--admin', '--step-up', '--recovery-code-file', t.path('recovery.txt'), '--token-file', aliceFile], { env: env() }), 'KW_MFA_INVALID');
-  writeFileSync(t.path('recovery.txt'), `${codes[1]}\n`);
-  const bob = ok(await kw(['token', 'create', '--principal', 'bob', '--kind', 'person', '--admin', '--step-up', '--recovery-code-file', t.path('recovery.txt'), '--token-file', aliceFile], { env: env() }), true);
+  // The same code again (same time step) is a replay, and changes nothing.
+  fails(await kw(['keys', 'schedule-deletion', 'app/k', '2', '--step-up', '--totp-code-file', codeFile, '--token-file', aliceFile], { env: env() }), 'KW_MFA_REPLAY');
+  assert.equal(await versionState(2), 'enabled');
+
+  // With --step-up: the canonical request is shown, the recovery code read from the file, the request done.
+  const recovery = t.path('recovery.txt');
+  writeFileSync(recovery, `${codes[0]}\n`);
+  const d = ok(await kw(['keys', 'destroy', 'app/k', '1', '--yes', '--step-up', '--recovery-code-file', recovery, '--token-file', aliceFile], { env: env() }), true);
+  assert.match(d.stderr, /step-up for keys\.destroy/);
+  assert.match(d.stderr, /"path": "\/v1\/keys\/app\/k\/versions\/1\/destroy"/);
+  assert.equal(await versionState(1), 'destroyed');
+  // A recovery code answers one step-up and is spent.
+  writeFileSync(recovery, `${codes[1]}\n`);
+  ok(await kw(['policy', 'put', 'app/p', '--file', t.path('policy.json'), '--step-up', '--recovery-code-file', recovery, '--token-file', aliceFile], { env: env() }), true);
+  fails(await kw(['token', 'create', '--principal', 'bob', '--kind', 'person', '--admin', '--step-up', '--recovery-code-file', recovery, '--token-file', aliceFile], { env: env() }), 'KW_MFA_INVALID');
+  writeFileSync(recovery, `${codes[2]}\n`);
+  const bob = ok(await kw(['token', 'create', '--principal', 'bob', '--kind', 'person', '--admin', '--step-up', '--recovery-code-file', recovery, '--token-file', aliceFile], { env: env() }), true);
   assert.match(bob.out, /^kw_[A-Za-z0-9_-]{43}$/m);
 });

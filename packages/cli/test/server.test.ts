@@ -233,13 +233,7 @@ void test('server --dev --json: stdout holds only the JSON document; the server 
   }
 });
 
-void test('every server command has --help; usage errors exit 2', async () => {
-  const cmds = [['init'], ['server'], ['unseal'], ['seal-server'], ['status'], ['keys', 'create'], ['keys', 'list'], ['keys', 'show'], ['keys', 'rotate'],
-    ['keys', 'disable-version'], ['keys', 'enable-version'], ['keys', 'schedule-deletion'], ['keys', 'cancel-deletion'], ['keys', 'destroy'],
-    ['token', 'create'], ['token', 'revoke'], ['policy', 'put'], ['policy', 'get'], ['login'], ['audit', 'export'], ['audit', 'verify'],
-    ['keys', 'update'], ['principal', 'list'], ['principal', 'show'], ['principal', 'set-roles'], ['principal', 'disable'], ['signing-key', 'list'], ['signing-key', 'revoke']];
-  for (const c of cmds) assert.match(ok(await kw([...c, '--help'])).out, new RegExp(`^keyward ${c.join(' ')} — `), c.join(' '));
-  assert.match(ok(await kw(['seal', '--help'])).out, /--kms NS\/NAME/);
+void test('server commands: usage errors exit 2', async () => {
   fails(await kw(['init']), 'KW_INVALID_ARGUMENT');
   fails(await kw(['init', '--data', t.path('x'), '--threshold', '9']), 'KW_INVALID_ARGUMENT');
   fails(await kw(['keys', 'destroy', 'app/orders', '1', '--token-file', tokenFile]), 'KW_INVALID_ARGUMENT'); // needs --yes

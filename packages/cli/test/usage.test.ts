@@ -5,10 +5,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../src/commands/index.js';
+import type { Entry } from '../src/lib/command.js';
 import { parseArgs } from '../src/lib/args.js';
 import { SERVICE_NAMES } from '../src/commands/server/kms.js';
 import { plainSealOrOpen } from '../src/main.js';
 import { fails, kw, ok, tempDir } from './helpers.js';
+import { runCliHere } from './here.js';
 
 const COMMAND_NAMES = ['keygen', 'seal', 'open', 'inspect'];
 
@@ -46,6 +48,32 @@ for (const name of COMMAND_NAMES) {
     fails(await kw([name, '-Z']), 'KW_INVALID_ARGUMENT');
   });
 }
+
+void test('every command and group, at every depth, answers --help (in this process: the spawned binary is covered above)', async () => {
+  let commands = 0;
+  const walk = async (entries: readonly Entry[], path: readonly string[]): Promise<void> => {
+    for (const e of entries) {
+      const p = [...path, e.name];
+      const r = await runCliHere([...p, '--help'], {});
+      assert.equal(r.code, 0, `${p.join(' ')}: ${r.err}`);
+      assert.equal(r.err, '', p.join(' '));
+      if (e.kind === 'group') {
+        assert.match(r.out, new RegExp(`^keyward ${p.join(' ')}\\n`), p.join(' '));
+        for (const sub of e.entries) assert.match(r.out, new RegExp(`^  ${sub.name} +\\S`, 'm'), `${p.join(' ')} lists ${sub.name}`);
+        await walk(e.entries, p);
+      } else {
+        commands++;
+        assert.match(r.out, new RegExp(`^keyward ${p.join(' ')} — \\S`), p.join(' '));
+        assert.match(r.out, /^Usage:$/m, p.join(' '));
+        assert.match(r.out, /^ {2}-h, --help +\S/m, p.join(' '));
+        for (const [flag, spec] of Object.entries(e.flags)) assert.ok(r.out.includes(`--${flag}`) && (!spec.short || r.out.includes(`-${spec.short}, --${flag}`)), `${p.join(' ')} --${flag}`);
+      }
+    }
+  };
+  await walk(COMMANDS, []);
+  assert.ok(commands > 60, `${commands} commands`);
+  assert.match((await runCliHere(['seal', '--help'], {})).out, /--kms NS\/NAME/, 'seal --help is the kms-aware wrapper');
+});
 
 void test('usage errors: unknown command, missing value, value for a boolean, repeated single flags, extra positionals', async () => {
   assert.match(fails(await kw(['frobnicate']), 'KW_INVALID_ARGUMENT').stderr, /unknown command "frobnicate"/);

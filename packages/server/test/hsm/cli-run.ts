@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { CLI_ARGS } from '../built.js';
-import { runCliHere } from '../cli-here.js';
+import { runCliHere } from '../../../cli/test/here.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI_ARGS } from '../built.js';
-import { runCliHere } from '../cli-here.js';
+import { runCliHere } from '../../../cli/test/here.js';
 
 export const MALICIOUS_LOG = fileURLToPath(new URL('./malicious-log.ts', import.meta.url));
 

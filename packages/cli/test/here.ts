@@ -6,7 +6,7 @@
  */
 export async function runCliHere(args: readonly string[], env: Record<string, string | undefined>): Promise<{ code: number; out: string; err: string }> {
   const { PassThrough } = await import('node:stream');
-  const { main } = await import('../../cli/src/main.js');
+  const { main } = await import('../src/main.js');
   const collect = () => {
     const s = new PassThrough();
     let text = '';
