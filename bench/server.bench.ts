@@ -103,11 +103,11 @@ function cpuOf(pid: number | null): number {
   }
 }
 
-/** The keyholder: the API process's child running keyholder/process. */
+/** The keyholder: the API process's child running the keyholder (dist/keyholder.mjs, or keyholder/process from source). */
 function keyholderPid(apiPid: number): number | null {
   try {
     for (const tid of readFileSync(`/proc/${apiPid}/task/${apiPid}/children`, 'utf8').trim().split(/\s+/)) {
-      if (tid && readFileSync(`/proc/${tid}/cmdline`, 'utf8').includes('keyholder/process')) return Number(tid);
+      if (tid && /keyholder\/process\.|keyholder\.mjs/.test(readFileSync(`/proc/${tid}/cmdline`, 'utf8'))) return Number(tid);
     }
   } catch { /* gone */ }
   return null;

@@ -2,7 +2,7 @@
 /**
  * Reproducible keyholder bundle (issue #8; docs/tee.md §Reproducible keyholder builds).
  *
- *   node scripts/build-keyholder.mjs [--out DIR] [--json]     build DIR/keyholder.mjs (default dist-keyholder/)
+ *   node scripts/build-keyholder.mjs [--out DIR] [--json]     build DIR/keyholder.mjs (default packages/server/dist/)
  *   node scripts/build-keyholder.mjs --check [--json]          build twice in fresh directories; exit 1 unless byte-identical
  *
  * One ES module holding the keyholder process (packages/server/src/keyholder/process.ts)
@@ -88,7 +88,8 @@ async function main() {
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   }
-  const m = await buildKeyholder(resolve(values.out ?? join(ROOT, 'dist-keyholder')));
+  // The default is where `npm run build` puts it: the keyholder `keyward server` and `keyward keyholder serve` run.
+  const m = await buildKeyholder(resolve(values.out ?? join(ROOT, 'packages/server/dist')));
   process.stdout.write(values.json ? `${JSON.stringify(m)}\n` : `${m.file}\n  bytes  ${m.bytes}\n  sha256 ${m.sha256}\n  sha384 ${m.sha384}\n  pcr16  ${m.pcr16} (SHA-256 extended into a reset PCR)\n`);
   return 0;
 }

@@ -16,7 +16,7 @@ export const TSX_ARGS = ['--conditions=source', '--import', 'tsx'];
 
 /** Node arguments that run the keyholder process (its own arguments follow). */
 export const KEYHOLDER_ARGS: readonly string[] = RUN_BUILT
-  ? [join(REPO, 'packages/server/dist/keyholder/process.js')]
+  ? [join(REPO, 'packages/server/dist/keyholder.mjs')]
   : [...TSX_ARGS, join(REPO, 'packages/server/src/keyholder/process.ts')];
 
 /** Node arguments that run `keyward` (its arguments follow). */

@@ -2,7 +2,7 @@
  * How to start the keyholder process from another package (`keyward
  * keyholder serve`): the Node arguments of its entry point, as
  * `startServer` spawns it (the TypeScript source under tsx in a source
- * checkout, dist/keyholder/process.js when built), and the directory to run
+ * checkout, the bundle dist/keyholder.mjs when built), and the directory to run
  * it in.
  *
  * @example
@@ -17,7 +17,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export function keyholderEntry(): { args: string[]; cwd: string } {
   const fromSource = import.meta.url.endsWith('.ts');
   return {
-    args: fromSource ? ['--conditions=source', '--import', 'tsx', join(HERE, 'process.ts')] : [join(HERE, 'process.js')],
+    // Built: dist/keyholder.mjs, the reproducible bundle (scripts/build-keyholder.mjs), as `keyward server` runs it.
+    args: fromSource ? ['--conditions=source', '--import', 'tsx', join(HERE, 'process.ts')] : [join(HERE, '..', 'keyholder.mjs')],
     cwd: join(HERE, '..', '..'),
   };
 }

@@ -1,10 +1,10 @@
 /**
  * The keyholder process:
  *
- *   node dist/keyholder/process.js --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]
- *   node dist/keyholder/process.js --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs sha256:16] [--attest-config FILE]
+ *   node dist/keyholder.mjs --socket PATH [--state PATH] [--hsm-pin-fd N] [--hsm-retry-ms MS]
+ *   node dist/keyholder.mjs --listen tcp:HOST:PORT --state PATH --authorized-client FILE --evidence tpm2 --tpm-ak-ctx FILE [--tpm-pcrs sha256:16] [--attest-config FILE]
  *
- *   node dist/keyholder/process.js --listen … --evidence command --evidence-command PATH --evidence-platform aws-nitro [--evidence-timeout-ms MS]
+ *   node dist/keyholder.mjs --listen … --evidence command --evidence-command PATH --evidence-platform aws-nitro [--evidence-timeout-ms MS]
  *
  * The --listen forms run the keyholder apart from the API (in a TEE), inside
  * the attested channel (remote.ts, attested-channel.ts; docs/tee.md).

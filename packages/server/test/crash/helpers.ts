@@ -101,7 +101,7 @@ export function childPids(pid: number): number[] {
 
 /** The keyholder process among the children of the API process `pid`. */
 export function keyholderChild(pid: number): number | null {
-  return childPids(pid).find((c) => cmdline(c).includes('keyholder/process.') && isAlive(c)) ?? null;
+  return childPids(pid).find((c) => /keyholder\/process\.|keyholder\.mjs/.test(cmdline(c)) && isAlive(c)) ?? null;
 }
 
 /** Waits until `pred` holds (polling), or throws after `timeoutMs`. */

@@ -31,6 +31,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { SoftTpm } from '../../../attest/test/swtpm.js';
 // @ts-expect-error -- a plain .mjs script without types
 import { buildKeyholder } from '../../../../scripts/build-keyholder.mjs';
+import { RUN_BUILT } from '../built.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -136,6 +137,18 @@ void describe('enclave-ready keyholder: reproducible bundle, TPM-attested TCP ch
     assert.equal(again.sha256, measurement.sha256);
     assert.ok(readFileSync(again.file).equals(readFileSync(measurement.file)));
     assert.ok(!readFileSync(again.file, 'utf8').includes(ROOT), 'no absolute build paths in the bundle');
+  });
+
+  void test('the keyholder a built `keyward server` starts is this bundle: what runs is what was measured', { skip: !RUN_BUILT && 'needs dist/ (the test command builds it)' }, async () => {
+    const installed = fileURLToPath(new URL('../../dist/keyholder.mjs', import.meta.url));
+    assert.ok(readFileSync(installed).equals(readFileSync(measurement.file)), 'dist/keyholder.mjs is the reproducible bundle of this tree');
+    const s = await startServer({ data: mkdtempSync(join(dir, 'local-')), listen: '127.0.0.1:0', logLevel: 'silent', schedulerMs: 0, keyholderMode: 'dist' });
+    try {
+      await s.keyholderReady();
+      assert.deepEqual(readFileSync(`/proc/${s.keyholderPid()}/cmdline`, 'utf8').split('\0').slice(1, 2), [installed]);
+    } finally {
+      await s.close();
+    }
   });
 
   void test('the API verifies the keyholder (TPM quote, pinned PCR 16 = the bundle), then init, unseal and audit run over the channel; the wire carries only ciphertext', async () => {
