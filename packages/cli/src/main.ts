@@ -7,9 +7,11 @@
  *   2  usage error (error[KW_INVALID_ARGUMENT])
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { groupHelp, type Command, type Entry } from './lib/command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeOf, formatError, isBrokenPipe, toKeywardError, usageError } from './lib/errors.js';
 import { processIo, writeAll, type Io } from './lib/io.js';
+import { cliPackageDir } from './lib/package-dir.js';
 
 export type { Io } from './lib/io.js';
 
@@ -40,9 +42,9 @@ export async function plainSealOrOpen(argv: readonly string[]): Promise<Command 
   return first === 'seal' ? (await import('./commands/seal.js')).seal : (await import('./commands/open.js')).open;
 }
 
-/** The package version, read from package.json (one level above both src/ and dist/). */
+/** The package version, read from its package.json. */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  const pkg = JSON.parse(readFileSync(join(cliPackageDir(), 'package.json'), 'utf8')) as { version?: unknown };
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 

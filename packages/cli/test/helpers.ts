@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../bin/keyward.js', import.meta.url));
-const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const DIST_MAIN = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
 
 export interface Result {
   readonly code: number | null;

@@ -31,8 +31,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createApp, type ApiContext } from './api/app.js';
 import { AuditPipe } from './api/audit-pipe.js';
@@ -68,6 +67,7 @@ import { ServerConfigSchema, ServerStartError, type ServerConfig, type ServerCon
 import { initDataDir, type InitOutcome } from './init.js';
 import type { ShareFile } from './keyholder/custody.js';
 import { KeyholderClient } from './keyholder/client.js';
+import { keyholderEntry } from './keyholder/entry.js';
 import { AttestedTransport, parseClientKey } from './keyholder/attested-channel.js';
 import { TcpTransport } from './keyholder/tcp-transport.js';
 import { tpmChannelVerifier } from './keyholder/tpm-evidence.js';
@@ -80,18 +80,11 @@ import { AUDIT_HMAC_KEY } from './keyholder/service.js';
 import { NodeHeartbeat } from './api/nodes.js';
 
 export const SERVER_VERSION = '0.1.0';
-const HERE = dirname(fileURLToPath(import.meta.url));
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 /**
- * The built keyholder: dist/keyholder.mjs, the one-file bundle `npm run build` makes with
- * scripts/build-keyholder.mjs (the reproducible, measured artifact of docs/tee.md), from dist/ or
- * from src/ (a source checkout that has been built). One module instead of a few hundred: it
- * starts in half the time of dist/keyholder/process.js, and what runs is what was measured.
- */
-const KEYHOLDER_DIST = join(HERE, ...(FROM_SOURCE ? ['..', 'dist'] : []), 'keyholder.mjs');
-/**
- * From source the keyholder runs under tsx, unless KEYWARD_RUN_BUILT=1 (the test command, which
- * builds dist/ just before it runs): a built keyholder starts in half the CPU time.
+ * The built keyholder is dist/keyholder.mjs (keyholder/entry.ts); from source it runs under tsx, unless
+ * KEYWARD_RUN_BUILT=1 (the test command, which builds dist/ just before it runs): a built keyholder
+ * starts in a fraction of the CPU time.
  */
 const DEFAULT_KEYHOLDER_MODE: 'dist' | 'source' = FROM_SOURCE && process.env.KEYWARD_RUN_BUILT !== '1' ? 'source' : 'dist';
 
@@ -178,12 +171,10 @@ interface KeyholderHsm { readonly pin: string; readonly retryMs?: number }
 
 function spawnKeyholder(sup: Supervisor, socket: string, mode: 'dist' | 'source', log: (msg: string, f?: object) => void, onRestart: () => void, hsm: KeyholderHsm | null = null, extraEnv: Readonly<Record<string, string>> = {}): void {
   const hsmArgs = hsm ? ['--hsm-pin-fd', '3', ...(hsm.retryMs !== undefined ? ['--hsm-retry-ms', String(hsm.retryMs)] : [])] : [];
-  const args = mode === 'source'
-    ? ['--conditions=source', '--import', 'tsx', join(HERE, 'keyholder', 'process.ts'), '--socket', socket, ...hsmArgs]
-    : [KEYHOLDER_DIST, '--socket', socket, ...hsmArgs];
+  const entry = keyholderEntry(mode);
   const env = { ...process.env, ...extraEnv };
   delete env.KEYWARD_HSM_PIN;
-  const child = spawn(process.execPath, args, { cwd: join(HERE, '..'), env, stdio: hsm ? ['ignore', 'ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...entry.args, '--socket', socket, ...hsmArgs], { cwd: entry.cwd, env, stdio: hsm ? ['ignore', 'ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
   if (hsm) {
     const pipe = child.stdio[3] as NodeJS.WritableStream & { on(ev: 'error', f: () => void): void };
     pipe.on('error', () => undefined); // a keyholder that exits early: its own log says why

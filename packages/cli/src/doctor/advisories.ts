@@ -6,11 +6,14 @@
  * newer list of the same shape.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import semver from 'semver';
 import { z } from 'zod';
 import { fail } from '../lib/errors.js';
+import { cliPackageDir } from '../lib/package-dir.js';
 
-export const BUNDLED_ADVISORIES = new URL('../../data/advisories.json', import.meta.url);
+/** The advisory list shipped in the package's data/. */
+export const bundledAdvisories = (): string => join(cliPackageDir(), 'data', 'advisories.json');
 
 const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)), 'must be a real date');
 const Version = z.string().refine((s) => semver.valid(s) !== null, 'must be a semver version');
@@ -45,15 +48,15 @@ export type AdvisoryList = z.infer<typeof AdvisoryListSchema>;
 export type Advisory = AdvisoryList['advisories'][number];
 
 /** Loads and validates an advisory list (the bundled one by default). KW_INVALID_ARGUMENT when it is not a valid list. */
-export function loadAdvisories(file: string | URL = BUNDLED_ADVISORIES): AdvisoryList {
+export function loadAdvisories(file: string = bundledAdvisories()): AdvisoryList {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    fail(e instanceof SyntaxError ? 'KW_INVALID_ARGUMENT' : 'KW_IO', `cannot read the advisory list '${String(file)}'${e instanceof SyntaxError ? ': not JSON' : ''}`, e);
+    fail(e instanceof SyntaxError ? 'KW_INVALID_ARGUMENT' : 'KW_IO', `cannot read the advisory list '${file}'${e instanceof SyntaxError ? ': not JSON' : ''}`, e);
   }
   const r = AdvisoryListSchema.safeParse(raw);
-  if (!r.success) fail('KW_INVALID_ARGUMENT', `the advisory list '${String(file)}' is invalid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success) fail('KW_INVALID_ARGUMENT', `the advisory list '${file}' is invalid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return r.data;
 }
 

@@ -37,6 +37,7 @@ import {
 } from './console-session.js';
 import { SecondFactorAnswer, SecondFactorChallengeView, activeSecondFactors, checkSecondFactor, newSignInChallenge, recordSecondFactorFailure, type VerifiedSecondFactor } from './console-mfa.js';
 import { ApiError } from './errors.js';
+import { serverPackageDir } from '../keyholder/entry.js';
 
 /** Default and longest console session, seconds (a session never outlives the token that signed in). */
 export const SESSION_TTL_DEFAULT_S = 8 * 3600;
@@ -72,7 +73,8 @@ interface Asset { readonly body: Buffer; readonly type: string; readonly immutab
 /** The built console (`@keyward/console`'s dist), or null when it is not built. */
 export function consoleDistDir(): string | null {
   try {
-    const pkg = createRequire(import.meta.url).resolve('@keyward/console/package.json');
+    // Resolved from the server package (a dependency of it), wherever this code runs from (keyholder/entry.ts).
+    const pkg = createRequire(join(serverPackageDir(), 'package.json')).resolve('@keyward/console/package.json');
     const dist = join(dirname(pkg), 'dist');
     return statSync(join(dist, 'index.html')).isFile() ? dist : null;
   } catch {

@@ -1,24 +1,30 @@
 /**
- * How to start the keyholder process from another package (`keyward
- * keyholder serve`): the Node arguments of its entry point, as
- * `startServer` spawns it (the TypeScript source under tsx in a source
- * checkout, the bundle dist/keyholder.mjs when built), and the directory to run
- * it in.
+ * How to start the keyholder process, for `startServer` and for `keyward
+ * keyholder serve`: the Node arguments of its entry point and the directory
+ * to run it in. Built, it is `dist/keyholder.mjs`, the reproducible one-file
+ * bundle of scripts/build-keyholder.mjs (what docs/tee.md measures); in a
+ * source checkout, `mode: 'source'` runs the TypeScript under tsx.
+ *
+ * The package is found by its name, not relative to this module, so this
+ * holds wherever the server's code runs from: src/, dist/, or bundled into
+ * the `keyward` CLI (scripts/build-cli.mjs).
  *
  * @example
  * const { args, cwd } = keyholderEntry();
  * spawn(process.execPath, [...args, '--listen', 'tcp:0.0.0.0:7300', …], { cwd });
  */
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+/** The directory of the installed @keyward/server package (package.json, dist/, src/ in a checkout). */
+export function serverPackageDir(): string {
+  return dirname(createRequire(import.meta.url).resolve('@keyward/server/package.json'));
+}
 
-export function keyholderEntry(): { args: string[]; cwd: string } {
-  const fromSource = import.meta.url.endsWith('.ts');
+export function keyholderEntry(mode: 'dist' | 'source' = import.meta.url.endsWith('.ts') ? 'source' : 'dist'): { args: string[]; cwd: string } {
+  const dir = serverPackageDir();
   return {
-    // Built: dist/keyholder.mjs, the reproducible bundle (scripts/build-keyholder.mjs), as `keyward server` runs it.
-    args: fromSource ? ['--conditions=source', '--import', 'tsx', join(HERE, 'process.ts')] : [join(HERE, '..', 'keyholder.mjs')],
-    cwd: join(HERE, '..', '..'),
+    args: mode === 'source' ? ['--conditions=source', '--import', 'tsx', join(dir, 'src', 'keyholder', 'process.ts')] : [join(dir, 'dist', 'keyholder.mjs')],
+    cwd: dir,
   };
 }
