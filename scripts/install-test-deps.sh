@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests use, only when they are missing:
 #   age (age interop tests), chromium (browser tests), softhsm2 and opensc
-#   (HSM tests), swtpm, swtpm-tools, tpm2-tools and openssl (attestation tests), and a PostgreSQL server
+#   (HSM tests), swtpm, swtpm-tools, tpm2-tools and openssl (attestation tests), ccache
+#   (native addon builds, see scripts/test.sh), and a PostgreSQL server
 #   on 127.0.0.1:5432 with trust authentication (store tests) when nothing
 #   answers there.
 # Needs root (or sudo) and Debian's package repositories.
@@ -19,6 +20,9 @@ command -v swtpm >/dev/null 2>&1 || need+=(swtpm)
 command -v swtpm_setup >/dev/null 2>&1 && command -v swtpm_localca >/dev/null 2>&1 || need+=(swtpm-tools)
 command -v tpm2_quote >/dev/null 2>&1 && command -v tpm2_checkquote >/dev/null 2>&1 || need+=(tpm2-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# ccache: where better-sqlite3's prebuilt binary cannot be downloaded, npm ci compiles SQLite
+# (~90 s); through ccache (scripts/test.sh) a later run on the same machine reuses the objects.
+command -v ccache >/dev/null 2>&1 || need+=(ccache)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${need[*]}"

@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
+# Native addons compile through ccache: better-sqlite3 builds SQLite from source when its prebuilt
+# binary cannot be downloaded (~90 s of the install); a second run on this machine reuses the objects.
+# CCACHE_BASEDIR makes the cache independent of where the checkout is.
+if command -v ccache >/dev/null 2>&1; then
+  export CC="ccache ${CC:-cc}" CXX="ccache ${CXX:-g++}" CCACHE_BASEDIR="$PWD"
+fi
 # npm ci installs exactly the lockfile; its `prepare` hook builds the packages.
 npm ci --no-audit --no-fund
 # Both are single-threaded and type-check the whole tree: run them side by side.
