@@ -143,19 +143,24 @@ export async function adoptChange(app: App, tx: StoreTx, p: { request: JsonValue
 
 /**
  * Runs a data-plane keyholder call; if this node's keyholder refuses it on
- * its signed policy (KW_POLICY_DENIED) while another node has already
+ * its signed policy (KW_POLICY_DENIED), possibly because another node has
  * adopted a newer snapshot, syncs (governanceHead) and tries once more. The
  * keyholder decides before it spends the request's nonce and appends nothing
  * on a refusal, so the same call can be sent again.
+ *
+ * Always once more, not only when this sync moved the keyholder's head: the
+ * once-a-second sync (server.ts) or another request may have synced it
+ * between the refusal and this check, and comparing heads then returned a
+ * refusal the snapshot in force no longer makes. A refusal under the newest
+ * snapshot costs one more keyholder call; the API refuses what its own
+ * policy check denies before the keyholder is asked.
  */
 export async function withGovernance<T>(app: App, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
     if ((e as { code?: unknown }).code !== 'KW_POLICY_DENIED') throw e;
-    const before = (await app.ctx.keyholder.call('governance-head', {})).seq;
-    const after = (await governanceHead(app))?.seq ?? null;
-    if (after === before) throw e;
+    await governanceHead(app);
     return call();
   }
 }

@@ -34,6 +34,7 @@ const DB = `kw_test_${randomBytes(6).toString('hex')}`;
 const policy = (extra: object[]) => ({ grants: [{ roles: ['worker'], operations: ['datakey'], keys: ['app/data'] }, ...extra] });
 const rewrapFor = (tenant: string) => ({ roles: ['worker'], operations: ['rewrap'], keys: ['app/data'], context: { tenant } });
 const ENCRYPT = { roles: ['worker'], operations: ['encrypt'], keys: ['app/data'] };
+const OTHER = { roles: ['worker'], operations: ['datakey'], keys: ['app/other'] };
 
 void describe('signed policy on two nodes: a lagging keyholder is synced and the request retried', () => {
   let pgAdmin: pg.Client;
@@ -47,6 +48,9 @@ void describe('signed policy on two nodes: a lagging keyholder is synced and the
   let lagging = false;
   /** Data-plane ops B's keyholder refused on its signed policy. */
   const refused: string[] = [];
+  /** When set, B's keyholder takes this snapshot right after a refusal: B's 1 s sync timer landing in that window. */
+  let syncOnRefusal: { snapshot: string; signature: string } | null = null;
+  let recipient = '';
 
   const head = async (s: RunningServer) => (await s.keyholder.call('governance-head', {})).hash;
   /** A adopts `doc` as the worker policy while B's keyholder is held at its current snapshot; B's API then reads the new row. */
@@ -71,7 +75,7 @@ void describe('signed policy on two nodes: a lagging keyholder is synced and the
     const init = await a.initialize({ shares: 2, threshold: 2 });
     await unsealAll(a, init.shares);
     admin = await enrollAdmin(a, init.rootToken, 'admin');
-    assert.equal((await call(a, 'POST', '/v1/keys/app/data', { token: admin, body: { type: 'aes256' } })).status, 201);
+    for (const key of ['data', 'other']) assert.equal((await call(a, 'POST', `/v1/keys/app/${key}`, { token: admin, body: { type: 'aes256' } })).status, 201);
     const t = await call(a, 'POST', '/v1/tokens', { token: admin, body: { principal: 'svc', ns: 'app', roles: ['worker'] } });
     assert.equal(t.status, 201, JSON.stringify(t.body));
     svc = t.body.token as string;
@@ -79,7 +83,7 @@ void describe('signed policy on two nodes: a lagging keyholder is synced and the
     const sk = await call(a, 'POST', '/v1/auth/signing-keys', { token: svc, body: { alg: 'ed25519', public_key: b64u(keys.publicKey) } });
     device = { keyId: sk.body.key_id as string, ...keys };
     assert.equal((await call(a, 'PUT', '/v1/policies/app/worker', { token: admin, body: policy([rewrapFor('a')]) })).status, 200);
-    const recipient = (await (await HpkeIdentity.generate('x25519')).recipient()).toString();
+    recipient = (await (await HpkeIdentity.generate('x25519')).recipient()).toString();
     for (const tenant of ['a', 'b', 'c']) {
       const dk = await signedCall(a, svc, device, '/v1/data/app/data/datakey', { recipient, context: { tenant } });
       assert.equal(dk.status, 200, JSON.stringify(dk.body));
@@ -101,6 +105,7 @@ void describe('signed policy on two nodes: a lagging keyholder is synced and the
         if ((e as { code?: unknown }).code === 'KW_POLICY_DENIED') {
           refused.push(op);
           lagging = false; // from now on B may sync, as the retry does
+          if (syncOnRefusal) await real('governance-sync', syncOnRefusal);
         }
         throw e;
       }
@@ -152,5 +157,18 @@ void describe('signed policy on two nodes: a lagging keyholder is synced and the
     // The same signed request again is a replay: its nonce was spent by the run that succeeded.
     const replay = await call(b, 'POST', '/v1/data/app/data/rewrap', { token: svc, raw: JSON.stringify({ items: [{ version: 1, wrapped: wrapped.c, context: { tenant: 'c' } }] }), headers: { host: 'kms.test', ...r.sig } });
     assert.equal(replay.body.error?.code, 'KW_REQUEST_REPLAYED', JSON.stringify(replay.body));
+  });
+
+  void test('a sync landing between the refusal and the retry (B\'s 1 s timer) still leads to the retry', async () => {
+    await changeOnA(policy([rewrapFor('a'), ENCRYPT, rewrapFor('b'), rewrapFor('c'), OTHER]));
+    const row = (await a.store.latestGovernanceSnapshot())!;
+    syncOnRefusal = { snapshot: row.snapshot, signature: row.signature };
+    try {
+      const r = await signedCall(b, svc, device, '/v1/data/app/other/datakey', { recipient, context: {} });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(refused, ['datakey'], 'refused once on the older snapshot, then served under the newer one');
+    } finally {
+      syncOnRefusal = null;
+    }
   });
 });
