@@ -91,8 +91,10 @@ export class WorkerPool {
       }
     }
     this.slots.push(...slots);
-    this.starting = Promise.all(this.slots.map((s) => s.ready)).then(() => this.slots.length > 0, () => {
-      void this.stop();
+    // On a failure, stop this generation only: a later stop() and start() may have made new workers meanwhile.
+    const generation = [...this.slots];
+    this.starting = Promise.all(generation.map((s) => s.ready)).then(() => generation.length > 0, () => {
+      void this.stopSlots(generation);
       return false;
     });
     return this.starting;
@@ -100,9 +102,11 @@ export class WorkerPool {
 
   private gone(slot: Slot, err: unknown): void {
     const i = this.slots.indexOf(slot);
-    if (i < 0) return;
-    this.slots.splice(i, 1);
-    this.starting = null;
+    if (i >= 0) {
+      this.slots.splice(i, 1);
+      this.starting = null;
+    }
+    // Also for a worker stop() already took out of the pool: its unfinished batches fail, never wait forever.
     slot.failAll(err);
   }
 
@@ -144,12 +148,17 @@ export class WorkerPool {
     this.idleTimer.unref();
   }
 
-  /** Stops the workers; the next `start` makes new ones. */
+  /** Stops the workers; the next `start` makes new ones. Batches they had not finished fail (KW_INTERNAL). */
   async stop(): Promise<void> {
-    const slots = this.slots;
-    this.slots = [];
+    await this.stopSlots(this.slots);
+  }
+
+  private async stopSlots(slots: readonly Slot[]): Promise<void> {
+    const stopping = new Set(slots);
+    if (stopping.size === 0) return;
+    this.slots = this.slots.filter((s) => !stopping.has(s));
     this.starting = null;
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all([...stopping].map((s) => s.worker.terminate()));
   }
 }
 

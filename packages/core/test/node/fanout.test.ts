@@ -10,7 +10,7 @@ import { generateIdentity, inspect, open, seal, type HpkeIdentity, type HpkeReci
 import { parseHeader } from '../../src/format/header.js';
 import { sealX25519Stanzas } from '../../src/node/fanout.js';
 import { OFFLOAD_MIN_STANZAS, OFFLOAD_START_STANZAS, stanzaOffload } from '../../src/node/offload.js';
-import { sharedPool } from '../../src/node/pool.js';
+import { WorkerPool, sharedPool } from '../../src/node/pool.js';
 import { concat, toHex, u16be, utf8 } from '../../src/bytes.js';
 import { labeledExtract } from '../../src/hpke/kdf.js';
 import { assertBytes, hex, loadJson } from '../kat/helpers.js';
@@ -124,5 +124,40 @@ void describe('seal to many recipients with the worker pool', () => {
       sharedPool.runStanzas = runStanzas;
     }
     await sharedPool.stop();
+  });
+});
+
+void describe('the worker pool stopped under work', () => {
+  const pk = crypto.generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!;
+  const pkR = new Uint8Array(Buffer.from(pk, 'base64url'));
+  /** A batch long enough (4000 stanzas, tens of ms) that stop() lands before it ends. */
+  const bigJob = () => ({
+    kemSuiteId: new Uint8Array(5), suiteId: new Uint8Array(10), ksContext: new Uint8Array(65),
+    aad: new Uint8Array(32), plaintext: new Uint8Array(32), publicKeys: concat(...Array.from({ length: 4000 }, () => pkR)),
+  });
+
+  void test('stop() fails the batches its workers had not finished (KW_INTERNAL), never leaves them waiting', async () => {
+    const pool = new WorkerPool();
+    assert.ok(await pool.start(1));
+    const pending = pool.runStanzas(bigJob());
+    await pool.stop();
+    await assert.rejects(pending, { code: 'KW_INTERNAL' });
+    assert.equal(pool.running, 0);
+  });
+
+  void test('a start cut short by stop() does not stop the workers started after it', async () => {
+    const pool = new WorkerPool();
+    const first = pool.start(1); // still starting when stopped: its workers exit before they are ready
+    const stopping = pool.stop();
+    const second = pool.start(1); // a new generation, made before the first one's failure is known
+    assert.equal(await first, false);
+    await stopping;
+    assert.ok(await second, 'the new generation starts');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.running, 1, 'the first start\'s failure did not stop the new generation');
+    const r = await pool.runStanzas({ ...bigJob(), publicKeys: pkR });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.encs.length, 32);
+    await pool.stop();
   });
 });
