@@ -158,7 +158,9 @@ export class WorkerPool {
     if (stopping.size === 0) return;
     this.slots = this.slots.filter((s) => !stopping.has(s));
     this.starting = null;
-    await Promise.all([...stopping].map((s) => s.worker.terminate()));
+    // ref(): an idle worker is unref'd, and terminate() resolves on its exit; without it a process with
+    // nothing else to do can end while awaiting stop() (exit code 13, an unsettled top-level await).
+    await Promise.all([...stopping].map((s) => { s.worker.ref(); return s.worker.terminate(); }));
   }
 }
 
