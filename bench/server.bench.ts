@@ -35,6 +35,7 @@ import { fmt, table } from './lib/harness.js';
 import { runLoad, type BuiltRequest, type LoadResult } from './lib/loadgen.js';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { isKeyholderCommand } from '../packages/server/test/crash/helpers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -103,11 +104,11 @@ function cpuOf(pid: number | null): number {
   }
 }
 
-/** The keyholder: the API process's child running the keyholder (dist/keyholder.mjs, or keyholder/process from source). */
+/** The keyholder: the API process's child running it. */
 function keyholderPid(apiPid: number): number | null {
   try {
     for (const tid of readFileSync(`/proc/${apiPid}/task/${apiPid}/children`, 'utf8').trim().split(/\s+/)) {
-      if (tid && /keyholder\/process\.|keyholder\.mjs/.test(readFileSync(`/proc/${tid}/cmdline`, 'utf8'))) return Number(tid);
+      if (tid && isKeyholderCommand(readFileSync(`/proc/${tid}/cmdline`, 'utf8'))) return Number(tid);
     }
   } catch { /* gone */ }
   return null;

@@ -18,26 +18,10 @@
  */
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NODE_BUNDLE } from './build-keyholder.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = join(ROOT, 'packages/cli/dist/bundle');
+const OUT = join(NODE_BUNDLE.absWorkingDir, 'packages/cli/dist/bundle');
 
 rmSync(OUT, { recursive: true, force: true });
-await build({
-  absWorkingDir: ROOT,
-  entryPoints: ['packages/cli/src/main.ts'],
-  outdir: OUT,
-  bundle: true,
-  splitting: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  conditions: ['source'],
-  external: ['pkcs11js', 'better-sqlite3', 'cbor-extract', 'pg-native'],
-  legalComments: 'none',
-  logLevel: 'error',
-  // CommonJS dependencies call require(); an ES module has none of its own.
-  banner: { js: "import { createRequire as __kwCreateRequire } from 'node:module'; const require = __kwCreateRequire(import.meta.url);" },
-});
+await build({ ...NODE_BUNDLE, entryPoints: ['packages/cli/src/main.ts'], outdir: OUT, splitting: true });

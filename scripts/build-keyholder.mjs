@@ -33,31 +33,29 @@ import { parseArgs } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = 'packages/server/src/keyholder/process.ts';
-/** Native addons and optional native accelerators: never bundled. */
-const EXTERNAL = ['pkcs11js', 'better-sqlite3', 'cbor-extract', 'pg-native'];
+/**
+ * The esbuild options every Keyward Node bundle shares (this one and the CLI's, scripts/build-cli.mjs):
+ * ES modules for Node 20 from the TypeScript sources; native addons and optional native accelerators
+ * never bundled; a `require` for the CommonJS dependencies (an ES module has none of its own).
+ */
+export const NODE_BUNDLE = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  conditions: ['source'],
+  external: ['pkcs11js', 'better-sqlite3', 'cbor-extract', 'pg-native'],
+  legalComments: 'none',
+  logLevel: 'error',
+  banner: { js: "import { createRequire as __kwCreateRequire } from 'node:module'; const require = __kwCreateRequire(import.meta.url);" },
+};
 
 /** Builds the bundle into `outDir`; returns its path and measurement. */
 export async function buildKeyholder(outDir) {
   mkdirSync(outDir, { recursive: true });
   const outfile = join(outDir, 'keyholder.mjs');
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: [ENTRY],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['source'],
-    external: EXTERNAL,
-    legalComments: 'none',
-    sourcemap: false,
-    minify: false,
-    charset: 'utf8',
-    logLevel: 'error',
-    // CommonJS dependencies call require(); an ES module has none of its own.
-    banner: { js: "import { createRequire as __kwCreateRequire } from 'node:module'; const require = __kwCreateRequire(import.meta.url);" },
-  });
+  await build({ ...NODE_BUNDLE, entryPoints: [ENTRY], outfile, sourcemap: false, minify: false, charset: 'utf8' });
   return measure(outfile);
 }
 

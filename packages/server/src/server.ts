@@ -67,7 +67,7 @@ import { ServerConfigSchema, ServerStartError, type ServerConfig, type ServerCon
 import { initDataDir, type InitOutcome } from './init.js';
 import type { ShareFile } from './keyholder/custody.js';
 import { KeyholderClient } from './keyholder/client.js';
-import { keyholderEntry } from './keyholder/entry.js';
+import { defaultKeyholderMode, keyholderEntry } from './keyholder/entry.js';
 import { AttestedTransport, parseClientKey } from './keyholder/attested-channel.js';
 import { TcpTransport } from './keyholder/tcp-transport.js';
 import { tpmChannelVerifier } from './keyholder/tpm-evidence.js';
@@ -80,13 +80,6 @@ import { AUDIT_HMAC_KEY } from './keyholder/service.js';
 import { NodeHeartbeat } from './api/nodes.js';
 
 export const SERVER_VERSION = '0.1.0';
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-/**
- * The built keyholder is dist/keyholder.mjs (keyholder/entry.ts); from source it runs under tsx, unless
- * KEYWARD_RUN_BUILT=1 (the test command, which builds dist/ just before it runs): a built keyholder
- * starts in a fraction of the CPU time.
- */
-const DEFAULT_KEYHOLDER_MODE: 'dist' | 'source' = FROM_SOURCE && process.env.KEYWARD_RUN_BUILT !== '1' ? 'source' : 'dist';
 
 export interface RunningServer {
   /** `http(s)://host:port` once listening. */
@@ -304,7 +297,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   // The keyholder verifies release evidence itself (keyholder/ops/release-verify.ts) with the same trust roots (public certificates).
   const a = cfg.attest ?? {};
   const keyholderAttest = JSON.stringify({ ...(a.nitroRoots ? { nitroRoots: a.nitroRoots } : {}), ...(a.tpmRoots ? { tpmRoots: a.tpmRoots } : {}), ...(a.amdRoots ? { amdRoots: a.amdRoots } : {}), ...(a.intelRoots ? { intelRoots: a.intelRoots } : {}) });
-  if (!remote) spawnKeyholder(sup, socket, cfg.keyholderMode ?? DEFAULT_KEYHOLDER_MODE, sysLog, () => { audit.invalidate(); metrics.sealed.set(1); }, hsm, { KEYWARD_KEYHOLDER_ATTEST: keyholderAttest });
+  if (!remote) spawnKeyholder(sup, socket, cfg.keyholderMode ?? defaultKeyholderMode(), sysLog, () => { audit.invalidate(); metrics.sealed.set(1); }, hsm, { KEYWARD_KEYHOLDER_ATTEST: keyholderAttest });
   await sup.ready;
   try {
     await keyholder.connect();

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keyholderEntry } from '../src/keyholder/entry.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** True when children run the built code (dist/). */
@@ -15,9 +16,7 @@ export const RUN_BUILT = process.env.KEYWARD_RUN_BUILT === '1';
 export const TSX_ARGS = ['--conditions=source', '--import', 'tsx'];
 
 /** Node arguments that run the keyholder process (its own arguments follow). */
-export const KEYHOLDER_ARGS: readonly string[] = RUN_BUILT
-  ? [join(REPO, 'packages/server/dist/keyholder.mjs')]
-  : [...TSX_ARGS, join(REPO, 'packages/server/src/keyholder/process.ts')];
+export const KEYHOLDER_ARGS: readonly string[] = keyholderEntry(RUN_BUILT ? 'dist' : 'source').args;
 
 /** Node arguments that run `keyward` (its arguments follow). */
 export const CLI_ARGS: readonly string[] = RUN_BUILT

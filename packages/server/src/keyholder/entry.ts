@@ -21,7 +21,16 @@ export function serverPackageDir(): string {
   return dirname(createRequire(import.meta.url).resolve('@keyward/server/package.json'));
 }
 
-export function keyholderEntry(mode: 'dist' | 'source' = import.meta.url.endsWith('.ts') ? 'source' : 'dist'): { args: string[]; cwd: string } {
+/**
+ * The default: from source the keyholder runs under tsx, unless KEYWARD_RUN_BUILT=1 (the test
+ * command, which builds dist/ just before it runs: a built keyholder starts in a fraction of the
+ * CPU time); built code runs the bundle.
+ */
+export function defaultKeyholderMode(): 'dist' | 'source' {
+  return import.meta.url.endsWith('.ts') && process.env.KEYWARD_RUN_BUILT !== '1' ? 'source' : 'dist';
+}
+
+export function keyholderEntry(mode: 'dist' | 'source' = defaultKeyholderMode()): { args: string[]; cwd: string } {
   const dir = serverPackageDir();
   return {
     args: mode === 'source' ? ['--conditions=source', '--import', 'tsx', join(dir, 'src', 'keyholder', 'process.ts')] : [join(dir, 'dist', 'keyholder.mjs')],

@@ -99,9 +99,12 @@ export function childPids(pid: number): number[] {
   return [...new Set(out)];
 }
 
+/** Whether a command line runs the keyholder (dist/keyholder.mjs, or keyholder/process from source). */
+export const isKeyholderCommand = (cmd: string): boolean => /keyholder\/process\.|keyholder\.mjs/.test(cmd);
+
 /** The keyholder process among the children of the API process `pid`. */
 export function keyholderChild(pid: number): number | null {
-  return childPids(pid).find((c) => /keyholder\/process\.|keyholder\.mjs/.test(cmdline(c)) && isAlive(c)) ?? null;
+  return childPids(pid).find((c) => isKeyholderCommand(cmdline(c)) && isAlive(c)) ?? null;
 }
 
 /** Waits until `pred` holds (polling), or throws after `timeoutMs`. */
